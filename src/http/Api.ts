@@ -1,0 +1,21 @@
+import { HttpApi, OpenApi } from "@effect/platform"
+import { appVersion } from "../layers/Health.ts"
+import { HealthApi } from "./api/HealthApi.ts"
+import { InternalError, MalformedRequest, NotFound, PayloadTooLarge, ValidationError } from "./errors.ts"
+import { withoutBuiltinDecodeError } from "./openapi.ts"
+
+/** The whole HTTP contract as a value: handlers, the OpenAPI document and typed clients derive from it. */
+export class FocusForgeApi extends HttpApi.make("focusforge")
+  .add(HealthApi)
+  .addError(ValidationError)
+  .addError(MalformedRequest)
+  .addError(NotFound)
+  .addError(PayloadTooLarge)
+  .addError(InternalError)
+  .annotate(OpenApi.Title, "FocusForge API")
+  .annotate(OpenApi.Version, appVersion)
+  .annotate(
+    OpenApi.Description,
+    "Focus blocks, moods, tokens and rewards on an event-sourced core. Every error has the envelope `{ _tag, message, details? }`."
+  )
+  .annotate(OpenApi.Transform, withoutBuiltinDecodeError) {}

@@ -1,0 +1,80 @@
+import { HttpApiBuilder, HttpApiScalar, HttpServer } from "@effect/platform"
+import { NodeHttpServer } from "@effect/platform-node"
+import { Effect, Layer } from "effect"
+import * as Http from "node:http"
+import { AppLayer } from "../AppLayer.ts"
+import { AppConfig } from "../layers/AppConfig.ts"
+import { Health } from "../layers/Health.ts"
+import { logReleased } from "../layers/Logging.ts"
+import { FocusForgeApi } from "./Api.ts"
+import { HealthHandlers } from "./handlers/health.ts"
+import { ApiMiddlewareLive, requestId } from "./middleware.ts"
+
+// Longer than nginx's upstream keepalive_timeout (60 s) so the proxy, not Node, closes idle sockets.
+const KEEP_ALIVE_TIMEOUT_MS = 65_000
+// Node's default (511) overflows under a burst of new connections; the kernel caps it at somaxconn.
+const LISTEN_BACKLOG = 4096
+
+/**
+ * Stop accepting, let in-flight requests finish up to the deadline, then cut whatever is left.
+ * Idle keep-alive sockets are closed as soon as they go idle so they do not hold the drain open.
+ * A second signal during the drain exits at once.
+ */
+const drain = (server: Http.Server, deadlineMs: number) =>
+  Effect.async<void>((resume) => {
+    const forceExit = () => {
+      process.stderr.write(
+        `${JSON.stringify({ level: "WARN", message: "second signal: exiting without drain" })}\n`
+      )
+      process.exit(130)
+    }
+    process.once("SIGTERM", forceExit)
+    process.once("SIGINT", forceExit)
+    const sweep = setInterval(() => server.closeIdleConnections(), 25)
+    const deadline = setTimeout(() => server.closeAllConnections(), deadlineMs)
+    server.close(() => {
+      clearInterval(sweep)
+      clearTimeout(deadline)
+      process.off("SIGTERM", forceExit)
+      process.off("SIGINT", forceExit)
+      resume(Effect.void)
+    })
+  })
+
+const NodeServerLive = Layer.scoped(
+  HttpServer.HttpServer,
+  Effect.gen(function* () {
+    const config = yield* AppConfig
+    const health = yield* Health
+    yield* logReleased("http-server")
+    const server = Http.createServer({ keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS })
+    server.headersTimeout = KEEP_ALIVE_TIMEOUT_MS + 1_000
+    const httpServer = yield* NodeHttpServer.make(() => server, {
+      port: config.port,
+      host: config.host,
+      backlog: LISTEN_BACKLOG
+    })
+    // Registered after the listener, so it runs before the platform's own close.
+    yield* Effect.addFinalizer(() =>
+      Effect.logInfo("draining in-flight requests").pipe(
+        Effect.annotateLogs("deadline_ms", config.http.drainTimeoutMs),
+        Effect.zipRight(health.beginDrain),
+        Effect.zipRight(drain(server, config.http.drainTimeoutMs))
+      )
+    )
+    return httpServer
+  })
+).pipe(Layer.merge(NodeHttpServer.layerContext))
+
+const ApiLive = HttpApiBuilder.api(FocusForgeApi).pipe(Layer.provide(HealthHandlers))
+
+/** The HTTP server on top of the application layer graph. */
+export const ServerLive = HttpApiBuilder.serve(requestId).pipe(
+  Layer.provide(HttpApiScalar.layer({ path: "/docs" })),
+  Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
+  Layer.provide(ApiMiddlewareLive),
+  Layer.provide(ApiLive),
+  HttpServer.withLogAddress,
+  Layer.provide(NodeServerLive),
+  Layer.provide(AppLayer)
+)

@@ -1,0 +1,100 @@
+import {
+  HttpApiBuilder,
+  HttpApiError,
+  HttpApp,
+  HttpIncomingMessage,
+  HttpMiddleware,
+  HttpServerError,
+  HttpServerRequest,
+  HttpServerResponse
+} from "@effect/platform"
+import { Cause, Effect, Option } from "effect"
+import { randomUUID } from "node:crypto"
+import { AppConfig } from "../layers/AppConfig.ts"
+import { FocusForgeApi } from "./Api.ts"
+import { InternalError, MalformedRequest, NotFound, PayloadTooLarge, ValidationError } from "./errors.ts"
+
+const MAX_BYTES_EXCEEDED = "maxBytes exceeded"
+
+const isBodyTooLarge = (error: HttpServerError.RequestError): boolean =>
+  error.cause instanceof Error && error.cause.message === MAX_BYTES_EXCEEDED
+
+/**
+ * Turns every failure the platform can produce on the way to a handler into one of our enveloped
+ * errors, and every defect into an `InternalError` (logged with its cause, never shown to the client).
+ */
+type EnvelopeError = ValidationError | MalformedRequest | NotFound | PayloadTooLarge | InternalError
+
+const toEnvelope = (cause: Cause.Cause<unknown>): Effect.Effect<never, EnvelopeError> => {
+  const failure = Cause.failureOption(cause)
+  if (Option.isSome(failure)) {
+    const error = failure.value
+    if (error instanceof HttpApiError.HttpApiDecodeError) {
+      return Effect.fail(
+        new ValidationError({
+          message: error.message,
+          details: {
+            issues: error.issues.map(({ path, message }) => ({
+              path: path.map((key) => (typeof key === "symbol" ? String(key) : key)),
+              message
+            }))
+          }
+        })
+      )
+    }
+    if (error instanceof HttpServerError.RouteNotFound) {
+      return Effect.fail(
+        new NotFound({ message: `No route for ${error.request.method} ${error.request.url}` })
+      )
+    }
+    if (error instanceof HttpServerError.RequestError) {
+      return isBodyTooLarge(error)
+        ? Effect.fail(new PayloadTooLarge({ message: "Request body exceeds the size limit" }))
+        : Effect.fail(new MalformedRequest({ message: "Request body is not valid JSON" }))
+    }
+    // A declared error of some endpoint: the builder encodes it with the endpoint's schema. The
+    // middleware signature only knows the API-level errors, hence the widening cast.
+    return Effect.failCause(cause as Cause.Cause<never>)
+  }
+  if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
+  return Effect.logError("Unhandled defect", cause).pipe(
+    Effect.zipRight(Effect.fail(new InternalError({ message: "Internal server error" })))
+  )
+}
+
+/** Body size limit and the single error envelope, applied inside the API so errors are encoded by it. */
+export const ApiMiddlewareLive = HttpApiBuilder.middleware(
+  FocusForgeApi,
+  Effect.gen(function* () {
+    const { http } = yield* AppConfig
+    const limit = Option.some(http.maxBodyBytes)
+    return (app: HttpApp.Default) =>
+      Effect.gen(function* () {
+        const request = yield* HttpServerRequest.HttpServerRequest
+        const declared = request.headers["content-length"]
+        // Refuse early on the declared length; a chunked body is cut off by the max body size instead.
+        if (declared !== undefined && Number(declared) > http.maxBodyBytes) {
+          return yield* new PayloadTooLarge({
+            message: `Request body of ${declared} bytes exceeds the limit of ${http.maxBodyBytes} bytes`
+          })
+        }
+        return yield* HttpIncomingMessage.withMaxBodySize(app, limit)
+      }).pipe(Effect.catchAllCause(toEnvelope))
+  })
+)
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
+
+/** Every response carries `x-request-id`: the client's when it sent a sane one, a fresh UUID otherwise. */
+export const requestId = HttpMiddleware.make((app) =>
+  Effect.gen(function* () {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const incoming = request.headers["x-request-id"]
+    const id = incoming !== undefined && REQUEST_ID.test(incoming) ? incoming : randomUUID()
+    // The response is written before a middleware's continuation runs, so headers go in a pre-response handler.
+    yield* HttpApp.appendPreResponseHandler((_, response) =>
+      Effect.succeed(HttpServerResponse.setHeader(response, "x-request-id", id))
+    )
+    return yield* Effect.annotateLogs(app, "request_id", id)
+  })
+)

@@ -1,0 +1,173 @@
+import { FileSystem, Path } from "@effect/platform"
+import { Config, ConfigError, Context, Effect, Layer, Option, Redacted, Schema } from "effect"
+import { randomBytes } from "node:crypto"
+
+export type Mode = "embedded" | "production"
+export type AiProviderName = "heuristic" | "openai"
+
+export interface AppConfigShape {
+  readonly mode: Mode
+  readonly host: string
+  readonly port: number
+  readonly dataDir: string
+  readonly mongodb: Option.Option<{ readonly uri: Redacted.Redacted<string>; readonly database: string }>
+  readonly redisUrl: Option.Option<Redacted.Redacted<string>>
+  readonly ai: {
+    readonly provider: AiProviderName
+    readonly baseUrl: string
+    readonly model: string
+    readonly embeddingModel: string
+    readonly apiKey: Option.Option<Redacted.Redacted<string>>
+  }
+  readonly jwtSecret: Redacted.Redacted<string>
+  readonly otel: {
+    readonly endpoint: Option.Option<string>
+    readonly serviceName: string
+  }
+  readonly http: {
+    readonly maxBodyBytes: number
+    readonly drainTimeoutMs: number
+  }
+}
+
+/** Raised at start-up when the environment does not describe a valid configuration. */
+export class InvalidConfig extends Schema.TaggedError<InvalidConfig>()("InvalidConfig", {
+  message: Schema.String
+}) {}
+
+export class AppConfig extends Context.Tag("AppConfig")<AppConfig, AppConfigShape>() {}
+
+const positiveInt = (name: string, fallback: number) =>
+  Config.integer(name).pipe(
+    Config.withDefault(fallback),
+    Config.validate({ message: "Expected a positive integer", validation: (n) => n > 0 })
+  )
+
+const base = Config.all({
+  mode: Config.literal("embedded", "production")("FF_MODE").pipe(Config.withDefault("embedded" as const)),
+  host: Config.string("HOST").pipe(Config.withDefault("0.0.0.0")),
+  port: Config.port("PORT").pipe(Config.withDefault(8000)),
+  dataDir: Config.string("DATA_DIR").pipe(Config.withDefault("./data")),
+  mongodbUri: Config.option(Config.redacted("MONGODB_URI")),
+  mongodbDb: Config.string("MONGODB_DB").pipe(Config.withDefault("focusforge")),
+  redisUrl: Config.option(Config.redacted("REDIS_URL")),
+  aiProvider: Config.literal(
+    "heuristic",
+    "openai"
+  )("AI_PROVIDER").pipe(Config.withDefault("heuristic" as const)),
+  aiBaseUrl: Config.string("AI_BASE_URL").pipe(Config.withDefault("https://api.openai.com/v1")),
+  aiModel: Config.string("AI_MODEL").pipe(Config.withDefault("gpt-4o-mini")),
+  aiEmbeddingModel: Config.string("AI_EMBEDDING_MODEL").pipe(Config.withDefault("text-embedding-3-small")),
+  aiApiKey: Config.option(Config.redacted("AI_API_KEY")),
+  jwtSecret: Config.option(
+    Config.redacted("JWT_SECRET").pipe(
+      Config.validate({
+        message: "Expected at least 32 characters",
+        validation: (secret) => Redacted.value(secret).length >= 32
+      })
+    )
+  ),
+  otelEndpoint: Config.option(Config.string("OTEL_EXPORTER_OTLP_ENDPOINT")),
+  otelServiceName: Config.string("OTEL_SERVICE_NAME").pipe(Config.withDefault("focusforge")),
+  maxBodyBytes: positiveInt("MAX_BODY_BYTES", 1024 * 1024),
+  drainTimeoutMs: positiveInt("SHUTDOWN_DRAIN_MS", 10_000)
+})
+
+export const describeConfigError = (error: ConfigError.ConfigError): string =>
+  ConfigError.reduceWithContext(error, undefined, {
+    andCase: (_, left, right) => `${left}; ${right}`,
+    orCase: (_, left, right) => `${left}; ${right}`,
+    invalidDataCase: (_, path, message) => `${path.join(".")}: ${message}`,
+    missingDataCase: (_, path, message) => `${path.join(".")}: ${message}`,
+    sourceUnavailableCase: (_, path, message) => `${path.join(".")}: ${message}`,
+    unsupportedCase: (_, path, message) => `${path.join(".")}: ${message}`
+  })
+
+/**
+ * In embedded mode the JWT secret is generated once and kept under DATA_DIR so that tokens survive a
+ * restart; production must be given one explicitly.
+ */
+const embeddedJwtSecret = (dataDir: string) =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    const file = path.join(dataDir, "jwt-secret")
+    yield* fs.makeDirectory(dataDir, { recursive: true })
+    if (yield* fs.exists(file)) {
+      const stored = (yield* fs.readFileString(file)).trim()
+      if (stored.length >= 32) return Redacted.make(stored)
+    }
+    const secret = randomBytes(48).toString("base64url")
+    yield* fs.writeFileString(file, secret, { mode: 0o600 })
+    return Redacted.make(secret)
+  }).pipe(
+    Effect.mapError(
+      (cause) =>
+        new InvalidConfig({
+          message: `DATA_DIR: cannot keep the JWT secret under ${dataDir}: ${cause.message}`
+        })
+    )
+  )
+
+export const load = Effect.gen(function* () {
+  const raw = yield* base.pipe(
+    Effect.mapError(
+      (error) => new InvalidConfig({ message: `Invalid configuration: ${describeConfigError(error)}` })
+    )
+  )
+  const jwtSecret = yield* Option.match(raw.jwtSecret, {
+    onSome: Effect.succeed,
+    onNone: () =>
+      raw.mode === "production"
+        ? Effect.fail(
+            new InvalidConfig({
+              message: "Invalid configuration: JWT_SECRET: required when FF_MODE=production"
+            })
+          )
+        : embeddedJwtSecret(raw.dataDir)
+  })
+  return AppConfig.of({
+    mode: raw.mode,
+    host: raw.host,
+    port: raw.port,
+    dataDir: raw.dataDir,
+    mongodb: Option.map(raw.mongodbUri, (uri) => ({ uri, database: raw.mongodbDb })),
+    redisUrl: raw.redisUrl,
+    ai: {
+      provider: raw.aiProvider,
+      baseUrl: raw.aiBaseUrl,
+      model: raw.aiModel,
+      embeddingModel: raw.aiEmbeddingModel,
+      apiKey: raw.aiApiKey
+    },
+    jwtSecret,
+    otel: { endpoint: raw.otelEndpoint, serviceName: raw.otelServiceName },
+    http: { maxBodyBytes: raw.maxBodyBytes, drainTimeoutMs: raw.drainTimeoutMs }
+  })
+})
+
+export const AppConfigLive = Layer.effect(AppConfig, load)
+
+/** A configuration for tests: embedded defaults, overridable per field. */
+export const makeTestConfig = (overrides: Partial<AppConfigShape> = {}): AppConfigShape => ({
+  mode: "embedded",
+  host: "127.0.0.1",
+  port: 0,
+  dataDir: "./data",
+  mongodb: Option.none(),
+  redisUrl: Option.none(),
+  ai: {
+    provider: "heuristic",
+    baseUrl: "http://127.0.0.1:1/v1",
+    model: "test-model",
+    embeddingModel: "test-embedding",
+    apiKey: Option.none()
+  },
+  jwtSecret: Redacted.make("test-secret-that-is-at-least-32-characters-long"),
+  otel: { endpoint: Option.none(), serviceName: "focusforge-test" },
+  http: { maxBodyBytes: 1024 * 1024, drainTimeoutMs: 10_000 },
+  ...overrides
+})
+
+export const AppConfigTest = (overrides: Partial<AppConfigShape> = {}) =>
+  Layer.succeed(AppConfig, makeTestConfig(overrides))

@@ -1,0 +1,4 @@
+import { ServerLive } from "./http/Server.ts"
+import { launch } from "./launch.ts"
+
+launch(ServerLive)
