@@ -1,0 +1,91 @@
+import { type ChildProcess, spawn } from "node:child_process"
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+
+const ROOT = new URL("../..", import.meta.url).pathname
+
+export interface ServerProcess {
+  readonly url: string
+  readonly port: number
+  readonly dataDir: string
+  readonly child: ChildProcess
+  /** Every line the process wrote, stdout and stderr, in order. */
+  readonly output: () => string
+  /** Resolves with the exit code (or the signal name) once the process has exited. */
+  readonly exited: Promise<number | string>
+  readonly stop: (signal?: NodeJS.Signals) => Promise<number | string>
+}
+
+export const tempDataDir = (): string => mkdtempSync(join(tmpdir(), "focusforge-test-"))
+
+/** Runs an entry point of the app as a real child process. */
+export const runEntry = (
+  entry: "src/main.ts" | "src/worker.ts",
+  env: Record<string, string> = {}
+): { child: ChildProcess; output: () => string; exited: Promise<number | string> } => {
+  const child = spawn(process.execPath, ["--import", "tsx", entry], {
+    cwd: ROOT,
+    env: { ...process.env, LOG_LEVEL: "Info", ...env },
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+  let output = ""
+  child.stdout?.on("data", (chunk: Buffer) => {
+    output += chunk.toString()
+  })
+  child.stderr?.on("data", (chunk: Buffer) => {
+    output += chunk.toString()
+  })
+  const exited = new Promise<number | string>((resolve) => {
+    child.on("exit", (code, signal) => resolve(code ?? signal ?? "unknown"))
+  })
+  return { child, output: () => output, exited }
+}
+
+/**
+ * Starts the real server on a random port (PORT=0) and waits until it logs its address.
+ * DATA_DIR defaults to a fresh temporary directory.
+ */
+export const startServer = async (
+  env: Record<string, string> = {},
+  timeoutMs = 30_000
+): Promise<ServerProcess> => {
+  const dataDir = env.DATA_DIR ?? tempDataDir()
+  const { child, output, exited } = runEntry("src/main.ts", {
+    PORT: "0",
+    HOST: "127.0.0.1",
+    DATA_DIR: dataDir,
+    ...env
+  })
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`server did not start in ${timeoutMs} ms:\n${output()}`)),
+      timeoutMs
+    )
+    const poll = setInterval(() => {
+      const match = /Listening on http:\/\/[^:]+:(\d+)/.exec(output())
+      if (match?.[1]) {
+        clearInterval(poll)
+        clearTimeout(timer)
+        resolve(Number(match[1]))
+      }
+    }, 20)
+    void exited.then((code) => {
+      clearInterval(poll)
+      clearTimeout(timer)
+      reject(new Error(`server exited with ${code} before listening:\n${output()}`))
+    })
+  })
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    dataDir,
+    child,
+    output,
+    exited,
+    stop: (signal = "SIGTERM") => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+      return exited
+    }
+  }
+}
