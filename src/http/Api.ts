@@ -2,7 +2,7 @@ import { HttpApi, OpenApi } from "@effect/platform"
 import { appVersion } from "../layers/Health.ts"
 import { HealthApi } from "./api/HealthApi.ts"
 import { InternalError, MalformedRequest, NotFound, PayloadTooLarge, ValidationError } from "./errors.ts"
-import { withoutBuiltinDecodeError } from "./openapi.ts"
+import { correctOpenApi } from "./openapi.ts"
 
 /** The whole HTTP contract as a value: handlers, the OpenAPI document and typed clients derive from it. */
 export class FocusForgeApi extends HttpApi.make("focusforge")
@@ -18,4 +18,4 @@ export class FocusForgeApi extends HttpApi.make("focusforge")
     OpenApi.Description,
     "Focus blocks, moods, tokens and rewards on an event-sourced core. Every error has the envelope `{ _tag, message, details? }`."
   )
-  .annotate(OpenApi.Transform, withoutBuiltinDecodeError) {}
+  .annotate(OpenApi.Transform, correctOpenApi) {}

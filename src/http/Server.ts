@@ -1,4 +1,4 @@
-import { HttpApiBuilder, HttpApiScalar, HttpServer } from "@effect/platform"
+import { type HttpApi, HttpApiBuilder, HttpApiScalar, HttpServer } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import * as Http from "node:http"
@@ -66,15 +66,23 @@ const NodeServerLive = Layer.scoped(
   })
 ).pipe(Layer.merge(NodeHttpServer.layerContext))
 
-const ApiLive = HttpApiBuilder.api(FocusForgeApi).pipe(Layer.provide(HealthHandlers))
+export const ApiLive = HttpApiBuilder.api(FocusForgeApi).pipe(Layer.provide(HealthHandlers))
 
-/** The HTTP server on top of the application layer graph. */
-export const ServerLive = HttpApiBuilder.serve(requestId).pipe(
-  Layer.provide(HttpApiScalar.layer({ path: "/docs" })),
-  Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
-  Layer.provide(ApiMiddlewareLive),
-  Layer.provide(ApiLive),
-  HttpServer.withLogAddress,
-  Layer.provide(NodeServerLive),
-  Layer.provide(AppLayer)
-)
+type AppServices = Layer.Layer.Success<typeof AppLayer>
+
+/**
+ * The HTTP server for an API implementation, on top of the application layer graph. Parameterised by
+ * the API so tests can serve the same stack with extra endpoints.
+ */
+export const makeServer = <E>(api: Layer.Layer<HttpApi.Api, E, AppServices>) =>
+  HttpApiBuilder.serve(requestId).pipe(
+    Layer.provide(HttpApiScalar.layer({ path: "/docs" })),
+    Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
+    Layer.provide(ApiMiddlewareLive),
+    Layer.provide(api),
+    HttpServer.withLogAddress,
+    Layer.provide(NodeServerLive),
+    Layer.provide(AppLayer)
+  )
+
+export const ServerLive = makeServer(ApiLive)

@@ -5,9 +5,11 @@ import { Schema } from "effect"
  * Every failure that reaches a client has this shape: a stable `_tag` to branch on, a human-readable
  * `message`, and optional machine-readable `details` (for a decode error: the offending fields).
  */
+export const JsonValue = Schema.Unknown.annotations({ description: "Any JSON value" })
+
 const envelope = {
   message: Schema.String,
-  details: Schema.optional(Schema.Unknown)
+  details: Schema.optional(JsonValue)
 }
 
 export const FieldIssue = Schema.Struct({

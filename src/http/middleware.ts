@@ -25,38 +25,46 @@ const isBodyTooLarge = (error: HttpServerError.RequestError): boolean =>
  */
 type EnvelopeError = ValidationError | MalformedRequest | NotFound | PayloadTooLarge | InternalError
 
-const toEnvelope = (cause: Cause.Cause<unknown>): Effect.Effect<never, EnvelopeError> => {
-  const failure = Cause.failureOption(cause)
-  if (Option.isSome(failure)) {
-    const error = failure.value
-    if (error instanceof HttpApiError.HttpApiDecodeError) {
-      return Effect.fail(
-        new ValidationError({
-          message: error.message,
-          details: {
-            issues: error.issues.map(({ path, message }) => ({
-              path: path.map((key) => (typeof key === "symbol" ? String(key) : key)),
-              message
-            }))
-          }
-        })
-      )
-    }
-    if (error instanceof HttpServerError.RouteNotFound) {
-      return Effect.fail(
-        new NotFound({ message: `No route for ${error.request.method} ${error.request.url}` })
-      )
-    }
-    if (error instanceof HttpServerError.RequestError) {
-      return isBodyTooLarge(error)
-        ? Effect.fail(new PayloadTooLarge({ message: "Request body exceeds the size limit" }))
-        : Effect.fail(new MalformedRequest({ message: "Request body is not valid JSON" }))
-    }
-    // A declared error of some endpoint: the builder encodes it with the endpoint's schema. The
-    // middleware signature only knows the API-level errors, hence the widening cast.
-    return Effect.failCause(cause as Cause.Cause<never>)
+/** The platform's own errors that have a client-facing meaning, whether they arrive as failures or defects. */
+const platformError = (error: unknown): Option.Option<EnvelopeError> => {
+  if (error instanceof HttpApiError.HttpApiDecodeError) {
+    return Option.some(
+      new ValidationError({
+        message: error.message,
+        details: {
+          issues: error.issues.map(({ path, message }) => ({
+            path: path.map((key) => (typeof key === "symbol" ? String(key) : key)),
+            message
+          }))
+        }
+      })
+    )
   }
+  if (error instanceof HttpServerError.RouteNotFound) {
+    return Option.some(new NotFound({ message: `No route for ${error.request.method} ${error.request.url}` }))
+  }
+  if (error instanceof HttpServerError.RequestError) {
+    return Option.some(
+      isBodyTooLarge(error)
+        ? new PayloadTooLarge({ message: "Request body exceeds the size limit" })
+        : new MalformedRequest({ message: "Request body is not valid JSON" })
+    )
+  }
+  return Option.none()
+}
+
+/**
+ * Turns every failure the platform can produce on the way to a handler into one of our enveloped
+ * errors, and every other defect into an `InternalError` (logged with its cause, never shown to the client).
+ */
+const toEnvelope = (cause: Cause.Cause<unknown>): Effect.Effect<never, EnvelopeError> => {
   if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
+  const error = Option.orElse(Cause.failureOption(cause), () => Cause.dieOption(cause))
+  const known = Option.flatMap(error, platformError)
+  if (Option.isSome(known)) return Effect.fail(known.value)
+  // A declared error of some endpoint: the builder encodes it with the endpoint's schema. The
+  // middleware signature only knows the API-level errors, hence the widening cast.
+  if (Option.isSome(Cause.failureOption(cause))) return Effect.failCause(cause as Cause.Cause<never>)
   return Effect.logError("Unhandled defect", cause).pipe(
     Effect.zipRight(Effect.fail(new InternalError({ message: "Internal server error" })))
   )

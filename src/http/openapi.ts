@@ -1,5 +1,8 @@
 /**
- * `HttpApi.make` registers the platform's `HttpApiDecodeError` on every endpoint, but our middleware turns
+ * Two corrections to the generated document:
+ * - Effect tags `unknown`/`any` schemas with a fixed `$id` (e.g. "/schemas/unknown"); used more than once,
+ *   the duplicate ids make the document invalid OpenAPI 3.1, so they are dropped.
+ * - `HttpApi.make` registers the platform's `HttpApiDecodeError` on every endpoint, but our middleware turns
  * each decode failure into a `ValidationError` (the one error envelope), so the document must not promise
  * the platform's shape to clients.
  */
@@ -18,6 +21,7 @@ const strip = (value: Json): Json => {
   const out: Record<string, Json> = {}
   for (const [key, child] of Object.entries(value)) {
     if (key === "HttpApiDecodeError") continue
+    if (key === "$id" && typeof child === "string" && child.startsWith("/schemas/")) continue
     const stripped = strip(child)
     // a oneOf/anyOf left with a single alternative is that alternative
     if ((key === "anyOf" || key === "oneOf") && Array.isArray(stripped) && stripped.length === 1) {
@@ -29,5 +33,5 @@ const strip = (value: Json): Json => {
   return out
 }
 
-export const withoutBuiltinDecodeError = (spec: Record<string, unknown>): Record<string, unknown> =>
+export const correctOpenApi = (spec: Record<string, unknown>): Record<string, unknown> =>
   strip(spec as Json) as Record<string, unknown>

@@ -46,7 +46,14 @@ const positiveInt = (name: string, fallback: number) =>
 const base = Config.all({
   mode: Config.literal("embedded", "production")("FF_MODE").pipe(Config.withDefault("embedded" as const)),
   host: Config.string("HOST").pipe(Config.withDefault("0.0.0.0")),
-  port: Config.port("PORT").pipe(Config.withDefault(8000)),
+  // 0 asks the OS for a free port (tests, side-by-side instances); the log line names the one chosen.
+  port: Config.integer("PORT").pipe(
+    Config.withDefault(8000),
+    Config.validate({
+      message: "Expected a port number from 0 to 65535",
+      validation: (n) => n >= 0 && n <= 65535
+    })
+  ),
   dataDir: Config.string("DATA_DIR").pipe(Config.withDefault("./data")),
   mongodbUri: Config.option(Config.redacted("MONGODB_URI")),
   mongodbDb: Config.string("MONGODB_DB").pipe(Config.withDefault("focusforge")),

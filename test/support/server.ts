@@ -21,7 +21,7 @@ export const tempDataDir = (): string => mkdtempSync(join(tmpdir(), "focusforge-
 
 /** Runs an entry point of the app as a real child process. */
 export const runEntry = (
-  entry: "src/main.ts" | "src/worker.ts",
+  entry: "src/main.ts" | "src/worker.ts" | "test/support/testServer.ts",
   env: Record<string, string> = {}
 ): { child: ChildProcess; output: () => string; exited: Promise<number | string> } => {
   const child = spawn(process.execPath, ["--import", "tsx", entry], {
@@ -48,10 +48,11 @@ export const runEntry = (
  */
 export const startServer = async (
   env: Record<string, string> = {},
-  timeoutMs = 30_000
+  options: { readonly entry?: "src/main.ts" | "test/support/testServer.ts"; readonly timeoutMs?: number } = {}
 ): Promise<ServerProcess> => {
+  const timeoutMs = options.timeoutMs ?? 30_000
   const dataDir = env.DATA_DIR ?? tempDataDir()
-  const { child, output, exited } = runEntry("src/main.ts", {
+  const { child, output, exited } = runEntry(options.entry ?? "src/main.ts", {
     PORT: "0",
     HOST: "127.0.0.1",
     DATA_DIR: dataDir,
