@@ -90,6 +90,9 @@ interface Envelope<State, Command, Event, Err> {
 
 interface Actor<State, Command, Event, Err> {
   readonly mailbox: Queue.Queue<Envelope<State, Command, Event, Err>>
+  /** Commands offered and not yet answered (queued or being handled): 0 means the actor may stop. */
+  pending: number
+  lastActiveMillis: number
 }
 
 /** Mutable on purpose: only the actor's own fiber ever touches it. */
@@ -121,8 +124,10 @@ export const makeEntityRuntime = <State, Command, Event, Err>(
     const options = { ...defaultEntityRuntimeOptions, ...overrides }
     const store = yield* EventStore
     const fibers = yield* FiberSet.make()
-    // Guards the registry so that a send can never hand a command to an actor that is passivating.
-    const registry = yield* Effect.makeSemaphore(1)
+    // Only starting an actor needs a lock (it is effectful); everything else is synchronous.
+    const spawning = yield* Effect.makeSemaphore(1)
+    const clock = yield* Effect.clock
+    const idleTtlMillis = Duration.toMillis(options.idleTtl)
     const actors = new Map<string, Actor<State, Command, Event, Err>>()
     const retryAfterSeconds = Math.max(1, Math.ceil(Duration.toSeconds(options.retryAfter)))
     const encodeEvent = Schema.encode(decider.event)
@@ -222,29 +227,23 @@ export const makeEntityRuntime = <State, Command, Event, Err>(
         state: decider.initialState,
         version: 0
       }
-      const loop: Effect.Effect<void> = Effect.gen(function* () {
-        while (true) {
-          const next = yield* Queue.take(actor.mailbox).pipe(Effect.timeoutOption(options.idleTtl))
-          if (Option.isNone(next)) {
-            const passivated = yield* registry.withPermits(1)(
-              Effect.map(Queue.size(actor.mailbox), (size) => {
-                if (size > 0) return false
-                actors.delete(entityId)
-                return true
+      // Ends when the sweeper shuts the mailbox down (take is interrupted) or the runtime's scope closes.
+      return Effect.forever(
+        Effect.flatMap(Queue.take(actor.mailbox), (envelope) =>
+          // A failure or a defect of one command is its caller's answer; the actor goes on.
+          Effect.intoDeferred(handle(streamId, entity, envelope), envelope.reply).pipe(
+            Effect.ensuring(
+              Effect.sync(() => {
+                actor.pending--
+                actor.lastActiveMillis = clock.unsafeCurrentTimeMillis()
               })
             )
-            if (passivated) return
-            continue
-          }
-          const envelope = next.value
-          // A failure or a defect of one command is its caller's answer; the actor goes on.
-          yield* Effect.intoDeferred(handle(streamId, entity, envelope), envelope.reply)
-        }
-      })
-      return loop.pipe(
+          )
+        )
+      ).pipe(
         Effect.ensuring(
-          Effect.flatMap(Queue.takeAll(actor.mailbox), (pending) =>
-            Effect.forEach(pending, (envelope) => Deferred.interrupt(envelope.reply), { discard: true })
+          Effect.flatMap(Queue.takeAll(actor.mailbox), (left) =>
+            Effect.forEach(left, (envelope) => Deferred.interrupt(envelope.reply), { discard: true })
           )
         )
       )
@@ -252,13 +251,49 @@ export const makeEntityRuntime = <State, Command, Event, Err>(
 
     const spawn = (entityId: string) =>
       Effect.gen(function* () {
+        const existing = actors.get(entityId)
+        if (existing) return existing
         const actor: Actor<State, Command, Event, Err> = {
-          mailbox: yield* Queue.dropping<Envelope<State, Command, Event, Err>>(options.mailboxCapacity)
+          mailbox: yield* Queue.dropping<Envelope<State, Command, Event, Err>>(options.mailboxCapacity),
+          pending: 0,
+          lastActiveMillis: clock.unsafeCurrentTimeMillis()
         }
         actors.set(entityId, actor)
         yield* FiberSet.run(fibers, runActor(entityId, actor))
         return actor
       })
+
+    /**
+     * Offering and passivating are each one synchronous step, so they cannot interleave: a command is
+     * either in a live actor's count or finds no actor and starts a new one.
+     */
+    const offer = (
+      actor: Actor<State, Command, Event, Err>,
+      envelope: Envelope<State, Command, Event, Err>
+    ) => {
+      if (!actor.mailbox.unsafeOffer(envelope)) return false
+      actor.pending++
+      return true
+    }
+
+    const passivateIdle = Effect.sync(() => {
+      const now = clock.unsafeCurrentTimeMillis()
+      const idle: Array<Actor<State, Command, Event, Err>> = []
+      for (const [entityId, actor] of actors) {
+        if (actor.pending === 0 && now - actor.lastActiveMillis >= idleTtlMillis) {
+          actors.delete(entityId)
+          idle.push(actor)
+        }
+      }
+      return idle
+    }).pipe(Effect.flatMap((idle) => Effect.forEach(idle, (actor) => Queue.shutdown(actor.mailbox))))
+
+    // One sweeper per runtime instead of a timer per take: passivation happens between 1 and 1.25 TTLs.
+    yield* Effect.forkScoped(
+      Effect.forever(
+        Effect.zipRight(Effect.sleep(Duration.millis(Math.max(1, idleTtlMillis / 4))), passivateIdle)
+      )
+    )
 
     const send: EntityRuntime<State, Command, Event, Err>["send"] = (entityId, command, context) =>
       Effect.gen(function* () {
@@ -266,12 +301,11 @@ export const makeEntityRuntime = <State, Command, Event, Err>(
           CommandResult<State, Event>,
           Err | VersionConflict | EventStoreError
         >()
-        const accepted = yield* registry.withPermits(1)(
-          Effect.gen(function* () {
-            const actor = actors.get(entityId) ?? (yield* spawn(entityId))
-            return yield* Queue.offer(actor.mailbox, { command, context, reply })
-          })
-        )
+        const envelope = { command, context, reply }
+        const warm = actors.get(entityId)
+        const accepted = warm
+          ? offer(warm, envelope)
+          : yield* spawning.withPermits(1)(Effect.map(spawn(entityId), (actor) => offer(actor, envelope)))
         if (!accepted) {
           return yield* Effect.fail(
             new Overloaded({ entity: streamIdOf(decider, entityId), retryAfterSeconds })
@@ -280,14 +314,16 @@ export const makeEntityRuntime = <State, Command, Event, Err>(
         return yield* Deferred.await(reply)
       })
 
-    const stats = Effect.gen(function* () {
-      const live = [...actors.values()]
-      const depths = yield* Effect.forEach(live, (actor) => Queue.size(actor.mailbox))
-      return {
-        type: decider.type,
-        liveActors: live.length,
-        mailboxDepth: depths.reduce((sum, depth) => sum + Math.max(0, depth), 0)
+    const stats = Effect.sync(() => {
+      let mailboxDepth = 0
+      for (const actor of actors.values()) {
+        // A waiting take counts as -1 in the queue size.
+        mailboxDepth += Math.max(
+          0,
+          Option.getOrElse(actor.mailbox.unsafeSize(), () => 0)
+        )
       }
+      return { type: decider.type, liveActors: actors.size, mailboxDepth }
     })
 
     return { type: decider.type, send, stats }
