@@ -101,7 +101,7 @@ describe("entity actor runtime", () => {
             Effect.fork(runtime.send("busy", { _tag: "Increment" }))
           )
           yield* waitFor(runtime.stats, (s) => s.mailboxDepth === 2)
-          expect(yield* runtime.stats).toEqual({ type: "counter", liveActors: 1, mailboxDepth: 2 })
+          expect(yield* runtime.stats).toMatchObject({ type: "counter", liveActors: 1, mailboxDepth: 2 })
           const rejected = yield* Effect.flip(runtime.send("busy", { _tag: "Increment" }))
           expect(rejected).toBeInstanceOf(Overloaded)
           expect(rejected).toMatchObject({ entity: "counter-busy", retryAfterSeconds: 1 })
@@ -140,6 +140,7 @@ describe("entity actor runtime", () => {
         const result = yield* runtime.send("shared", { _tag: "Increment" })
         expect(result.state.count).toBe(12)
         expect(result.version).toBe(3)
+        expect((yield* runtime.stats).conflictRetries).toBe(1)
         expect((yield* readStream("counter-shared")).map((e) => e.version)).toEqual([1, 2, 3])
       })
     )
@@ -195,7 +196,9 @@ describe("entity actor runtime", () => {
         const counters = yield* system.register(counterDecider)
         yield* counters.send("a", { _tag: "Increment" })
         yield* counters.send("b", { _tag: "Increment" })
-        expect(yield* system.stats).toEqual([{ type: "counter", liveActors: 2, mailboxDepth: 0 }])
+        expect(yield* system.stats).toEqual([
+          { type: "counter", liveActors: 2, mailboxDepth: 0, conflictRetries: 0 }
+        ])
         const again = yield* Effect.exit(system.register(counterDecider))
         expect(again._tag).toBe("Failure")
       })

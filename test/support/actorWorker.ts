@@ -21,11 +21,15 @@ const program = Effect.gen(function* () {
   while (!existsSync(goFile)) yield* Effect.sleep("5 millis")
   const results = yield* Effect.forEach(
     Array.from({ length: count }),
-    () => Effect.either(runtime.send("shared", { _tag: "Increment" })),
+    () =>
+      Effect.either(
+        runtime.send("shared", { _tag: "Increment" }, { correlationId: `worker-${process.pid}` })
+      ),
     { concurrency: "unbounded" }
   )
   const failures = results.filter(Either.isLeft).map((r) => String(r.left))
   console.log(JSON.stringify({ ok: results.length - failures.length, failures: failures.slice(0, 5) }))
+  console.log(`conflict retries: ${(yield* runtime.stats).conflictRetries}`)
 }).pipe(Effect.scoped, Effect.provide(layerSqlite({ filename })))
 
 Effect.runPromise(program).then(

@@ -70,6 +70,8 @@ export interface EntityStats {
   readonly type: string
   readonly liveActors: number
   readonly mailboxDepth: number
+  /** Commands decided again after losing a race to another writer, since start. */
+  readonly conflictRetries: number
 }
 
 export interface EntityRuntime<State, Command, Event, Err> {
@@ -128,6 +130,7 @@ export const makeEntityRuntime = <State, Command, Event, Err>(
     const spawning = yield* Effect.makeSemaphore(1)
     const clock = yield* Effect.clock
     const idleTtlMillis = Duration.toMillis(options.idleTtl)
+    let conflictRetries = 0
     const actors = new Map<string, Actor<State, Command, Event, Err>>()
     const retryAfterSeconds = Math.max(1, Math.ceil(Duration.toSeconds(options.retryAfter)))
     const encodeEvent = Schema.encode(decider.event)
@@ -203,6 +206,7 @@ export const makeEntityRuntime = <State, Command, Event, Err>(
           if (Either.isLeft(appended)) {
             const error = appended.left
             if (error instanceof VersionConflict && attempt < options.maxConflictRetries) {
+              conflictRetries++
               // Jitter, growing with the attempts, keeps two writers from colliding in lock step.
               if (attempt > 0)
                 yield* Effect.sleep(Duration.millis(yield* Random.nextIntBetween(0, 2 * attempt + 1)))
@@ -323,7 +327,7 @@ export const makeEntityRuntime = <State, Command, Event, Err>(
           Option.getOrElse(actor.mailbox.unsafeSize(), () => 0)
         )
       }
-      return { type: decider.type, liveActors: actors.size, mailboxDepth }
+      return { type: decider.type, liveActors: actors.size, mailboxDepth, conflictRetries }
     })
 
     return { type: decider.type, send, stats }
