@@ -145,6 +145,11 @@ const describe = (cause: unknown): string => (cause instanceof Error ? cause.mes
 export const makeMongoEventStore = (client: MongoClient, db: Db) =>
   Effect.gen(function* () {
     const events: Collection<EventDocument> = db.collection(COLLECTIONS.events)
+    // Readers see only majority-committed events: a prefix of the commit order that no fail-over can
+    // roll back, so a projection never consumes an event that later disappears.
+    const committedEvents: Collection<EventDocument> = db.collection(COLLECTIONS.events, {
+      readConcern: { level: "majority" }
+    })
     const streams: Collection<StreamDocument> = db.collection(COLLECTIONS.streams)
     const counters: Collection<CounterDocument> = db.collection(COLLECTIONS.counters)
     const snapshots: Collection<SnapshotDocument> = db.collection(COLLECTIONS.snapshots)
@@ -319,7 +324,7 @@ export const makeMongoEventStore = (client: MongoClient, db: Db) =>
           "read",
           Math.max(1, options?.fromVersion ?? 1),
           (fromVersion) =>
-            events
+            committedEvents
               .find({ streamId, version: { $gte: fromVersion } })
               .sort({ version: 1 })
               .limit(READ_PAGE_SIZE)
@@ -331,7 +336,7 @@ export const makeMongoEventStore = (client: MongoClient, db: Db) =>
           "readAll",
           Math.max(1, options?.fromPosition ?? 1),
           (fromPosition) =>
-            events
+            committedEvents
               .find({ position: { $gte: fromPosition } })
               .sort({ position: 1 })
               .limit(READ_PAGE_SIZE)
