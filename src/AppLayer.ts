@@ -1,14 +1,28 @@
 import { NodeContext } from "@effect/platform-node"
-import { Layer } from "effect"
-import { AppConfigLive } from "./layers/AppConfig.ts"
+import { Effect, Layer, Option } from "effect"
+import { AppConfig, AppConfigLive } from "./layers/AppConfig.ts"
+import { Database } from "./layers/Database.ts"
+import { EventStoreMongoLive } from "./layers/EventStoreMongo.ts"
+import { EventStoreSqliteLive } from "./layers/EventStoreSqlite.ts"
 import { Health } from "./layers/Health.ts"
 import { EmbeddedHealthChecks } from "./layers/HealthChecks.ts"
+import { ActorSystem } from "./programs/actors/ActorSystem.ts"
+
+/** MongoDB when MONGODB_URI is set (production), else the embedded SQLite file under DATA_DIR. */
+const EventStoreLive = Layer.unwrapEffect(
+  Effect.map(AppConfig, (config) =>
+    Option.isSome(config.mongodb)
+      ? EventStoreMongoLive.pipe(Layer.provide(Database.Default))
+      : EventStoreSqliteLive
+  )
+)
 
 /**
  * The one place the layer graph is assembled. The HTTP server and the worker both run on it;
  * they differ only in what they put on top.
  */
-export const AppLayer = Layer.mergeAll(EmbeddedHealthChecks).pipe(
+export const AppLayer = Layer.mergeAll(EmbeddedHealthChecks, ActorSystem.Default).pipe(
+  Layer.provideMerge(EventStoreLive),
   Layer.provideMerge(Health.Default),
   Layer.provideMerge(AppConfigLive),
   Layer.provideMerge(NodeContext.layer)

@@ -15,4 +15,9 @@ export interface Decider<State, Command, Event, Error> {
   readonly evolve: (state: State, event: Event) => State
   readonly event: Schema.Schema<Event, unknown>
   readonly state: Schema.Schema<State, unknown>
+  /**
+   * The name an event is stored under. When omitted, the encoded event's `_tag` (or `type`) field is
+   * used, and the aggregate's `type` for events that have neither.
+   */
+  readonly eventType?: (event: Event) => string
 }

@@ -1,12 +1,13 @@
 import { FileSystem } from "@effect/platform"
 import { Effect, Layer } from "effect"
 import { AppConfig } from "./AppConfig.ts"
+import { EventStore } from "./EventStore.ts"
 import { Health } from "./Health.ts"
 
 /**
- * Checks for the components of the embedded default that have no richer layer of their own yet:
- * the store's data directory must be writable; the cache is in-process; the AI provider is the
- * built-in heuristic one. Each component's own layer replaces its entry as it lands.
+ * Checks for the components that have no richer layer of their own yet (the cache is in-process; the
+ * AI provider is the built-in heuristic one), and the event store's round trip. Each component's own
+ * layer replaces its entry as it lands.
  */
 export const EmbeddedHealthChecks = Layer.scopedDiscard(
   Effect.gen(function* () {
@@ -14,16 +15,16 @@ export const EmbeddedHealthChecks = Layer.scopedDiscard(
     const fs = yield* FileSystem.FileSystem
     const { dataDir } = yield* AppConfig
     yield* fs.makeDirectory(dataDir, { recursive: true }).pipe(Effect.orDie)
-    const probe = `${dataDir}/.health-probe`
+    const store = yield* EventStore
     yield* health.register(
       "store",
-      fs.writeFileString(probe, String(Date.now())).pipe(
-        Effect.as({ status: "healthy" as const, details: { kind: "sqlite", data_dir: dataDir } }),
+      store.ping.pipe(
+        Effect.as({
+          status: "healthy" as const,
+          details: store.kind === "sqlite" ? { kind: store.kind, data_dir: dataDir } : { kind: store.kind }
+        }),
         Effect.catchAll((error) =>
-          Effect.succeed({
-            status: "unhealthy" as const,
-            message: `data directory not writable: ${error.message}`
-          })
+          Effect.succeed({ status: "unhealthy" as const, message: `event store: ${error.message}` })
         )
       ),
       { critical: true }

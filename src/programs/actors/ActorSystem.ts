@@ -1,0 +1,60 @@
+import { Config, Duration, Effect, Scope } from "effect"
+import type { Decider } from "../../domain/Decider.ts"
+import { EventStore } from "../../layers/EventStore.ts"
+import {
+  defaultEntityRuntimeOptions,
+  type EntityRuntime,
+  type EntityRuntimeOptions,
+  type EntityStats,
+  makeEntityRuntime
+} from "./EntityRuntime.ts"
+
+const positive = (name: string, fallback: number) =>
+  Config.integer(name).pipe(
+    Config.withDefault(fallback),
+    Config.validate({ message: "Expected a positive integer", validation: (n) => n > 0 })
+  )
+
+/** Process-wide defaults of every entity runtime; each aggregate may still override them. */
+export const ActorDefaultsConfig: Config.Config<EntityRuntimeOptions> = Config.all({
+  mailboxCapacity: positive("ACTOR_MAILBOX_CAPACITY", defaultEntityRuntimeOptions.mailboxCapacity),
+  idleTtl: positive("ACTOR_IDLE_TTL_SECONDS", Duration.toSeconds(defaultEntityRuntimeOptions.idleTtl)).pipe(
+    Config.map(Duration.seconds)
+  ),
+  snapshotEvery: positive("ACTOR_SNAPSHOT_EVERY", defaultEntityRuntimeOptions.snapshotEvery),
+  maxConflictRetries: positive("ACTOR_MAX_CONFLICT_RETRIES", defaultEntityRuntimeOptions.maxConflictRetries),
+  retryAfter: Config.succeed(defaultEntityRuntimeOptions.retryAfter)
+})
+
+/**
+ * Owns the entity runtimes of the process: each aggregate registers its decider once and gets the
+ * runtime that routes its commands; all of them stop with this layer. `stats` feeds the gauges.
+ */
+export class ActorSystem extends Effect.Service<ActorSystem>()("ActorSystem", {
+  scoped: Effect.gen(function* () {
+    const store = yield* EventStore
+    const scope = yield* Effect.scope
+    const defaults = yield* ActorDefaultsConfig.pipe(Effect.orDie)
+    const runtimes = new Map<string, Effect.Effect<EntityStats>>()
+
+    const register = <State, Command, Event, Err>(
+      decider: Decider<State, Command, Event, Err>,
+      options: Partial<EntityRuntimeOptions> = {}
+    ): Effect.Effect<EntityRuntime<State, Command, Event, Err>> =>
+      Effect.gen(function* () {
+        // Two runtimes for one aggregate would be two writers per entity in one process.
+        if (runtimes.has(decider.type))
+          return yield* Effect.dieMessage(`aggregate ${decider.type} registered twice`)
+        const runtime = yield* makeEntityRuntime(decider, { ...defaults, ...options }).pipe(
+          Effect.provideService(EventStore, store),
+          Scope.extend(scope)
+        )
+        runtimes.set(decider.type, runtime.stats)
+        return runtime
+      })
+
+    const stats = Effect.forEach(runtimes.values(), (entityStats) => entityStats)
+
+    return { register, stats } as const
+  })
+}) {}

@@ -1,0 +1,334 @@
+import {
+  Clock,
+  Deferred,
+  Duration,
+  Effect,
+  Either,
+  FiberSet,
+  Option,
+  Queue,
+  Random,
+  Schema,
+  type Scope
+} from "effect"
+import { randomUUID } from "node:crypto"
+import type { Decider } from "../../domain/Decider.ts"
+import {
+  EventStore,
+  EventStoreError,
+  type NewEvent,
+  type StoredEvent,
+  VersionConflict
+} from "../../layers/EventStore.ts"
+import { catchUp, hydrate, streamIdOf } from "./Hydrate.ts"
+
+/** The entity's mailbox is full: the caller should come back after `retryAfterSeconds` (HTTP 503). */
+export class Overloaded extends Schema.TaggedError<Overloaded>()("Overloaded", {
+  entity: Schema.String,
+  retryAfterSeconds: Schema.Number
+}) {
+  override get message(): string {
+    return `entity ${this.entity} is overloaded, retry after ${this.retryAfterSeconds}s`
+  }
+}
+
+export interface EntityRuntimeOptions {
+  /** Commands waiting per entity beyond which `send` fails with `Overloaded`. */
+  readonly mailboxCapacity: number
+  /** An actor without a command for this long is stopped and its state dropped from memory. */
+  readonly idleTtl: Duration.DurationInput
+  /** A snapshot is saved each time the version crosses a multiple of this. */
+  readonly snapshotEvery: number
+  /** How many times a command is re-decided on fresh state after losing a race to another writer. */
+  readonly maxConflictRetries: number
+  readonly retryAfter: Duration.DurationInput
+}
+
+export const defaultEntityRuntimeOptions: EntityRuntimeOptions = {
+  mailboxCapacity: 1024,
+  idleTtl: Duration.minutes(5),
+  snapshotEvery: 100,
+  maxConflictRetries: 10,
+  retryAfter: Duration.seconds(1)
+}
+
+export interface CommandContext {
+  readonly correlationId?: string
+  readonly causationId?: string
+}
+
+/** What a handled command produced, so a caller (an HTTP handler) can answer without reading again. */
+export interface CommandResult<State, Event> {
+  readonly state: State
+  readonly version: number
+  /** The events this command caused (empty when it changed nothing). */
+  readonly events: ReadonlyArray<Event>
+  readonly stored: ReadonlyArray<StoredEvent>
+}
+
+export interface EntityStats {
+  readonly type: string
+  readonly liveActors: number
+  readonly mailboxDepth: number
+  /** Commands decided again after losing a race to another writer, since start. */
+  readonly conflictRetries: number
+}
+
+export interface EntityRuntime<State, Command, Event, Err> {
+  readonly type: string
+  readonly send: (
+    entityId: string,
+    command: Command,
+    context?: CommandContext
+  ) => Effect.Effect<CommandResult<State, Event>, Err | Overloaded | VersionConflict | EventStoreError>
+  readonly stats: Effect.Effect<EntityStats>
+}
+
+interface Envelope<State, Command, Event, Err> {
+  readonly command: Command
+  readonly context: CommandContext | undefined
+  readonly reply: Deferred.Deferred<CommandResult<State, Event>, Err | VersionConflict | EventStoreError>
+}
+
+interface Actor<State, Command, Event, Err> {
+  readonly mailbox: Queue.Queue<Envelope<State, Command, Event, Err>>
+  /** Commands offered and not yet answered (queued or being handled): 0 means the actor may stop. */
+  pending: number
+  lastActiveMillis: number
+}
+
+/** Mutable on purpose: only the actor's own fiber ever touches it. */
+interface EntityState<State> {
+  loaded: boolean
+  /** Set while the store may hold events this state has not seen (a conflict, an unknown outcome). */
+  stale: boolean
+  state: State
+  version: number
+}
+
+const encodedTag = (encoded: unknown): string | undefined => {
+  if (typeof encoded !== "object" || encoded === null) return undefined
+  const tag = "_tag" in encoded ? encoded._tag : "type" in encoded ? encoded.type : undefined
+  return typeof tag === "string" ? tag : undefined
+}
+
+/**
+ * One actor per entity id: a fiber draining a bounded mailbox, so the commands of one entity are
+ * decided strictly one at a time against warm state, while different entities run concurrently.
+ * Between processes the store's optimistic concurrency is the guard: a lost race reloads the tail
+ * and decides the command again.
+ */
+export const makeEntityRuntime = <State, Command, Event, Err>(
+  decider: Decider<State, Command, Event, Err>,
+  overrides: Partial<EntityRuntimeOptions> = {}
+): Effect.Effect<EntityRuntime<State, Command, Event, Err>, never, EventStore | Scope.Scope> =>
+  Effect.gen(function* () {
+    const options = { ...defaultEntityRuntimeOptions, ...overrides }
+    const store = yield* EventStore
+    const fibers = yield* FiberSet.make()
+    // Only starting an actor needs a lock (it is effectful); everything else is synchronous.
+    const spawning = yield* Effect.makeSemaphore(1)
+    const clock = yield* Effect.clock
+    const idleTtlMillis = Duration.toMillis(options.idleTtl)
+    let conflictRetries = 0
+    const actors = new Map<string, Actor<State, Command, Event, Err>>()
+    const retryAfterSeconds = Math.max(1, Math.ceil(Duration.toSeconds(options.retryAfter)))
+    const encodeEvent = Schema.encode(decider.event)
+    const encodeState = Schema.encode(decider.state)
+
+    const eventType = (event: Event, encoded: unknown): string =>
+      decider.eventType?.(event) ?? encodedTag(encoded) ?? decider.type
+
+    const refresh = (streamId: string, entity: EntityState<State>) =>
+      Effect.gen(function* () {
+        const next = entity.loaded
+          ? yield* catchUp(store, decider, streamId, entity)
+          : yield* hydrate(store, decider, streamId)
+        entity.state = next.state
+        entity.version = next.version
+        entity.loaded = true
+        entity.stale = false
+      })
+
+    const maybeSnapshot = (streamId: string, entity: EntityState<State>, previousVersion: number) =>
+      Math.floor(entity.version / options.snapshotEvery) > Math.floor(previousVersion / options.snapshotEvery)
+        ? encodeState(entity.state).pipe(
+            Effect.flatMap((state) => store.saveSnapshot({ streamId, version: entity.version, state })),
+            // A missed snapshot only makes the next load read more events.
+            Effect.catchAll((error) =>
+              Effect.logWarning("snapshot not saved").pipe(
+                Effect.annotateLogs({ streamId, error: error.message })
+              )
+            )
+          )
+        : Effect.void
+
+    const toNewEvents = (events: ReadonlyArray<Event>, context: CommandContext | undefined) =>
+      Effect.gen(function* () {
+        const timestamp = new Date(yield* Clock.currentTimeMillis).toISOString()
+        const metadata = {
+          timestamp,
+          ...(context?.correlationId === undefined ? {} : { correlationId: context.correlationId }),
+          ...(context?.causationId === undefined ? {} : { causationId: context.causationId })
+        }
+        return yield* Effect.forEach(events, (event) =>
+          encodeEvent(event).pipe(
+            Effect.orDie,
+            Effect.map(
+              (data): NewEvent => ({ eventId: randomUUID(), type: eventType(event, data), data, metadata })
+            )
+          )
+        )
+      })
+
+    const handle = (
+      streamId: string,
+      entity: EntityState<State>,
+      envelope: Envelope<State, Command, Event, Err>
+    ): Effect.Effect<CommandResult<State, Event>, Err | VersionConflict | EventStoreError> =>
+      Effect.gen(function* () {
+        for (let attempt = 0; ; attempt++) {
+          if (!entity.loaded || entity.stale) yield* refresh(streamId, entity)
+          const decision = decider.decide(entity.state, envelope.command)
+          if (Either.isLeft(decision)) return yield* Effect.fail(decision.left)
+          const events = decision.right
+          if (events.length === 0) return { state: entity.state, version: entity.version, events, stored: [] }
+          const batch = yield* toNewEvents(events, envelope.context)
+          const expected = entity.version === 0 ? ("noStream" as const) : entity.version
+          entity.stale = true // until the outcome is known and folded in
+          // A failed append may have committed: re-sending the same event ids is answered from the store.
+          const appended = yield* store
+            .append(streamId, expected, batch)
+            .pipe(
+              Effect.retry({ times: 1, while: (error) => error instanceof EventStoreError }),
+              Effect.either
+            )
+          if (Either.isLeft(appended)) {
+            const error = appended.left
+            if (error instanceof VersionConflict && attempt < options.maxConflictRetries) {
+              conflictRetries++
+              // Jitter, growing with the attempts, keeps two writers from colliding in lock step.
+              if (attempt > 0)
+                yield* Effect.sleep(Duration.millis(yield* Random.nextIntBetween(0, 2 * attempt + 1)))
+              continue
+            }
+            return yield* Effect.fail(error)
+          }
+          const previousVersion = entity.version
+          entity.state = events.reduce(decider.evolve, entity.state)
+          entity.version = appended.right.version
+          entity.stale = false
+          yield* maybeSnapshot(streamId, entity, previousVersion)
+          return { state: entity.state, version: entity.version, events, stored: appended.right.events }
+        }
+      })
+
+    const runActor = (entityId: string, actor: Actor<State, Command, Event, Err>) => {
+      const streamId = streamIdOf(decider, entityId)
+      const entity: EntityState<State> = {
+        loaded: false,
+        stale: false,
+        state: decider.initialState,
+        version: 0
+      }
+      // Ends when the sweeper shuts the mailbox down (take is interrupted) or the runtime's scope closes.
+      return Effect.forever(
+        Effect.flatMap(Queue.take(actor.mailbox), (envelope) =>
+          // A failure or a defect of one command is its caller's answer; the actor goes on.
+          Effect.intoDeferred(handle(streamId, entity, envelope), envelope.reply).pipe(
+            Effect.ensuring(
+              Effect.sync(() => {
+                actor.pending--
+                actor.lastActiveMillis = clock.unsafeCurrentTimeMillis()
+              })
+            )
+          )
+        )
+      ).pipe(
+        Effect.ensuring(
+          Effect.flatMap(Queue.takeAll(actor.mailbox), (left) =>
+            Effect.forEach(left, (envelope) => Deferred.interrupt(envelope.reply), { discard: true })
+          )
+        )
+      )
+    }
+
+    const spawn = (entityId: string) =>
+      Effect.gen(function* () {
+        const existing = actors.get(entityId)
+        if (existing) return existing
+        const actor: Actor<State, Command, Event, Err> = {
+          mailbox: yield* Queue.dropping<Envelope<State, Command, Event, Err>>(options.mailboxCapacity),
+          pending: 0,
+          lastActiveMillis: clock.unsafeCurrentTimeMillis()
+        }
+        actors.set(entityId, actor)
+        yield* FiberSet.run(fibers, runActor(entityId, actor))
+        return actor
+      })
+
+    /**
+     * Offering and passivating are each one synchronous step, so they cannot interleave: a command is
+     * either in a live actor's count or finds no actor and starts a new one.
+     */
+    const offer = (
+      actor: Actor<State, Command, Event, Err>,
+      envelope: Envelope<State, Command, Event, Err>
+    ) => {
+      if (!actor.mailbox.unsafeOffer(envelope)) return false
+      actor.pending++
+      return true
+    }
+
+    const passivateIdle = Effect.sync(() => {
+      const now = clock.unsafeCurrentTimeMillis()
+      const idle: Array<Actor<State, Command, Event, Err>> = []
+      for (const [entityId, actor] of actors) {
+        if (actor.pending === 0 && now - actor.lastActiveMillis >= idleTtlMillis) {
+          actors.delete(entityId)
+          idle.push(actor)
+        }
+      }
+      return idle
+    }).pipe(Effect.flatMap((idle) => Effect.forEach(idle, (actor) => Queue.shutdown(actor.mailbox))))
+
+    // One sweeper per runtime instead of a timer per take: passivation happens between 1 and 1.25 TTLs.
+    yield* Effect.forkScoped(
+      Effect.forever(
+        Effect.zipRight(Effect.sleep(Duration.millis(Math.max(1, idleTtlMillis / 4))), passivateIdle)
+      )
+    )
+
+    const send: EntityRuntime<State, Command, Event, Err>["send"] = (entityId, command, context) =>
+      Effect.gen(function* () {
+        const reply = yield* Deferred.make<
+          CommandResult<State, Event>,
+          Err | VersionConflict | EventStoreError
+        >()
+        const envelope = { command, context, reply }
+        const warm = actors.get(entityId)
+        const accepted = warm
+          ? offer(warm, envelope)
+          : yield* spawning.withPermits(1)(Effect.map(spawn(entityId), (actor) => offer(actor, envelope)))
+        if (!accepted) {
+          return yield* Effect.fail(
+            new Overloaded({ entity: streamIdOf(decider, entityId), retryAfterSeconds })
+          )
+        }
+        return yield* Deferred.await(reply)
+      })
+
+    const stats = Effect.sync(() => {
+      let mailboxDepth = 0
+      for (const actor of actors.values()) {
+        // A waiting take counts as -1 in the queue size.
+        mailboxDepth += Math.max(
+          0,
+          Option.getOrElse(actor.mailbox.unsafeSize(), () => 0)
+        )
+      }
+      return { type: decider.type, liveActors: actors.size, mailboxDepth, conflictRetries }
+    })
+
+    return { type: decider.type, send, stats }
+  })

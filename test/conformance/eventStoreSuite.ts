@@ -1,0 +1,315 @@
+import { expect, layer } from "@effect/vitest"
+import { Chunk, Effect, Either, type Layer, Option, Schema, Stream } from "effect"
+import * as fc from "fast-check"
+import { randomUUID } from "node:crypto"
+import {
+  EventStore,
+  EventStoreError,
+  type NewEvent,
+  type StoredEvent,
+  VersionConflict
+} from "../../src/layers/EventStore.ts"
+import { hydrate } from "../../src/programs/actors/Hydrate.ts"
+import { type CounterEvent, CounterState, counterDecider } from "../support/counter.ts"
+
+const metadata = { correlationId: "corr-1", causationId: "cause-1", timestamp: "2025-01-01T00:00:00.000Z" }
+
+const incremented = (by = 1, eventId: string = randomUUID()): NewEvent => ({
+  eventId,
+  type: "Incremented",
+  data: { _tag: "Incremented", by } satisfies CounterEvent,
+  metadata
+})
+
+const batchOf = (size: number, by = 1): Array<NewEvent> => Array.from({ length: size }, () => incremented(by))
+
+/** Every test writes its own streams, so the suite can share one store (and a real database). */
+const uniqueStream = (label: string) => `counter-${label}-${randomUUID()}`
+
+const readStream = (streamId: string, fromVersion?: number) =>
+  Effect.flatMap(EventStore, (store) =>
+    Stream.runCollect(store.read(streamId, fromVersion === undefined ? {} : { fromVersion }))
+  ).pipe(Effect.map(Chunk.toReadonlyArray))
+
+const lastPosition = Effect.flatMap(EventStore, (store) =>
+  Stream.runFold(store.readAll(), 0, (_, event) => event.position)
+)
+
+const replayAll = (events: ReadonlyArray<StoredEvent>) =>
+  events.reduce(
+    (state, event) =>
+      counterDecider.evolve(state, Schema.decodeUnknownSync(counterDecider.event)(event.data)),
+    counterDecider.initialState
+  )
+
+/**
+ * What every EventStore implementation must guarantee. `name` labels the run; `store` provides a
+ * fresh or shared EventStore (tests never depend on what other tests wrote).
+ */
+export const eventStoreSuite = (name: string, store: Layer.Layer<EventStore, unknown>) =>
+  layer(store, { timeout: "120 seconds" })(`EventStore conformance: ${name}`, (it) => {
+    it.effect("appends with versions 1..n, increasing positions and the metadata it was given", () =>
+      Effect.gen(function* () {
+        const store = yield* EventStore
+        const streamId = uniqueStream("basic")
+        const first = yield* store.append(streamId, "noStream", batchOf(2))
+        const second = yield* store.append(streamId, 2, batchOf(1, 5))
+        const third = yield* store.append(streamId, "any", batchOf(1))
+        expect([first.version, second.version, third.version]).toEqual([2, 3, 4])
+        const events = yield* readStream(streamId)
+        expect(events.map((e) => e.version)).toEqual([1, 2, 3, 4])
+        expect(events.map((e) => e.streamId)).toEqual([streamId, streamId, streamId, streamId])
+        const positions = events.map((e) => e.position)
+        expect([...positions].sort((a, b) => a - b)).toEqual(positions)
+        expect(new Set(positions).size).toBe(4)
+        expect(events[2]?.data).toEqual({ _tag: "Incremented", by: 5 })
+        expect(events[0]?.metadata).toEqual(metadata)
+        expect(events.map((e) => e.eventId)).toEqual(
+          [...first.events, ...second.events, ...third.events].map((e) => e.eventId)
+        )
+        expect(yield* readStream(streamId, 3)).toEqual(events.slice(2))
+        expect(yield* readStream(uniqueStream("empty"))).toEqual([])
+      })
+    )
+
+    it.effect("a wrong expected version fails with a typed VersionConflict carrying the actual version", () =>
+      Effect.gen(function* () {
+        const store = yield* EventStore
+        const streamId = uniqueStream("conflict")
+        yield* store.append(streamId, "noStream", batchOf(3))
+        const cases = [
+          [store.append(streamId, "noStream", batchOf(1)), "noStream", 3],
+          [store.append(streamId, 2, batchOf(1)), 2, 3],
+          [store.append(streamId, 7, batchOf(1)), 7, 3],
+          [store.append(uniqueStream("fresh"), 1, batchOf(1)), 1, 0]
+        ] as const
+        for (const [append, expected, actual] of cases) {
+          const failure = yield* Effect.flip(append)
+          expect(failure).toBeInstanceOf(VersionConflict)
+          expect(failure).toMatchObject({ _tag: "VersionConflict", expected, actual })
+        }
+        expect((yield* readStream(streamId)).length).toBe(3)
+      })
+    )
+
+    it.effect(
+      "K=50 concurrent appends at one expected version: one wins, 49 conflict, no gap or duplicate",
+      () =>
+        Effect.gen(function* () {
+          const store = yield* EventStore
+          for (const [label, expected] of [
+            ["new", "noStream"],
+            ["existing", 3]
+          ] as const) {
+            const streamId = uniqueStream(`race-${label}`)
+            if (expected !== "noStream") yield* store.append(streamId, "noStream", batchOf(3))
+            const results = yield* Effect.forEach(
+              Array.from({ length: 50 }, () => batchOf(2)),
+              (batch) => Effect.either(store.append(streamId, expected, batch)),
+              { concurrency: "unbounded" }
+            )
+            const winners = results.filter(Either.isRight)
+            const losers = results.filter(Either.isLeft).map((r) => r.left)
+            expect(winners.length).toBe(1)
+            expect(losers.length).toBe(49)
+            for (const loser of losers) expect(loser).toBeInstanceOf(VersionConflict)
+            const base = expected === "noStream" ? 0 : expected
+            const events = yield* readStream(streamId)
+            expect(events.map((e) => e.version)).toEqual(Array.from({ length: base + 2 }, (_, i) => i + 1))
+            expect(events.slice(base).map((e) => e.eventId)).toEqual(
+              winners[0]!.right.events.map((e) => e.eventId)
+            )
+          }
+        })
+    )
+
+    it.effect("re-sending a batch with the same event ids writes nothing and returns the stored result", () =>
+      Effect.gen(function* () {
+        const store = yield* EventStore
+        const streamId = uniqueStream("idempotent")
+        const batch = batchOf(3)
+        const first = yield* store.append(streamId, "noStream", batch)
+        expect(first.duplicate).toBe(false)
+        const retried = yield* store.append(streamId, "noStream", batch)
+        expect(retried.duplicate).toBe(true)
+        expect(retried.events).toEqual(first.events)
+        expect(retried.version).toBe(3)
+        const retriedAny = yield* store.append(streamId, "any", batch)
+        expect(retriedAny.events.map((e) => e.position)).toEqual(first.events.map((e) => e.position))
+        // The stream moved on: a late retry of the first batch still reports what was stored.
+        yield* store.append(streamId, 3, batchOf(1))
+        const late = yield* store.append(streamId, "noStream", batch)
+        expect(late.events.map((e) => e.version)).toEqual([1, 2, 3])
+        expect(late.version).toBe(4)
+        expect((yield* readStream(streamId)).length).toBe(4)
+        // Reusing a stored id for a different batch is refused, not silently accepted.
+        const reused = yield* Effect.flip(store.append(streamId, 4, [batch[1]!, incremented()]))
+        expect(reused).toBeInstanceOf(EventStoreError)
+        const elsewhere = yield* Effect.flip(store.append(uniqueStream("other"), "noStream", [batch[0]!]))
+        expect(elsewhere).toBeInstanceOf(EventStoreError)
+        expect((yield* readStream(streamId)).length).toBe(4)
+      })
+    )
+
+    it.effect("a batch is atomic: a conflicting or invalid batch writes none of its events", () =>
+      Effect.gen(function* () {
+        const store = yield* EventStore
+        const streamId = uniqueStream("atomic")
+        yield* store.append(streamId, "noStream", batchOf(2))
+        const before = yield* lastPosition
+        const conflict = yield* Effect.flip(store.append(streamId, 1, batchOf(5)))
+        expect(conflict).toBeInstanceOf(VersionConflict)
+        // The third event reuses an id stored in this stream: the first two must not land either.
+        const stored = (yield* readStream(streamId))[0]!
+        const invalid = yield* Effect.flip(
+          store.append(streamId, 2, [incremented(), incremented(), incremented(1, stored.eventId)])
+        )
+        expect(invalid).toBeInstanceOf(EventStoreError)
+        const duplicateInBatch = randomUUID()
+        yield* Effect.flip(
+          store.append(streamId, 2, [incremented(1, duplicateInBatch), incremented(1, duplicateInBatch)])
+        )
+        expect((yield* readStream(streamId)).map((e) => e.version)).toEqual([1, 2])
+        const after = yield* Stream.runCollect(
+          Stream.filter(
+            (yield* EventStore).readAll({ fromPosition: before + 1 }),
+            (e) => e.streamId === streamId
+          )
+        )
+        expect(Chunk.size(after)).toBe(0)
+      })
+    )
+
+    it.effect("readAll after concurrent writers returns every event once, in global order, and resumes", () =>
+      Effect.gen(function* () {
+        const store = yield* EventStore
+        const prefix = uniqueStream("all")
+        const checkpoint = yield* lastPosition
+        const streams = Array.from({ length: 20 }, (_, i) => `${prefix}-${i}`)
+        // 20 streams x 10 writers x batches of 1..3 events, all at once.
+        const written = yield* Effect.forEach(
+          streams.flatMap((streamId) =>
+            Array.from({ length: 10 }, (_, w) => ({ streamId, size: (w % 3) + 1 }))
+          ),
+          ({ streamId, size }) => store.append(streamId, "any", batchOf(size)),
+          { concurrency: "unbounded" }
+        )
+        const writtenIds = written.flatMap((r) => r.events.map((e) => e.eventId))
+        const all = Chunk.toReadonlyArray(
+          yield* Stream.runCollect(
+            Stream.filter(store.readAll({ fromPosition: checkpoint + 1 }), (e) =>
+              e.streamId.startsWith(prefix)
+            )
+          )
+        )
+        expect(all.length).toBe(writtenIds.length)
+        expect(new Set(all.map((e) => e.eventId))).toEqual(new Set(writtenIds))
+        for (let i = 1; i < all.length; i++) expect(all[i]!.position).toBeGreaterThan(all[i - 1]!.position)
+        for (const streamId of streams) {
+          const versions = all.filter((e) => e.streamId === streamId).map((e) => e.version)
+          expect(versions).toEqual(Array.from({ length: versions.length }, (_, i) => i + 1))
+        }
+        // A consumer that stopped halfway resumes right after its checkpoint.
+        const middle = all[Math.floor(all.length / 2)]!
+        const resumed = Chunk.toReadonlyArray(
+          yield* Stream.runCollect(
+            Stream.filter(store.readAll({ fromPosition: middle.position + 1 }), (e) =>
+              e.streamId.startsWith(prefix)
+            )
+          )
+        )
+        expect(resumed).toEqual(all.slice(Math.floor(all.length / 2) + 1))
+      })
+    )
+
+    it.effect("reads page by page across page boundaries", () =>
+      Effect.gen(function* () {
+        const store = yield* EventStore
+        const streamId = uniqueStream("pages")
+        yield* store.append(streamId, "noStream", batchOf(2500))
+        const events = yield* readStream(streamId)
+        expect(events.map((e) => e.version)).toEqual(Array.from({ length: 2500 }, (_, i) => i + 1))
+        expect((yield* readStream(streamId, 1001)).length).toBe(1500)
+      })
+    )
+
+    it.effect("keeps the latest snapshot of a stream", () =>
+      Effect.gen(function* () {
+        const store = yield* EventStore
+        const streamId = uniqueStream("snap")
+        expect(yield* store.loadSnapshot(streamId)).toEqual(Option.none())
+        yield* store.saveSnapshot({ streamId, version: 10, state: { count: 10, history: [] } })
+        yield* store.saveSnapshot({ streamId, version: 20, state: { count: 20, history: [19, 20] } })
+        yield* store.saveSnapshot({ streamId, version: 15, state: { count: 15, history: [] } })
+        expect(yield* store.loadSnapshot(streamId)).toEqual(
+          Option.some({ streamId, version: 20, state: { count: 20, history: [19, 20] } })
+        )
+      })
+    )
+
+    it.effect("snapshot + tail equals full replay (property)", () =>
+      Effect.gen(function* () {
+        const store = yield* EventStore
+        yield* Effect.promise(() =>
+          fc.assert(
+            fc.asyncProperty(
+              fc.array(fc.integer({ min: -5, max: 20 }), { minLength: 1, maxLength: 60 }),
+              fc.nat(),
+              fc.integer({ min: 1, max: 7 }),
+              (amounts, cut, batchSize) =>
+                Effect.runPromise(
+                  Effect.gen(function* () {
+                    const streamId = uniqueStream("prop")
+                    let version = 0
+                    for (let i = 0; i < amounts.length; i += batchSize) {
+                      const chunk = amounts.slice(i, i + batchSize).map((by) => incremented(by))
+                      version = (yield* store.append(streamId, version === 0 ? "noStream" : version, chunk))
+                        .version
+                    }
+                    const events = Chunk.toReadonlyArray(yield* Stream.runCollect(store.read(streamId)))
+                    const full = replayAll(events)
+                    const snapshotAt = cut % (events.length + 1)
+                    const snapshotState = replayAll(events.slice(0, snapshotAt))
+                    yield* store.saveSnapshot({
+                      streamId,
+                      version: snapshotAt,
+                      state: Schema.encodeSync(CounterState)(snapshotState)
+                    })
+                    const loaded = yield* hydrate(store, counterDecider, streamId)
+                    expect(loaded.state).toEqual(full)
+                    expect(loaded.version).toBe(events.length)
+                    expect(loaded.eventsRead).toBe(events.length - snapshotAt)
+                  })
+                )
+            ),
+            { numRuns: 40 }
+          )
+        )
+      })
+    )
+
+    it.effect("a 100k-event stream loads via its snapshot, reading at most one snapshot interval", () =>
+      Effect.gen(function* () {
+        const store = yield* EventStore
+        const streamId = uniqueStream("long")
+        const interval = 1000
+        const total = 100_000 + 437
+        let state = counterDecider.initialState
+        for (let version = 0; version < total; ) {
+          const size = Math.min(interval, total - version)
+          yield* store.append(streamId, version === 0 ? "noStream" : version, batchOf(size))
+          for (let i = 0; i < size; i++) state = counterDecider.evolve(state, { _tag: "Incremented", by: 1 })
+          version += size
+          if (version % interval === 0) {
+            yield* store.saveSnapshot({ streamId, version, state: Schema.encodeSync(CounterState)(state) })
+          }
+        }
+        const loaded = yield* hydrate(store, counterDecider, streamId)
+        expect(loaded.version).toBe(total)
+        expect(loaded.state).toEqual(state)
+        expect(loaded.state.count).toBe(total)
+        expect(loaded.eventsRead).toBe(437)
+        expect(loaded.eventsRead).toBeLessThanOrEqual(interval)
+      })
+    )
+  })
