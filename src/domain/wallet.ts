@@ -267,7 +267,9 @@ const achievementReached = (state: WalletState, id: AchievementId): boolean => {
  * bonuses of this pass are never re-examined within it. The original system re-ran its checks after
  * each bonus and paid one earn out 490 times; here a command pays at most one streak bonus, the
  * level-ups it crossed and four achievements. A level crossed only by this pass's achievement
- * bonuses is rewarded by the wallet's next command, still exactly once.
+ * bonuses is rewarded by the wallet's next command that writes, still exactly once. (Paying it in a
+ * loop until nothing changes would not terminate: from about level 170 on, a level's bonus exceeds
+ * the gap to the next level, so the cascade would never stop.) Idempotent retries write nothing.
  */
 const settle = (state: WalletState, at: Date): ReadonlyArray<WalletEvent> => {
   const events: Array<WalletEvent> = []
@@ -352,7 +354,13 @@ export const decideWallet = (
       return decidePurchase(state, command)
     case "UseReward":
       return checkUse(state.rewards[command.reward_id], command.reward_id, command.at).pipe(
-        Either.map(() => [RewardUsed.make({ reward_id: command.reward_id, at: command.at })])
+        Either.map(() =>
+          withSettlement(
+            state,
+            [RewardUsed.make({ reward_id: command.reward_id, at: command.at })],
+            command.at
+          )
+        )
       )
   }
 }
