@@ -70,7 +70,7 @@ export const Block = Schema.Struct({
   completed_at: Schema.NullOr(Timestamp),
   tokens_earned: Schema.NullOr(Schema.Int),
   proof_text: Schema.NullOr(Schema.String),
-  proof_score: Schema.NullOr(Schema.Number),
+  proof_score: Schema.NullOr(ProofScore),
   effort_rating: Schema.NullOr(Schema.Int)
 }).annotations({ identifier: "Block" })
 export type Block = typeof Block.Type
