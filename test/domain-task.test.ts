@@ -17,7 +17,8 @@ import {
   type TaskState,
   UpdateTask
 } from "../src/domain/task.ts"
-import { creditFor, WalletDecider } from "../src/domain/wallet.ts"
+import { CreditBlock, creditFor, WalletDecider } from "../src/domain/wallet.ts"
+import { dashboard, tasksWithStatus } from "../src/domain/dashboard.ts"
 import { day, decideErr, decideOk, runCommands } from "./domain/support.ts"
 
 const taskId = TaskId.make("task-1")
@@ -357,5 +358,36 @@ describe("task state machine properties", () => {
         expect(Schema.decodeUnknownSync(TaskDecider.state)(snapshot)).toEqual(state)
       })
     )
+  })
+})
+
+describe("dashboard", () => {
+  it("shows active tasks, today's blocks with their minutes and tokens, balance and streak", () => {
+    let { state } = decideOk(TaskDecider, TaskDecider.initialState, create(50, "medium", day(0, 8)))
+    state = decideOk(
+      TaskDecider,
+      state,
+      StartBlock.make({ task_id: taskId, user_id: alice, block_id: blockId(0), at: day(0, 9) })
+    ).state
+    state = decideOk(
+      TaskDecider,
+      state,
+      CompleteBlock.make({ task_id: taskId, user_id: alice, block_id: blockId(0), at: day(0, 10) })
+    ).state
+    const wallet = runCommands(WalletDecider, [
+      CreditBlock.make({
+        task_id: taskId,
+        block_id: blockId(0),
+        minutes: 25,
+        difficulty: "medium",
+        at: day(0, 10)
+      })
+    ]).state
+    const view = dashboard([state.task!], wallet, day(0, 18))
+    expect(view.active_tasks.map((t) => t.id)).toEqual([taskId])
+    expect(view.today).toMatchObject({ blocks_completed: 1, focus_minutes: 25, tokens_earned: 25 })
+    expect(view).toMatchObject({ balance: 25, streak_days: 1 })
+    expect(dashboard([state.task!], wallet, day(1, 9)).today.blocks).toEqual([])
+    expect(tasksWithStatus([state.task!], "completed")).toEqual([])
   })
 })

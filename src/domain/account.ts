@@ -43,6 +43,14 @@ export const DisplayName = Schema.String.pipe(
   Schema.maxLength(100)
 ).annotations({ identifier: "DisplayName" })
 
+/**
+ * What a client may submit as a password: at least 8 characters (NIST SP 800-63B's floor) and at most
+ * 256, which bounds the work one request can ask of the KDF.
+ */
+export const Password = Schema.String.pipe(Schema.minLength(8), Schema.maxLength(256)).annotations({
+  identifier: "Password"
+})
+
 /** An encoded KDF hash (algorithm, parameters, salt, digest); never leaves the server. */
 export const PasswordHash = Schema.String.pipe(
   Schema.minLength(1),

@@ -54,7 +54,8 @@ export type CreditBlock = typeof CreditBlock.Type
 /** `purchase_id` is chosen by the caller and becomes the reward's id; retrying it buys nothing twice. */
 export const PurchaseItem = Schema.TaggedStruct("PurchaseItem", {
   purchase_id: RewardId,
-  item_id: Schema.String,
+  /** An item id, or an item's display name as the original API accepted; looked up in the catalog. */
+  item_id: Schema.String.pipe(Schema.maxLength(100)),
   at: Timestamp
 })
 export type PurchaseItem = typeof PurchaseItem.Type
