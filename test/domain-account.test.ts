@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Either, Schema } from "effect"
+import fc from "fast-check"
 import {
   AccountDecider,
   ClaimEmail,
@@ -82,7 +83,7 @@ describe("account", () => {
       state,
       RecordLogin.make({ user_id: ann, succeeded: true, at: minutes(19) })
     )
-    expect(ok.state.login).toEqual({ failed_attempts: 0, first_failure_at: null, locked_until: null })
+    expect(ok.state.login).toEqual({ recent_failures: [], locked_until: null })
   })
 
   it("a success resets the count, and failures spread beyond the window do not lock", () => {
@@ -100,7 +101,7 @@ describe("account", () => {
       registered
     )
     expect(reset.state.login.locked_until).toBeNull()
-    expect(reset.state.login.failed_attempts).toBe(1)
+    expect(reset.state.login.recent_failures).toEqual([minutes(5)])
     const spread = runCommands(AccountDecider, [0, 20, 40, 60, 80, 100].map(fail), registered)
     expect(spread.state.login.locked_until).toBeNull()
   })
@@ -136,5 +137,44 @@ describe("email claim", () => {
     expect(first.events).toHaveLength(1)
     expect(decideOk(EmailClaimDecider, first.state, claim("ann")).events).toEqual([])
     expect(decideErr(EmailClaimDecider, first.state, claim("bob"))).toMatchObject({ _tag: "EmailTaken" })
+  })
+})
+
+describe("login throttling (property)", () => {
+  it("the 5th failure within 15 minutes locks, no more get through, and a lock refuses everything", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ dt: fc.integer({ min: 0, max: 600 }) }), {
+          maxLength: 80
+        }),
+        fc.array(fc.integer({ min: 0, max: 79 })),
+        (attempts, successes) => {
+          let t = day(1).getTime()
+          const commands = attempts.map((a, i) => {
+            t += a.dt * 1000
+            return RecordLogin.make({ user_id: ann, succeeded: successes.includes(i), at: new Date(t) })
+          })
+          const { steps } = runCommands(AccountDecider, commands, registered)
+          let accepted: Array<Date> = []
+          for (const { command, before, result } of steps) {
+            const locked = before.login.locked_until !== null && command.at < before.login.locked_until
+            if (locked) {
+              expect(Either.isLeft(result) && result.left._tag).toBe("AccountLocked")
+              continue
+            }
+            expect(Either.isRight(result)).toBe(true)
+            const event = Either.isRight(result) ? result.right[0] : undefined
+            if (event?._tag === "LoginSucceeded") accepted = []
+            if (event?._tag === "LoginFailed") {
+              accepted.push(event.at)
+              const inWindow = accepted.filter((t) => event.at.getTime() - t.getTime() < 15 * 60_000).length
+              expect(inWindow).toBeLessThanOrEqual(MAX_FAILED_LOGINS)
+              expect(event.locked_until !== null).toBe(inWindow === MAX_FAILED_LOGINS)
+              if (event.locked_until !== null) accepted = []
+            }
+          }
+        }
+      )
+    )
   })
 })

@@ -391,3 +391,16 @@ describe("dashboard", () => {
     expect(tasksWithStatus([state.task!], "completed")).toEqual([])
   })
 })
+
+describe("heuristic block plans", () => {
+  it("always produce a valid CreateTask, whatever the title and duration (property)", () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 200 }), fc.integer({ min: 1, max: 600 }), (title, duration) => {
+        const blocks = heuristicBlockPlans(title, duration, blockId)
+        expect(blocks.reduce((sum, b) => sum + b.duration_minutes, 0)).toBe(duration)
+        const command = { ...Schema.encodeSync(CreateTask)(create(duration)), blocks }
+        expect(Either.isRight(Schema.decodeUnknownEither(CreateTask)(command))).toBe(true)
+      })
+    )
+  })
+})

@@ -89,17 +89,18 @@ export const userView = (account: Account): UserView => ({
 // Login throttling
 
 /**
- * Five failed logins in a row lock the account for 15 minutes. A lock slows an online guesser to 20
- * tries an hour per account whatever the number of IPs, while its owner waits at most 15 minutes.
- * A success resets the count; failures older than the window no longer count toward a lock.
+ * Five failed logins within 15 minutes lock the account for 15 minutes. A lock slows an online
+ * guesser to about 20 tries an hour per account whatever the number of IPs, while its owner waits at
+ * most 15 minutes. The window slides (a fixed window would let a guesser fit 8 tries in 15 minutes
+ * across its edge); a success clears it.
  */
 export const MAX_FAILED_LOGINS = 5
 export const FAILED_LOGIN_WINDOW_MS = 15 * 60_000
 export const LOCKOUT_MS = 15 * 60_000
 
 export const LoginRecord = Schema.Struct({
-  failed_attempts: Schema.Int,
-  first_failure_at: Schema.NullOr(Timestamp),
+  /** Failures within the window before the latest one, oldest first; at most `MAX_FAILED_LOGINS - 1`. */
+  recent_failures: Schema.Array(Timestamp),
   locked_until: Schema.NullOr(Timestamp)
 })
 export type LoginRecord = typeof LoginRecord.Type
@@ -193,7 +194,7 @@ export type AccountState = typeof AccountState.Type
 
 export const initialAccountState: AccountState = {
   account: null,
-  login: { failed_attempts: 0, first_failure_at: null, locked_until: null },
+  login: { recent_failures: [], locked_until: null },
   revoked_tokens: {}
 }
 
@@ -213,10 +214,8 @@ export const loginAllowed = (state: AccountState, at: Date): Either.Either<void,
 export const isTokenRevoked = (state: AccountState, tokenId: string): boolean =>
   state.revoked_tokens[tokenId] !== undefined
 
-const failuresInWindow = (login: LoginRecord, at: Date): number =>
-  login.first_failure_at !== null && at.getTime() - login.first_failure_at.getTime() < FAILED_LOGIN_WINDOW_MS
-    ? login.failed_attempts
-    : 0
+const failuresInWindow = (login: LoginRecord, at: Date): ReadonlyArray<Date> =>
+  login.recent_failures.filter((t) => at.getTime() - t.getTime() < FAILED_LOGIN_WINDOW_MS)
 
 export const decideAccount = (
   state: AccountState,
@@ -253,7 +252,7 @@ export const decideAccount = (
     case "RecordLogin":
       return Either.map(loginAllowed(state, command.at), () => {
         if (command.succeeded) return [LoginSucceeded.make({ user_id: command.user_id, at: command.at })]
-        const failures = failuresInWindow(state.login, command.at) + 1
+        const failures = failuresInWindow(state.login, command.at).length + 1
         const locked_until =
           failures >= MAX_FAILED_LOGINS ? new Date(command.at.getTime() + LOCKOUT_MS) : null
         return [LoginFailed.make({ user_id: command.user_id, locked_until, at: command.at })]
@@ -297,21 +296,18 @@ export const evolveAccount = (state: AccountState, event: AccountEvent): Account
           }
     case "LoginSucceeded":
       return { ...state, login: initialAccountState.login }
-    case "LoginFailed": {
-      const inWindow = failuresInWindow(state.login, event.at)
+    case "LoginFailed":
       return {
         ...state,
         login:
           event.locked_until !== null
             ? // A lock starts a fresh count: after it ends, the next five failures lock again.
-              { failed_attempts: 0, first_failure_at: null, locked_until: event.locked_until }
+              { recent_failures: [], locked_until: event.locked_until }
             : {
-                failed_attempts: inWindow + 1,
-                first_failure_at: inWindow === 0 ? event.at : state.login.first_failure_at,
+                recent_failures: [...failuresInWindow(state.login, event.at), event.at],
                 locked_until: state.login.locked_until
               }
       }
-    }
     case "TokenRevoked": {
       const now = event.at.getTime()
       const kept = Object.entries(state.revoked_tokens).filter(([, expiresAt]) => expiresAt.getTime() > now)

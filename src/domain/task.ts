@@ -98,9 +98,10 @@ export const heuristicBlockPlans = (
   newBlockId: (index: number) => BlockId
 ): ReadonlyArray<BlockPlan> => {
   const minutes = heuristicBreakdown(durationMinutes)
+  const name = title.trim().slice(0, 170).trim() || "Focus"
   return minutes.map((duration_minutes, i) => ({
     block_id: newBlockId(i),
-    title: `${title.slice(0, 180)} — block ${i + 1}/${minutes.length}`,
+    title: `${name} — block ${i + 1}/${minutes.length}`,
     duration_minutes
   }))
 }
