@@ -88,7 +88,7 @@ const check = (
 ) =>
   fc.assert(
     fc.property(commandsArb, (commands) => prop(runCommands(WalletDecider, commands))),
-    { numRuns: 300 }
+    { numRuns: 150 }
   )
 
 describe("wallet properties over random command sequences", () => {
