@@ -1,0 +1,372 @@
+import { Either, Schema } from "effect"
+import { fromUnknown, Timestamp } from "./common.ts"
+import type { Decider } from "./Decider.ts"
+import { AccountAlreadyRegistered, AccountLocked, AccountNotFound, EmailTaken } from "./errors.ts"
+import { TokenId, UserId } from "./ids.ts"
+
+/**
+ * Accounts. Two aggregates, because uniqueness and ownership have different keys:
+ * - `email` (stream per normalised email) claims an address for one user id: the only place that
+ *   can decide "this email is taken" without a race, since two registrations of one address append
+ *   to the same stream with an expected version;
+ * - `account` (stream per user id) holds the profile, the password hash, the failed-login record that
+ *   slows brute force, and the revoked tokens.
+ * Hashing and verifying passwords is I/O-heavy work (a slow KDF) and stays outside: commands carry
+ * the hash and the verdict.
+ */
+
+// ---------------------------------------------------------------------------------------------
+// Values
+
+export const normaliseEmail = (email: string): string => email.trim().toLowerCase()
+
+/** A normalised address: trimmed, lower-case, `local@domain.tld`, at most 254 characters (RFC 5321). */
+export const Email = Schema.String.pipe(
+  Schema.maxLength(254),
+  Schema.lowercased(),
+  Schema.pattern(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, { message: () => "must be an email address" }),
+  Schema.brand("Email")
+).annotations({ identifier: "Email" })
+export type Email = typeof Email.Type
+
+/** What a client types, decoded into the normalised `Email`: `" Ann@Example.COM "` → `ann@example.com`. */
+export const EmailFromInput = Schema.String.pipe(
+  Schema.maxLength(320),
+  Schema.compose(Schema.Trim),
+  Schema.compose(Schema.Lowercase),
+  Schema.compose(Email)
+).annotations({ identifier: "EmailInput" })
+
+export const DisplayName = Schema.String.pipe(
+  Schema.trimmed(),
+  Schema.minLength(1),
+  Schema.maxLength(100)
+).annotations({ identifier: "DisplayName" })
+
+/**
+ * What a client may submit as a password: at least 8 characters (NIST SP 800-63B's floor) and at most
+ * 256, which bounds the work one request can ask of the KDF.
+ */
+export const Password = Schema.String.pipe(Schema.minLength(8), Schema.maxLength(256)).annotations({
+  identifier: "Password"
+})
+
+/** An encoded KDF hash (algorithm, parameters, salt, digest); never leaves the server. */
+export const PasswordHash = Schema.String.pipe(
+  Schema.minLength(1),
+  Schema.maxLength(1024),
+  Schema.brand("PasswordHash")
+)
+export type PasswordHash = typeof PasswordHash.Type
+
+export const Account = Schema.Struct({
+  id: UserId,
+  email: Email,
+  display_name: Schema.String,
+  password_hash: PasswordHash,
+  created_at: Timestamp,
+  updated_at: Timestamp
+}).annotations({ identifier: "Account" })
+export type Account = typeof Account.Type
+
+/** The account as the API shows it: never the password hash. */
+export const UserView = Schema.Struct({
+  id: UserId,
+  email: Email,
+  display_name: Schema.String,
+  created_at: Timestamp
+}).annotations({ identifier: "User" })
+export type UserView = typeof UserView.Type
+
+export const userView = (account: Account): UserView => ({
+  id: account.id,
+  email: account.email,
+  display_name: account.display_name,
+  created_at: account.created_at
+})
+
+// ---------------------------------------------------------------------------------------------
+// Login throttling
+
+/**
+ * Five failed logins within 15 minutes lock the account for 15 minutes. A lock slows an online
+ * guesser to about 20 tries an hour per account whatever the number of IPs, while its owner waits at
+ * most 15 minutes. The window slides (a fixed window would let a guesser fit 8 tries in 15 minutes
+ * across its edge); a success clears it.
+ */
+export const MAX_FAILED_LOGINS = 5
+export const FAILED_LOGIN_WINDOW_MS = 15 * 60_000
+export const LOCKOUT_MS = 15 * 60_000
+
+export const LoginRecord = Schema.Struct({
+  /** Failures within the window before the latest one, oldest first; at most `MAX_FAILED_LOGINS - 1`. */
+  recent_failures: Schema.Array(Timestamp),
+  locked_until: Schema.NullOr(Timestamp)
+})
+export type LoginRecord = typeof LoginRecord.Type
+
+// ---------------------------------------------------------------------------------------------
+// Account aggregate
+
+export const Register = Schema.TaggedStruct("Register", {
+  user_id: UserId,
+  email: Email,
+  display_name: DisplayName,
+  password_hash: PasswordHash,
+  at: Timestamp
+})
+export type Register = typeof Register.Type
+
+export const UpdateProfile = Schema.TaggedStruct("UpdateProfile", {
+  user_id: UserId,
+  display_name: Schema.optionalWith(DisplayName, { exact: true }),
+  at: Timestamp
+})
+export type UpdateProfile = typeof UpdateProfile.Type
+
+/**
+ * The outcome of checking a password, recorded after the check. The program asks `loginAllowed`
+ * first, so a locked account is refused without spending a KDF run on it.
+ */
+export const RecordLogin = Schema.TaggedStruct("RecordLogin", {
+  user_id: UserId,
+  succeeded: Schema.Boolean,
+  at: Timestamp
+})
+export type RecordLogin = typeof RecordLogin.Type
+
+/** Logout: the token stays revoked until it would have expired anyway, then it is forgotten. */
+export const RevokeToken = Schema.TaggedStruct("RevokeToken", {
+  user_id: UserId,
+  token_id: TokenId,
+  expires_at: Timestamp,
+  at: Timestamp
+})
+export type RevokeToken = typeof RevokeToken.Type
+
+export const AccountCommand = Schema.Union(Register, UpdateProfile, RecordLogin, RevokeToken)
+export type AccountCommand = typeof AccountCommand.Type
+
+export const AccountRegistered = Schema.TaggedStruct("AccountRegistered", {
+  user_id: UserId,
+  email: Email,
+  display_name: Schema.String,
+  password_hash: PasswordHash,
+  at: Timestamp
+})
+export const ProfileUpdated = Schema.TaggedStruct("ProfileUpdated", {
+  user_id: UserId,
+  display_name: Schema.optionalWith(Schema.String, { exact: true }),
+  at: Timestamp
+})
+export const LoginSucceeded = Schema.TaggedStruct("LoginSucceeded", { user_id: UserId, at: Timestamp })
+export const LoginFailed = Schema.TaggedStruct("LoginFailed", {
+  user_id: UserId,
+  /** Set when this failure locks the account. */
+  locked_until: Schema.NullOr(Timestamp),
+  at: Timestamp
+})
+export const TokenRevoked = Schema.TaggedStruct("TokenRevoked", {
+  user_id: UserId,
+  token_id: TokenId,
+  expires_at: Timestamp,
+  at: Timestamp
+})
+
+export const AccountEvent = Schema.Union(
+  AccountRegistered,
+  ProfileUpdated,
+  LoginSucceeded,
+  LoginFailed,
+  TokenRevoked
+)
+export type AccountEvent = typeof AccountEvent.Type
+
+export type AccountError = AccountAlreadyRegistered | AccountNotFound | AccountLocked
+
+export const AccountState = Schema.Struct({
+  account: Schema.NullOr(Account),
+  login: LoginRecord,
+  /** Revoked token id → the token's own expiry; entries past it are dropped as new ones arrive. */
+  revoked_tokens: Schema.Record({ key: Schema.String, value: Timestamp })
+}).annotations({ identifier: "AccountState" })
+export type AccountState = typeof AccountState.Type
+
+export const initialAccountState: AccountState = {
+  account: null,
+  login: { recent_failures: [], locked_until: null },
+  revoked_tokens: {}
+}
+
+/** Refuses a login attempt on a locked account; the lock ends on its own at `locked_until`. */
+export const loginAllowed = (state: AccountState, at: Date): Either.Either<void, AccountLocked> => {
+  const until = state.login.locked_until
+  if (until === null || at.getTime() >= until.getTime()) return Either.void
+  const retry_after_seconds = Math.ceil((until.getTime() - at.getTime()) / 1000)
+  return Either.left(
+    new AccountLocked({
+      message: `Too many failed logins: try again in ${retry_after_seconds} s`,
+      details: { locked_until: until.toISOString(), retry_after_seconds }
+    })
+  )
+}
+
+export const isTokenRevoked = (state: AccountState, tokenId: string): boolean =>
+  state.revoked_tokens[tokenId] !== undefined
+
+const failuresInWindow = (login: LoginRecord, at: Date): ReadonlyArray<Date> =>
+  login.recent_failures.filter((t) => at.getTime() - t.getTime() < FAILED_LOGIN_WINDOW_MS)
+
+export const decideAccount = (
+  state: AccountState,
+  command: AccountCommand
+): Either.Either<ReadonlyArray<AccountEvent>, AccountError> => {
+  if (command._tag === "Register") {
+    if (state.account !== null) {
+      return Either.left(
+        new AccountAlreadyRegistered({ message: `Account ${command.user_id} already exists` })
+      )
+    }
+    return Either.right([
+      AccountRegistered.make({
+        user_id: command.user_id,
+        email: command.email,
+        display_name: command.display_name,
+        password_hash: command.password_hash,
+        at: command.at
+      })
+    ])
+  }
+  if (state.account === null || state.account.id !== command.user_id) {
+    return Either.left(new AccountNotFound({ message: `Account ${command.user_id} not found` }))
+  }
+  switch (command._tag) {
+    case "UpdateProfile":
+      return Either.right([
+        ProfileUpdated.make({
+          user_id: command.user_id,
+          ...(command.display_name === undefined ? {} : { display_name: command.display_name }),
+          at: command.at
+        })
+      ])
+    case "RecordLogin":
+      return Either.map(loginAllowed(state, command.at), () => {
+        if (command.succeeded) return [LoginSucceeded.make({ user_id: command.user_id, at: command.at })]
+        const failures = failuresInWindow(state.login, command.at).length + 1
+        const locked_until =
+          failures >= MAX_FAILED_LOGINS ? new Date(command.at.getTime() + LOCKOUT_MS) : null
+        return [LoginFailed.make({ user_id: command.user_id, locked_until, at: command.at })]
+      })
+    case "RevokeToken":
+      return Either.right([
+        TokenRevoked.make({
+          user_id: command.user_id,
+          token_id: command.token_id,
+          expires_at: command.expires_at,
+          at: command.at
+        })
+      ])
+  }
+}
+
+export const evolveAccount = (state: AccountState, event: AccountEvent): AccountState => {
+  switch (event._tag) {
+    case "AccountRegistered":
+      return {
+        ...state,
+        account: {
+          id: event.user_id,
+          email: event.email,
+          display_name: event.display_name,
+          password_hash: event.password_hash,
+          created_at: event.at,
+          updated_at: event.at
+        }
+      }
+    case "ProfileUpdated":
+      return state.account === null
+        ? state
+        : {
+            ...state,
+            account: {
+              ...state.account,
+              ...(event.display_name === undefined ? {} : { display_name: event.display_name }),
+              updated_at: event.at
+            }
+          }
+    case "LoginSucceeded":
+      return { ...state, login: initialAccountState.login }
+    case "LoginFailed":
+      return {
+        ...state,
+        login:
+          event.locked_until !== null
+            ? // A lock starts a fresh count: after it ends, the next five failures lock again.
+              { recent_failures: [], locked_until: event.locked_until }
+            : {
+                recent_failures: [...failuresInWindow(state.login, event.at), event.at],
+                locked_until: state.login.locked_until
+              }
+      }
+    case "TokenRevoked": {
+      const now = event.at.getTime()
+      const kept = Object.entries(state.revoked_tokens).filter(([, expiresAt]) => expiresAt.getTime() > now)
+      return {
+        ...state,
+        revoked_tokens: { ...Object.fromEntries(kept), [event.token_id]: event.expires_at }
+      }
+    }
+  }
+}
+
+export const AccountDecider: Decider<AccountState, AccountCommand, AccountEvent, AccountError> = {
+  type: "account",
+  initialState: initialAccountState,
+  decide: decideAccount,
+  evolve: evolveAccount,
+  event: fromUnknown(AccountEvent),
+  state: fromUnknown(AccountState)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Email claim aggregate (stream per normalised email)
+
+export const ClaimEmail = Schema.TaggedStruct("ClaimEmail", { email: Email, user_id: UserId, at: Timestamp })
+export type ClaimEmail = typeof ClaimEmail.Type
+
+export const EmailClaimed = Schema.TaggedStruct("EmailClaimed", {
+  email: Email,
+  user_id: UserId,
+  at: Timestamp
+})
+export type EmailClaimed = typeof EmailClaimed.Type
+
+export const EmailClaimState = Schema.Struct({ user_id: Schema.NullOr(UserId) }).annotations({
+  identifier: "EmailClaimState"
+})
+export type EmailClaimState = typeof EmailClaimState.Type
+
+/**
+ * The first claim wins; the same user claiming again is a retry and writes nothing. Login looks the
+ * address up here to find the account.
+ */
+export const decideEmailClaim = (
+  state: EmailClaimState,
+  command: ClaimEmail
+): Either.Either<ReadonlyArray<EmailClaimed>, EmailTaken> => {
+  if (state.user_id === null)
+    return Either.right([
+      EmailClaimed.make({ email: command.email, user_id: command.user_id, at: command.at })
+    ])
+  if (state.user_id === command.user_id) return Either.right([])
+  return Either.left(new EmailTaken({ message: "An account with this email already exists" }))
+}
+
+export const EmailClaimDecider: Decider<EmailClaimState, ClaimEmail, EmailClaimed, EmailTaken> = {
+  type: "email",
+  initialState: { user_id: null },
+  decide: decideEmailClaim,
+  evolve: (state, event) => (state.user_id === null ? { user_id: event.user_id } : state),
+  event: fromUnknown(EmailClaimed),
+  state: fromUnknown(EmailClaimState)
+}

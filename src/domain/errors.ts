@@ -1,0 +1,146 @@
+import { HttpApiSchema } from "@effect/platform"
+import { Schema } from "effect"
+
+/**
+ * Domain errors. Each has a stable `_tag` clients branch on, a human-readable `message`, optional
+ * machine-readable `details` (the HTTP error envelope `{ _tag, message, details? }`), and the HTTP
+ * status it maps to. The status is only an annotation: nothing here does I/O.
+ *
+ * Ownership is not an error of its own: another user's task, block or reward is reported with the
+ * same "not found" error as a missing one, so ids never leak whether they exist.
+ */
+
+export class InsufficientFunds extends Schema.TaggedError<InsufficientFunds>()(
+  "InsufficientFunds",
+  {
+    message: Schema.String,
+    details: Schema.Struct({ balance: Schema.Number, required: Schema.Number })
+  },
+  HttpApiSchema.annotations({ status: 409, description: "The balance does not cover the price" })
+) {}
+
+export class ItemNotFound extends Schema.TaggedError<ItemNotFound>()(
+  "ItemNotFound",
+  { message: Schema.String, details: Schema.Struct({ item_id: Schema.String }) },
+  HttpApiSchema.annotations({ status: 404, description: "No such store item" })
+) {}
+
+export class TaskNotFound extends Schema.TaggedError<TaskNotFound>()(
+  "TaskNotFound",
+  { message: Schema.String, details: Schema.Struct({ task_id: Schema.String }) },
+  HttpApiSchema.annotations({ status: 404, description: "No such task (or not yours)" })
+) {}
+
+export class BlockNotFound extends Schema.TaggedError<BlockNotFound>()(
+  "BlockNotFound",
+  { message: Schema.String, details: Schema.Struct({ task_id: Schema.String, block_id: Schema.String }) },
+  HttpApiSchema.annotations({ status: 404, description: "No such block in this task" })
+) {}
+
+export class TaskAlreadyExists extends Schema.TaggedError<TaskAlreadyExists>()(
+  "TaskAlreadyExists",
+  { message: Schema.String, details: Schema.Struct({ task_id: Schema.String }) },
+  HttpApiSchema.annotations({ status: 409, description: "A task with this id already exists" })
+) {}
+
+/** A state machine refused a move (e.g. completing a block that was never started, or twice). */
+export class InvalidTransition extends Schema.TaggedError<InvalidTransition>()(
+  "InvalidTransition",
+  {
+    message: Schema.String,
+    details: Schema.Struct({ entity: Schema.String, from: Schema.String, action: Schema.String })
+  },
+  HttpApiSchema.annotations({ status: 409, description: "The resource is not in a state that allows this" })
+) {}
+
+/** A command that is well-typed but breaks a domain rule (e.g. a breakdown with no blocks). */
+export class InvalidInput extends Schema.TaggedError<InvalidInput>()(
+  "InvalidInput",
+  { message: Schema.String, details: Schema.Struct({ field: Schema.String }) },
+  HttpApiSchema.annotations({ status: 422, description: "The request breaks a domain rule" })
+) {}
+
+export class RewardNotFound extends Schema.TaggedError<RewardNotFound>()(
+  "RewardNotFound",
+  { message: Schema.String, details: Schema.Struct({ reward_id: Schema.String }) },
+  HttpApiSchema.annotations({ status: 404, description: "No such reward (or not yours)" })
+) {}
+
+export class RewardExpired extends Schema.TaggedError<RewardExpired>()(
+  "RewardExpired",
+  { message: Schema.String, details: Schema.Struct({ reward_id: Schema.String, expired_at: Schema.String }) },
+  HttpApiSchema.annotations({ status: 410, description: "The reward expired before it was used" })
+) {}
+
+export class RewardAlreadyUsed extends Schema.TaggedError<RewardAlreadyUsed>()(
+  "RewardAlreadyUsed",
+  { message: Schema.String, details: Schema.Struct({ reward_id: Schema.String, used_at: Schema.String }) },
+  HttpApiSchema.annotations({ status: 409, description: "The reward was already used" })
+) {}
+
+export class EmailTaken extends Schema.TaggedError<EmailTaken>()(
+  "EmailTaken",
+  { message: Schema.String },
+  HttpApiSchema.annotations({ status: 409, description: "An account with this email already exists" })
+) {}
+
+export class AccountAlreadyRegistered extends Schema.TaggedError<AccountAlreadyRegistered>()(
+  "AccountAlreadyRegistered",
+  { message: Schema.String },
+  HttpApiSchema.annotations({ status: 409, description: "This account is already registered" })
+) {}
+
+export class AccountNotFound extends Schema.TaggedError<AccountNotFound>()(
+  "AccountNotFound",
+  { message: Schema.String },
+  HttpApiSchema.annotations({ status: 404, description: "No such account" })
+) {}
+
+/**
+ * Wrong email or password. One error for both so a login never reveals whether an email is
+ * registered.
+ */
+export class InvalidCredentials extends Schema.TaggedError<InvalidCredentials>()(
+  "InvalidCredentials",
+  { message: Schema.String },
+  HttpApiSchema.annotations({ status: 401, description: "Wrong email or password" })
+) {}
+
+export class AccountLocked extends Schema.TaggedError<AccountLocked>()(
+  "AccountLocked",
+  {
+    message: Schema.String,
+    details: Schema.Struct({ locked_until: Schema.String, retry_after_seconds: Schema.Int })
+  },
+  HttpApiSchema.annotations({ status: 429, description: "Too many failed logins: try again later" })
+) {}
+
+export const insufficientFunds = (balance: number, required: number) =>
+  new InsufficientFunds({
+    message: `Not enough tokens: need ${required}, have ${balance}`,
+    details: { balance, required }
+  })
+
+export const itemNotFound = (item_id: string) =>
+  new ItemNotFound({ message: `No store item ${item_id}`, details: { item_id } })
+
+export const taskNotFound = (task_id: string) =>
+  new TaskNotFound({ message: `Task ${task_id} not found`, details: { task_id } })
+
+export const blockNotFound = (task_id: string, block_id: string) =>
+  new BlockNotFound({
+    message: `Block ${block_id} not found in task ${task_id}`,
+    details: { task_id, block_id }
+  })
+
+export const invalidTransition = (entity: string, from: string, action: string) =>
+  new InvalidTransition({
+    message: `Cannot ${action} a ${from} ${entity}`,
+    details: { entity, from, action }
+  })
+
+export const invalidInput = (field: string, message: string) =>
+  new InvalidInput({ message, details: { field } })
+
+export const rewardNotFound = (reward_id: string) =>
+  new RewardNotFound({ message: `Reward ${reward_id} not found`, details: { reward_id } })

@@ -1,0 +1,486 @@
+import { Either, Schema } from "effect"
+import { Difficulty, fromUnknown, ProofScore, Timestamp } from "./common.ts"
+import type { Decider } from "./Decider.ts"
+import {
+  type BlockNotFound,
+  blockNotFound,
+  type InvalidInput,
+  type InvalidTransition,
+  invalidInput,
+  invalidTransition,
+  TaskAlreadyExists,
+  type TaskNotFound,
+  taskNotFound
+} from "./errors.ts"
+import { BlockId, TaskId, UserId } from "./ids.ts"
+import {
+  BlockMinutes,
+  heuristicBreakdown,
+  MAX_BLOCKS_PER_TASK,
+  TaskDuration,
+  tokensForBlock
+} from "./rules.ts"
+
+/**
+ * A task and its focus blocks: one aggregate, so "the task completes when its last block does" is
+ * decided atomically with that block's completion.
+ *
+ * Block:  pending → in_progress → completed (each move once; nothing leaves `completed`).
+ * Task:   pending → in_progress (first block started) → completed (all blocks completed); a deleted
+ *         task is gone: every later command sees "not found", and its id is never reused.
+ *
+ * Every command names the user; a task owned by someone else answers exactly like a missing one.
+ */
+
+export const Title = Schema.String.pipe(
+  Schema.trimmed(),
+  Schema.minLength(1),
+  Schema.maxLength(200)
+).annotations({ identifier: "Title" })
+export const Description = Schema.String.pipe(Schema.maxLength(5000)).annotations({
+  identifier: "Description"
+})
+export const ProofText = Schema.String.pipe(Schema.maxLength(5000)).annotations({ identifier: "ProofText" })
+/** How hard the block felt to the user, 1 (effortless) to 10 (exhausting). */
+export const EffortRating = Schema.Int.pipe(Schema.between(1, 10)).annotations({ identifier: "EffortRating" })
+
+export const BlockStatus = Schema.Literal("pending", "in_progress", "completed")
+export type BlockStatus = typeof BlockStatus.Type
+export const TaskStatus = Schema.Literal("pending", "in_progress", "completed")
+export type TaskStatus = typeof TaskStatus.Type
+
+/** One block as a breakdown proposes it: the command carries the plan, the decider checks it. */
+export const BlockPlan = Schema.Struct({
+  block_id: BlockId,
+  title: Title,
+  duration_minutes: BlockMinutes
+}).annotations({ identifier: "BlockPlan" })
+export type BlockPlan = typeof BlockPlan.Type
+
+const BlockPlans = Schema.Array(BlockPlan).pipe(Schema.minItems(1), Schema.maxItems(MAX_BLOCKS_PER_TASK))
+
+export const Block = Schema.Struct({
+  id: BlockId,
+  task_id: TaskId,
+  position: Schema.Int,
+  title: Schema.String,
+  duration_minutes: Schema.Int,
+  status: BlockStatus,
+  started_at: Schema.NullOr(Timestamp),
+  completed_at: Schema.NullOr(Timestamp),
+  tokens_earned: Schema.NullOr(Schema.Int),
+  proof_text: Schema.NullOr(Schema.String),
+  proof_score: Schema.NullOr(ProofScore),
+  effort_rating: Schema.NullOr(Schema.Int)
+}).annotations({ identifier: "Block" })
+export type Block = typeof Block.Type
+
+export const Task = Schema.Struct({
+  id: TaskId,
+  user_id: UserId,
+  title: Schema.String,
+  description: Schema.String,
+  duration_minutes: Schema.Int,
+  difficulty: Difficulty,
+  status: TaskStatus,
+  blocks: Schema.Array(Block),
+  tokens_earned: Schema.Int,
+  created_at: Timestamp,
+  updated_at: Timestamp,
+  completed_at: Schema.NullOr(Timestamp)
+}).annotations({ identifier: "Task" })
+export type Task = typeof Task.Type
+
+/** Block plans from the heuristic breakdown, for when no breakdown chain is available. */
+export const heuristicBlockPlans = (
+  title: string,
+  durationMinutes: number,
+  newBlockId: (index: number) => BlockId
+): ReadonlyArray<BlockPlan> => {
+  const minutes = heuristicBreakdown(durationMinutes)
+  const name = title.trim().slice(0, 170).trim() || "Focus"
+  return minutes.map((duration_minutes, i) => ({
+    block_id: newBlockId(i),
+    title: `${name} — block ${i + 1}/${minutes.length}`,
+    duration_minutes
+  }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Commands
+
+const Owned = { task_id: TaskId, user_id: UserId }
+
+export const CreateTask = Schema.TaggedStruct("CreateTask", {
+  ...Owned,
+  title: Title,
+  description: Description,
+  duration_minutes: TaskDuration,
+  difficulty: Difficulty,
+  blocks: BlockPlans,
+  at: Timestamp
+})
+export type CreateTask = typeof CreateTask.Type
+
+/**
+ * Title and description can change at any time until deletion. Difficulty and duration change what
+ * blocks are worth and how they are cut, so they change only while no block has started; a new
+ * duration comes with the new block plan for it.
+ */
+export const UpdateTask = Schema.TaggedStruct("UpdateTask", {
+  ...Owned,
+  title: Schema.optionalWith(Title, { exact: true }),
+  description: Schema.optionalWith(Description, { exact: true }),
+  difficulty: Schema.optionalWith(Difficulty, { exact: true }),
+  replan: Schema.optionalWith(Schema.Struct({ duration_minutes: TaskDuration, blocks: BlockPlans }), {
+    exact: true
+  }),
+  at: Timestamp
+})
+export type UpdateTask = typeof UpdateTask.Type
+
+export const DeleteTask = Schema.TaggedStruct("DeleteTask", { ...Owned, at: Timestamp })
+export type DeleteTask = typeof DeleteTask.Type
+
+export const StartBlock = Schema.TaggedStruct("StartBlock", { ...Owned, block_id: BlockId, at: Timestamp })
+export type StartBlock = typeof StartBlock.Type
+
+/** `proof_score` is the proof validation's verdict on `proof_text`, computed before the command. */
+export const CompleteBlock = Schema.TaggedStruct("CompleteBlock", {
+  ...Owned,
+  block_id: BlockId,
+  proof_text: Schema.optionalWith(ProofText, { exact: true }),
+  proof_score: Schema.optionalWith(ProofScore, { exact: true }),
+  effort_rating: Schema.optionalWith(EffortRating, { exact: true }),
+  at: Timestamp
+})
+export type CompleteBlock = typeof CompleteBlock.Type
+
+export const TaskCommand = Schema.Union(CreateTask, UpdateTask, DeleteTask, StartBlock, CompleteBlock)
+export type TaskCommand = typeof TaskCommand.Type
+
+// ---------------------------------------------------------------------------------------------
+// Events (each names its task and owner, so projections need no lookup)
+
+export const TaskCreated = Schema.TaggedStruct("TaskCreated", {
+  ...Owned,
+  title: Schema.String,
+  description: Schema.String,
+  duration_minutes: Schema.Int,
+  difficulty: Difficulty,
+  blocks: Schema.Array(BlockPlan),
+  at: Timestamp
+})
+export type TaskCreated = typeof TaskCreated.Type
+
+export const TaskUpdated = Schema.TaggedStruct("TaskUpdated", {
+  ...Owned,
+  title: Schema.optionalWith(Schema.String, { exact: true }),
+  description: Schema.optionalWith(Schema.String, { exact: true }),
+  difficulty: Schema.optionalWith(Difficulty, { exact: true }),
+  at: Timestamp
+})
+export type TaskUpdated = typeof TaskUpdated.Type
+
+export const TaskReplanned = Schema.TaggedStruct("TaskReplanned", {
+  ...Owned,
+  duration_minutes: Schema.Int,
+  blocks: Schema.Array(BlockPlan),
+  at: Timestamp
+})
+export type TaskReplanned = typeof TaskReplanned.Type
+
+export const TaskDeleted = Schema.TaggedStruct("TaskDeleted", { ...Owned, at: Timestamp })
+export type TaskDeleted = typeof TaskDeleted.Type
+
+export const BlockStarted = Schema.TaggedStruct("BlockStarted", {
+  ...Owned,
+  block_id: BlockId,
+  at: Timestamp
+})
+export type BlockStarted = typeof BlockStarted.Type
+
+/**
+ * Carries what the wallet needs to credit the block (minutes, difficulty, proof score) so a process
+ * reading the event log can drive `CreditBlock` at least once; the wallet pays each block once.
+ */
+export const BlockCompleted = Schema.TaggedStruct("BlockCompleted", {
+  ...Owned,
+  block_id: BlockId,
+  duration_minutes: Schema.Int,
+  difficulty: Difficulty,
+  proof_text: Schema.optionalWith(Schema.String, { exact: true }),
+  proof_score: Schema.optionalWith(ProofScore, { exact: true }),
+  effort_rating: Schema.optionalWith(Schema.Int, { exact: true }),
+  tokens_earned: Schema.Int,
+  at: Timestamp
+})
+export type BlockCompleted = typeof BlockCompleted.Type
+
+export const TaskCompleted = Schema.TaggedStruct("TaskCompleted", { ...Owned, at: Timestamp })
+export type TaskCompleted = typeof TaskCompleted.Type
+
+export const TaskEvent = Schema.Union(
+  TaskCreated,
+  TaskUpdated,
+  TaskReplanned,
+  TaskDeleted,
+  BlockStarted,
+  BlockCompleted,
+  TaskCompleted
+)
+export type TaskEvent = typeof TaskEvent.Type
+
+export type TaskError = TaskNotFound | TaskAlreadyExists | BlockNotFound | InvalidTransition | InvalidInput
+
+// ---------------------------------------------------------------------------------------------
+// State: `task` is null before creation; `deleted` stays true after deletion so the id is never reused.
+
+export const TaskState = Schema.Struct({
+  task: Schema.NullOr(Task),
+  deleted: Schema.Boolean
+}).annotations({ identifier: "TaskState" })
+export type TaskState = typeof TaskState.Type
+
+export const initialTaskState: TaskState = { task: null, deleted: false }
+
+const blocksFrom = (task_id: TaskId, plans: ReadonlyArray<BlockPlan>): ReadonlyArray<Block> =>
+  plans.map((plan, position) => ({
+    id: plan.block_id,
+    task_id,
+    position,
+    title: plan.title,
+    duration_minutes: plan.duration_minutes,
+    status: "pending",
+    started_at: null,
+    completed_at: null,
+    tokens_earned: null,
+    proof_text: null,
+    proof_score: null,
+    effort_rating: null
+  }))
+
+const updateBlock = (task: Task, blockId: BlockId, f: (block: Block) => Block): Task => ({
+  ...task,
+  blocks: task.blocks.map((b) => (b.id === blockId ? f(b) : b))
+})
+
+const evolveTask = (task: Task, event: TaskEvent): Task => {
+  switch (event._tag) {
+    case "TaskCreated":
+    case "TaskDeleted":
+      return task
+    case "TaskUpdated":
+      return {
+        ...task,
+        ...(event.title === undefined ? {} : { title: event.title }),
+        ...(event.description === undefined ? {} : { description: event.description }),
+        ...(event.difficulty === undefined ? {} : { difficulty: event.difficulty }),
+        updated_at: event.at
+      }
+    case "TaskReplanned":
+      return {
+        ...task,
+        duration_minutes: event.duration_minutes,
+        blocks: blocksFrom(task.id, event.blocks),
+        updated_at: event.at
+      }
+    case "BlockStarted":
+      return {
+        ...updateBlock(task, event.block_id, (b) => ({ ...b, status: "in_progress", started_at: event.at })),
+        status: task.status === "pending" ? "in_progress" : task.status,
+        updated_at: event.at
+      }
+    case "BlockCompleted":
+      return {
+        ...updateBlock(task, event.block_id, (b) => ({
+          ...b,
+          status: "completed",
+          completed_at: event.at,
+          tokens_earned: event.tokens_earned,
+          proof_text: event.proof_text ?? null,
+          proof_score: event.proof_score ?? null,
+          effort_rating: event.effort_rating ?? null
+        })),
+        tokens_earned: task.tokens_earned + event.tokens_earned,
+        updated_at: event.at
+      }
+    case "TaskCompleted":
+      return { ...task, status: "completed", completed_at: event.at, updated_at: event.at }
+  }
+}
+
+export const evolveTaskState = (state: TaskState, event: TaskEvent): TaskState => {
+  if (event._tag === "TaskCreated") {
+    return {
+      deleted: false,
+      task: {
+        id: event.task_id,
+        user_id: event.user_id,
+        title: event.title,
+        description: event.description,
+        duration_minutes: event.duration_minutes,
+        difficulty: event.difficulty,
+        status: "pending",
+        blocks: blocksFrom(event.task_id, event.blocks),
+        tokens_earned: 0,
+        created_at: event.at,
+        updated_at: event.at,
+        completed_at: null
+      }
+    }
+  }
+  if (event._tag === "TaskDeleted") return { task: null, deleted: true }
+  return state.task === null ? state : { ...state, task: evolveTask(state.task, event) }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decide
+
+const checkPlan = (
+  plans: ReadonlyArray<BlockPlan>
+): Either.Either<ReadonlyArray<BlockPlan>, InvalidInput> => {
+  const ids = new Set(plans.map((p) => p.block_id))
+  if (ids.size !== plans.length) return Either.left(invalidInput("blocks", "Block ids must be unique"))
+  if (plans.length === 0 || plans.length > MAX_BLOCKS_PER_TASK) {
+    return Either.left(invalidInput("blocks", `A task has 1 to ${MAX_BLOCKS_PER_TASK} blocks`))
+  }
+  return Either.right(plans)
+}
+
+const ownedTask = (state: TaskState, command: { task_id: TaskId; user_id: UserId }) =>
+  state.task !== null && state.task.id === command.task_id && state.task.user_id === command.user_id
+    ? Either.right(state.task)
+    : Either.left(taskNotFound(command.task_id))
+
+const findBlock = (task: Task, blockId: BlockId): Either.Either<Block, BlockNotFound> => {
+  const block = task.blocks.find((b) => b.id === blockId)
+  return block === undefined ? Either.left(blockNotFound(task.id, blockId)) : Either.right(block)
+}
+
+const decideCreate = (
+  state: TaskState,
+  c: CreateTask
+): Either.Either<ReadonlyArray<TaskEvent>, TaskError> => {
+  if (state.task !== null || state.deleted) {
+    return Either.left(
+      new TaskAlreadyExists({ message: `Task ${c.task_id} already exists`, details: { task_id: c.task_id } })
+    )
+  }
+  return checkPlan(c.blocks).pipe(
+    Either.map((blocks) => [
+      TaskCreated.make({
+        task_id: c.task_id,
+        user_id: c.user_id,
+        title: c.title,
+        description: c.description,
+        duration_minutes: c.duration_minutes,
+        difficulty: c.difficulty,
+        blocks,
+        at: c.at
+      })
+    ])
+  )
+}
+
+const decideUpdate = (task: Task, c: UpdateTask): Either.Either<ReadonlyArray<TaskEvent>, TaskError> => {
+  const reshapes = c.difficulty !== undefined || c.replan !== undefined
+  if (reshapes && task.blocks.some((b) => b.status !== "pending")) {
+    return Either.left(invalidTransition("task", task.status, "change the difficulty or duration of"))
+  }
+  const events: Array<TaskEvent> = []
+  if (c.title !== undefined || c.description !== undefined || c.difficulty !== undefined) {
+    events.push(
+      TaskUpdated.make({
+        task_id: c.task_id,
+        user_id: c.user_id,
+        ...(c.title === undefined ? {} : { title: c.title }),
+        ...(c.description === undefined ? {} : { description: c.description }),
+        ...(c.difficulty === undefined ? {} : { difficulty: c.difficulty }),
+        at: c.at
+      })
+    )
+  }
+  if (c.replan === undefined) return Either.right(events)
+  const { duration_minutes } = c.replan
+  return checkPlan(c.replan.blocks).pipe(
+    Either.map((blocks) => [
+      ...events,
+      TaskReplanned.make({ task_id: c.task_id, user_id: c.user_id, duration_minutes, blocks, at: c.at })
+    ])
+  )
+}
+
+const decideStart = (task: Task, c: StartBlock): Either.Either<ReadonlyArray<TaskEvent>, TaskError> =>
+  Either.flatMap(findBlock(task, c.block_id), (block) => {
+    if (block.status !== "pending") return Either.left(invalidTransition("block", block.status, "start"))
+    // One block at a time: a focus block is undivided attention.
+    if (task.blocks.some((b) => b.status === "in_progress")) {
+      return Either.left(invalidTransition("block", "pending", "start, while another block is in progress,"))
+    }
+    return Either.right([
+      BlockStarted.make({ task_id: c.task_id, user_id: c.user_id, block_id: c.block_id, at: c.at })
+    ])
+  })
+
+const decideComplete = (task: Task, c: CompleteBlock): Either.Either<ReadonlyArray<TaskEvent>, TaskError> =>
+  Either.flatMap(findBlock(task, c.block_id), (block) => {
+    if (block.status !== "in_progress")
+      return Either.left(invalidTransition("block", block.status, "complete"))
+    const tokens_earned = tokensForBlock({
+      minutes: block.duration_minutes,
+      difficulty: task.difficulty,
+      proof_score: c.proof_score
+    })
+    const completed = BlockCompleted.make({
+      task_id: c.task_id,
+      user_id: c.user_id,
+      block_id: c.block_id,
+      duration_minutes: block.duration_minutes,
+      difficulty: task.difficulty,
+      ...(c.proof_text === undefined ? {} : { proof_text: c.proof_text }),
+      ...(c.proof_score === undefined ? {} : { proof_score: c.proof_score }),
+      ...(c.effort_rating === undefined ? {} : { effort_rating: c.effort_rating }),
+      tokens_earned,
+      at: c.at
+    })
+    const lastOne = task.blocks.every((b) => b.id === c.block_id || b.status === "completed")
+    return Either.right(
+      lastOne
+        ? [completed, TaskCompleted.make({ task_id: c.task_id, user_id: c.user_id, at: c.at })]
+        : [completed]
+    )
+  })
+
+export const decideTask = (
+  state: TaskState,
+  command: TaskCommand
+): Either.Either<ReadonlyArray<TaskEvent>, TaskError> => {
+  if (command._tag === "CreateTask") return decideCreate(state, command)
+  return Either.flatMap(
+    ownedTask(state, command),
+    (task): Either.Either<ReadonlyArray<TaskEvent>, TaskError> => {
+      switch (command._tag) {
+        case "UpdateTask":
+          return decideUpdate(task, command)
+        case "DeleteTask":
+          return Either.right([
+            TaskDeleted.make({ task_id: command.task_id, user_id: command.user_id, at: command.at })
+          ])
+        case "StartBlock":
+          return decideStart(task, command)
+        case "CompleteBlock":
+          return decideComplete(task, command)
+      }
+    }
+  )
+}
+
+export const TaskDecider: Decider<TaskState, TaskCommand, TaskEvent, TaskError> = {
+  type: "task",
+  initialState: initialTaskState,
+  decide: decideTask,
+  evolve: evolveTaskState,
+  event: fromUnknown(TaskEvent),
+  state: fromUnknown(TaskState)
+}

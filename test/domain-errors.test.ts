@@ -1,0 +1,53 @@
+import { HttpApiSchema } from "@effect/platform"
+import { describe, expect, it } from "@effect/vitest"
+import { Schema } from "effect"
+import {
+  InsufficientFunds,
+  ItemNotFound,
+  TaskNotFound,
+  BlockNotFound,
+  TaskAlreadyExists,
+  InvalidTransition,
+  InvalidInput,
+  RewardNotFound,
+  RewardExpired,
+  RewardAlreadyUsed,
+  EmailTaken,
+  AccountAlreadyRegistered,
+  AccountNotFound,
+  InvalidCredentials,
+  AccountLocked,
+  insufficientFunds
+} from "../src/domain/errors.ts"
+
+describe("domain errors", () => {
+  it("map to their HTTP statuses", () => {
+    const statuses: ReadonlyArray<readonly [Schema.Schema.All, number]> = [
+      [InsufficientFunds, 409],
+      [ItemNotFound, 404],
+      [TaskNotFound, 404],
+      [BlockNotFound, 404],
+      [TaskAlreadyExists, 409],
+      [InvalidTransition, 409],
+      [InvalidInput, 422],
+      [RewardNotFound, 404],
+      [RewardExpired, 410],
+      [RewardAlreadyUsed, 409],
+      [EmailTaken, 409],
+      [AccountAlreadyRegistered, 409],
+      [AccountNotFound, 404],
+      [InvalidCredentials, 401],
+      [AccountLocked, 429]
+    ]
+    for (const [schema, status] of statuses) expect(HttpApiSchema.getStatusError(schema)).toBe(status)
+  })
+
+  it("encode to the error envelope { _tag, message, details }", () => {
+    const json = Schema.encodeSync(InsufficientFunds)(insufficientFunds(5, 10))
+    expect(json).toEqual({
+      _tag: "InsufficientFunds",
+      message: "Not enough tokens: need 10, have 5",
+      details: { balance: 5, required: 10 }
+    })
+  })
+})

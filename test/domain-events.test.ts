@@ -1,0 +1,60 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Arbitrary, FastCheck, Schema } from "effect"
+import { AccountDecider, EmailClaimDecider } from "../src/domain/account.ts"
+import type { Decider } from "../src/domain/Decider.ts"
+import { MoodDecider } from "../src/domain/mood.ts"
+import { TaskDecider } from "../src/domain/task.ts"
+import { WalletDecider } from "../src/domain/wallet.ts"
+
+/**
+ * Events and snapshots are stored as JSON: every value their schemas admit must survive
+ * encode → JSON text → decode unchanged (dates included, as ISO strings).
+ */
+const roundTrips = <A>(name: string, schema: Schema.Schema<A, unknown>) =>
+  it(`${name} round-trips through JSON`, () => {
+    const encode = Schema.encodeSync(schema)
+    const decode = Schema.decodeUnknownSync(schema)
+    FastCheck.assert(
+      FastCheck.property(Arbitrary.make(schema), (value) => {
+        const text = JSON.stringify(encode(value))
+        const decoded = decode(JSON.parse(text))
+        // Compared as JSON text: -0 and 0 are the same stored value.
+        expect(JSON.stringify(encode(decoded))).toBe(text)
+        // Dates are stored as ISO-8601 strings, never as objects or numbers.
+        expect(text).not.toMatch(/"at":\{/)
+      }),
+      { numRuns: 200 }
+    )
+  })
+
+const deciders: ReadonlyArray<Decider<unknown, unknown, unknown, unknown>> = [
+  AccountDecider,
+  EmailClaimDecider,
+  TaskDecider,
+  WalletDecider,
+  MoodDecider
+] as never
+
+describe("event and state schemas", () => {
+  for (const decider of deciders) {
+    roundTrips(`${decider.type} event`, decider.event)
+    roundTrips(`${decider.type} state`, decider.state)
+  }
+
+  it("events carry their tag and ISO timestamps in JSON", () => {
+    const json = Schema.encodeSync(WalletDecider.event)({
+      _tag: "RewardUsed",
+      reward_id: "r1",
+      at: new Date("2025-01-02T03:04:05.000Z")
+    } as never)
+    expect(json).toEqual({ _tag: "RewardUsed", reward_id: "r1", at: "2025-01-02T03:04:05.000Z" })
+  })
+
+  it("rejects stored events that are not well-formed", () => {
+    const decode = Schema.decodeUnknownEither(TaskDecider.event)
+    expect(
+      decode({ _tag: "BlockStarted", task_id: "t", user_id: "u", block_id: "b", at: "not a date" })._tag
+    ).toBe("Left")
+    expect(decode({ _tag: "Nope" })._tag).toBe("Left")
+  })
+})

@@ -1,0 +1,148 @@
+import { describe, expect, it } from "@effect/vitest"
+import fc from "fast-check"
+import {
+  BREAK_MINUTES,
+  heuristicBlockCount,
+  heuristicBreakdown,
+  levelFor,
+  levelUpBonus,
+  nextStreak,
+  scheduleOffsets,
+  streakBonus,
+  tokensForBlock
+} from "../src/domain/rules.ts"
+
+const difficulty = fc.constantFrom("low" as const, "medium" as const, "high" as const)
+const factor = { low: 0.8, medium: 1.0, high: 1.3 }
+
+describe("token formula", () => {
+  it("pays max(10, floor(minutes × factor)) per difficulty", () => {
+    expect(tokensForBlock({ minutes: 25, difficulty: "low" })).toBe(20)
+    expect(tokensForBlock({ minutes: 25, difficulty: "medium" })).toBe(25)
+    expect(tokensForBlock({ minutes: 25, difficulty: "high" })).toBe(32)
+    expect(tokensForBlock({ minutes: 23, difficulty: "high" })).toBe(29)
+    expect(tokensForBlock({ minutes: 22, difficulty: "high" })).toBe(28)
+    expect(tokensForBlock({ minutes: 5, difficulty: "medium" })).toBe(10)
+    expect(tokensForBlock({ minutes: 12, difficulty: "low" })).toBe(10)
+    // 70 × 1.3 is exactly 91; the percent arithmetic cannot be off by one.
+    expect(tokensForBlock({ minutes: 70, difficulty: "high" })).toBe(91)
+  })
+
+  it("scales by the proof score when a proof is given", () => {
+    expect(tokensForBlock({ minutes: 25, difficulty: "high", proof_score: 0.5 })).toBe(16)
+    expect(tokensForBlock({ minutes: 25, difficulty: "high", proof_score: 1 })).toBe(32)
+    expect(tokensForBlock({ minutes: 25, difficulty: "high", proof_score: 0 })).toBe(0)
+    expect(tokensForBlock({ minutes: 5, difficulty: "low", proof_score: 0.5 })).toBe(5)
+  })
+
+  it("matches the formula for every input (property)", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 120 }),
+        difficulty,
+        fc.option(fc.double({ min: 0, max: 1, noNaN: true }), { nil: undefined }),
+        (minutes, d, score) => {
+          const base = Math.max(10, Math.floor(Math.round(minutes * factor[d] * 1e6) / 1e6))
+          const tokens = tokensForBlock({ minutes, difficulty: d, proof_score: score })
+          expect(tokens).toBe(score === undefined ? base : Math.floor(base * score))
+          expect(Number.isInteger(tokens)).toBe(true)
+          expect(tokens).toBeGreaterThanOrEqual(0)
+        }
+      )
+    )
+  })
+
+  it("never pays less for more minutes or a harder block (property)", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 119 }), difficulty, (minutes, d) => {
+        expect(tokensForBlock({ minutes: minutes + 1, difficulty: d })).toBeGreaterThanOrEqual(
+          tokensForBlock({ minutes, difficulty: d })
+        )
+        expect(tokensForBlock({ minutes, difficulty: "high" })).toBeGreaterThanOrEqual(
+          tokensForBlock({ minutes, difficulty: "medium" })
+        )
+        expect(tokensForBlock({ minutes, difficulty: "medium" })).toBeGreaterThanOrEqual(
+          tokensForBlock({ minutes, difficulty: "low" })
+        )
+      })
+    )
+  })
+})
+
+describe("heuristic breakdown", () => {
+  it("cuts 90 minutes into 4 blocks, 25 into 1, 10 into 1, 62 into 2, 63 into 3", () => {
+    expect(heuristicBreakdown(90)).toEqual([23, 23, 22, 22])
+    expect(heuristicBreakdown(25)).toEqual([25])
+    expect(heuristicBreakdown(10)).toEqual([10])
+    expect(heuristicBreakdown(62)).toEqual([31, 31])
+    expect(heuristicBreakdown(63)).toEqual([21, 21, 21])
+  })
+
+  it("has max(1, round(d/25)) blocks summing to d, sizes within one minute (property)", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 600 }), (d) => {
+        const blocks = heuristicBreakdown(d)
+        expect(blocks.length).toBe(Math.max(1, Math.round(d / 25)))
+        expect(blocks.length).toBe(heuristicBlockCount(d))
+        expect(blocks.reduce((a, b) => a + b, 0)).toBe(d)
+        expect(Math.max(...blocks) - Math.min(...blocks)).toBeLessThanOrEqual(1)
+        expect(Math.min(...blocks)).toBeGreaterThanOrEqual(1)
+        // With round(d/25) blocks, each is within ~[16.7, 50) minutes once d ≥ 13.
+        if (d >= 38) {
+          expect(Math.min(...blocks)).toBeGreaterThanOrEqual(16)
+          expect(Math.max(...blocks)).toBeLessThanOrEqual(38)
+        }
+      })
+    )
+  })
+
+  it("separates blocks by 5-minute breaks", () => {
+    expect(BREAK_MINUTES).toBe(5)
+    expect(scheduleOffsets([23, 23, 22, 22])).toEqual([0, 28, 56, 83])
+  })
+})
+
+describe("level formula", () => {
+  it("is floor((total/50)^0.6) + 1, exact at the boundaries", () => {
+    expect(levelFor(0)).toBe(1)
+    expect(levelFor(49)).toBe(1)
+    expect(levelFor(50)).toBe(2)
+    // (1600/50)^0.6 = 32^0.6 = 8 exactly; floating point says 7.999…
+    expect(levelFor(1599)).toBe(8)
+    expect(levelFor(1600)).toBe(9)
+    // Level 5 needs (t/50)^0.6 ≥ 4 ⇔ t ≥ 50·4^(5/3) ≈ 503.97
+    expect(levelFor(503)).toBe(4)
+    expect(levelFor(504)).toBe(5)
+  })
+
+  it("agrees with the float formula away from boundaries and is monotonic (property)", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 10_000_000 }), (t) => {
+        const x = (t / 50) ** 0.6
+        if (Math.abs(x - Math.round(x)) > 1e-9) expect(levelFor(t)).toBe(Math.floor(x) + 1)
+        expect(levelFor(t + 1)).toBeGreaterThanOrEqual(levelFor(t))
+        expect(levelFor(t + 1) - levelFor(t)).toBeLessThanOrEqual(1)
+      })
+    )
+  })
+
+  it("level-up bonus is new_level × 15", () => {
+    expect(levelUpBonus(2)).toBe(30)
+    expect(levelUpBonus(5)).toBe(75)
+  })
+})
+
+describe("streak", () => {
+  it("bonus is min(streak × 2, 20) from 3 days on", () => {
+    expect([1, 2, 3, 4, 9, 10, 11, 30].map(streakBonus)).toEqual([0, 0, 6, 8, 18, 20, 20, 20])
+  })
+
+  it("extends on consecutive days, holds on the same day, restarts after a gap, ignores the past", () => {
+    expect(nextStreak(null, 0, "2025-01-05")).toBe(1)
+    expect(nextStreak("2025-01-05", 4, "2025-01-06")).toBe(5)
+    expect(nextStreak("2025-01-05", 4, "2025-01-05")).toBe(4)
+    expect(nextStreak("2025-01-05", 4, "2025-01-07")).toBe(1)
+    expect(nextStreak("2025-01-05", 4, "2025-01-03")).toBe(4)
+    expect(nextStreak("2024-12-31", 2, "2025-01-01")).toBe(3)
+  })
+})
