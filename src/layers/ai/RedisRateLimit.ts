@@ -20,9 +20,10 @@ const redisOptions = (url: string) => {
     ...(parsed.password === "" ? {} : { password: decodeURIComponent(parsed.password) }),
     ...(Number.isInteger(db) && db > 0 ? { db } : {}),
     ...(parsed.protocol === "rediss:" ? { tls: {} } : {}),
-    // A Redis outage must not queue limiter calls forever: fail fast and fall back to the local limit.
+    // A Redis outage must not hold limiter calls for long: fail after one reconnect attempt and fall
+    // back to the local limit.
     maxRetriesPerRequest: 1,
-    enableOfflineQueue: false
+    connectTimeout: 2_000
   }
 }
 
