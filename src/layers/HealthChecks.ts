@@ -5,8 +5,8 @@ import { Health } from "./Health.ts"
 
 /**
  * Checks for the components of the embedded default that have no richer layer of their own yet:
- * the store's data directory must be writable; the cache is in-process; the AI provider is the
- * built-in heuristic one. Each component's own layer replaces its entry as it lands.
+ * the store's data directory must be writable; the cache is in-process. (The AI optimizer registers "ai"
+ * itself.) Each component's own layer replaces its entry as it lands.
  */
 export const EmbeddedHealthChecks = Layer.scopedDiscard(
   Effect.gen(function* () {
@@ -31,11 +31,6 @@ export const EmbeddedHealthChecks = Layer.scopedDiscard(
     yield* health.register(
       "cache",
       Effect.succeed({ status: "healthy" as const, details: { tiers: ["l1"] } }),
-      { critical: false }
-    )
-    yield* health.register(
-      "ai",
-      Effect.succeed({ status: "healthy" as const, details: { provider: "heuristic" } }),
       { critical: false }
     )
   })
