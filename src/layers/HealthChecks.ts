@@ -5,9 +5,8 @@ import { EventStore } from "./EventStore.ts"
 import { Health } from "./Health.ts"
 
 /**
- * Checks for the components that have no richer layer of their own yet (the cache is in-process; the
- * AI provider is the built-in heuristic one), and the event store's round trip. Each component's own
- * layer replaces its entry as it lands.
+ * The event store's round trip, and the cache while it is in-process only. (The AI optimizer registers
+ * "ai" itself; each component's own layer replaces its entry here as it lands.)
  */
 export const EmbeddedHealthChecks = Layer.scopedDiscard(
   Effect.gen(function* () {
@@ -32,11 +31,6 @@ export const EmbeddedHealthChecks = Layer.scopedDiscard(
     yield* health.register(
       "cache",
       Effect.succeed({ status: "healthy" as const, details: { tiers: ["l1"] } }),
-      { critical: false }
-    )
-    yield* health.register(
-      "ai",
-      Effect.succeed({ status: "healthy" as const, details: { provider: "heuristic" } }),
       { critical: false }
     )
   })
