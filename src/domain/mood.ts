@@ -206,7 +206,8 @@ export const moodInsights = (
   const scores = recent.map((e) => e.score)
 
   const enough = recent.length >= MIN_ENTRIES_FOR_TREND
-  const trendSlope = enough ? slope(scores) : null
+  // Rounded so that float noise cannot put a slope and its mirror image on different sides of the threshold.
+  const trendSlope = enough ? Math.round(slope(scores) * 1e9) / 1e9 : null
   const trend: Trend =
     trendSlope === null
       ? "insufficient_data"

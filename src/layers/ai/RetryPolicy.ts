@@ -17,7 +17,10 @@ export interface RetryConfig {
 export const retrySchedule = <E extends { readonly _tag: string }>(config: RetryConfig) =>
   Schedule.exponential(Duration.millis(config.baseDelayMillis), 2).pipe(
     Schedule.jittered,
-    Schedule.modifyDelay((_, delay) => Duration.min(delay, Duration.millis(config.maxDelayMillis))),
+    // Whole milliseconds: jitter's fractions would otherwise let float error creep past the cap.
+    Schedule.modifyDelay((_, delay) =>
+      Duration.millis(Math.min(Math.round(Duration.toMillis(delay)), config.maxDelayMillis))
+    ),
     Schedule.intersect(Schedule.recurs(config.maxRetries)),
     Schedule.intersect(Schedule.identity<E>()),
     Schedule.modifyDelay(([, error], delay) =>
