@@ -82,7 +82,7 @@ export const loopbackNginxConf = (source: string, options: LoopbackNginxOptions)
         .replace(
           /^(\s*)(\w+_temp_path) \S+\/(\w+);/,
           (_, indent: string, directive: string, name: string) => {
-            return `${indent}${directive} ${join(dir, "nginx-temp", name)};`
+            return `${indent}${directive} ${join(dir, `nginx-${name}`)};`
           }
         )
       if (tls) {
@@ -357,7 +357,6 @@ export const startStack = async (options: StackOptions = {}): Promise<Stack> => 
     )
 
     // nginx in front, from the repository's nginx.conf.
-    mkdirSync(join(dir, "nginx-temp"))
     const nginxConf = join(dir, "nginx.conf")
     writeFileSync(
       nginxConf,
@@ -415,5 +414,32 @@ export const startStack = async (options: StackOptions = {}): Promise<Stack> => 
   } catch (error) {
     await stop()
     throw error
+  }
+}
+
+/**
+ * Runs a compiled entry point the way the image does (`node dist/main.js`) on a free port, checks
+ * liveness, then sends SIGTERM and reports the exit code.
+ */
+export const runCompiled = async (entry: string): Promise<{ live: number; exit: number | string }> => {
+  const dir = mkdtempSync(join(tmpdir(), "focusforge-compiled-"))
+  const env = { ...process.env, PORT: "0", HOST: "127.0.0.1", DATA_DIR: dir, LOG_LEVEL: "Info" }
+  const tracked = launch("compiled", dir, process.execPath, [entry], env)
+  try {
+    let port = 0
+    await waitFor(
+      "compiled server",
+      async () => {
+        port = Number(/Listening on http:\/\/[^:]+:(\d+)/.exec(readFileSync(tracked.log, "utf8"))?.[1] ?? 0)
+        return port > 0
+      },
+      60_000,
+      tracked
+    )
+    const live = await httpStatus(`http://127.0.0.1:${port}/health/live`)
+    return { live, exit: await stopTracked(tracked, "SIGTERM") }
+  } finally {
+    await stopTracked(tracked, "SIGKILL")
+    rmSync(dir, { recursive: true, force: true })
   }
 }
