@@ -1,6 +1,7 @@
 import { FileSystem, Path } from "@effect/platform"
 import { Config, ConfigError, Context, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { randomBytes } from "node:crypto"
+import { hostname } from "node:os"
 
 export type Mode = "embedded" | "production"
 export type AiProviderName = "heuristic" | "openai"
@@ -27,6 +28,8 @@ export interface AppConfigShape {
   readonly http: {
     readonly maxBodyBytes: number
     readonly drainTimeoutMs: number
+    /** Sent as `x-instance-id` on every response, so operators can tell instances behind nginx apart. */
+    readonly instanceId: string
   }
 }
 
@@ -77,7 +80,8 @@ const base = Config.all({
   otelEndpoint: Config.option(Config.string("OTEL_EXPORTER_OTLP_ENDPOINT")),
   otelServiceName: Config.string("OTEL_SERVICE_NAME").pipe(Config.withDefault("focusforge")),
   maxBodyBytes: positiveInt("MAX_BODY_BYTES", 1024 * 1024),
-  drainTimeoutMs: positiveInt("SHUTDOWN_DRAIN_MS", 10_000)
+  drainTimeoutMs: positiveInt("SHUTDOWN_DRAIN_MS", 10_000),
+  instanceId: Config.string("INSTANCE_ID").pipe(Config.withDefault(hostname()))
 })
 
 export const describeConfigError = (error: ConfigError.ConfigError): string =>
@@ -149,7 +153,7 @@ export const load = Effect.gen(function* () {
     },
     jwtSecret,
     otel: { endpoint: raw.otelEndpoint, serviceName: raw.otelServiceName },
-    http: { maxBodyBytes: raw.maxBodyBytes, drainTimeoutMs: raw.drainTimeoutMs }
+    http: { maxBodyBytes: raw.maxBodyBytes, drainTimeoutMs: raw.drainTimeoutMs, instanceId: raw.instanceId }
   })
 })
 
@@ -172,7 +176,7 @@ export const makeTestConfig = (overrides: Partial<AppConfigShape> = {}): AppConf
   },
   jwtSecret: Redacted.make("test-secret-that-is-at-least-32-characters-long"),
   otel: { endpoint: Option.none(), serviceName: "focusforge-test" },
-  http: { maxBodyBytes: 1024 * 1024, drainTimeoutMs: 10_000 },
+  http: { maxBodyBytes: 1024 * 1024, drainTimeoutMs: 10_000, instanceId: "test-instance" },
   ...overrides
 })
 
