@@ -1,11 +1,12 @@
-import { NodeSdk } from "@effect/opentelemetry"
+import { NodeSdk, Resource, Tracer as OtelTracer } from "@effect/opentelemetry"
+import { TraceFlags } from "@opentelemetry/api"
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http"
 import {
   BatchSpanProcessor,
   ParentBasedSampler,
   TraceIdRatioBasedSampler
 } from "@opentelemetry/sdk-trace-base"
-import { Effect, Layer, Option } from "effect"
+import { Context, Effect, Layer, Option, Tracer } from "effect"
 import { randomUUID } from "node:crypto"
 import { AppConfig } from "./AppConfig.ts"
 import { appVersion } from "./Health.ts"
@@ -18,6 +19,55 @@ export const instanceId: string = randomUUID()
 export const tracesUrl = (endpoint: string): string => `${endpoint.replace(/\/+$/, "")}/v1/traces`
 
 /**
+ * `@effect/opentelemetry` hands OTel a remote parent as sampled unless its context says otherwise, so a
+ * caller's `traceparent` with the sampled flag off would still be recorded. Marking such parents with
+ * their flags lets the parent-based sampler keep the caller's decision.
+ */
+const honourUnsampledParents = (tracer: Tracer.Tracer): Tracer.Tracer =>
+  Tracer.make({
+    span: (name, parent, context, links, startTime, kind, options) =>
+      tracer.span(
+        name,
+        Option.map(parent, (span) =>
+          span._tag === "ExternalSpan" && !span.sampled
+            ? Tracer.externalSpan({
+                traceId: span.traceId,
+                spanId: span.spanId,
+                sampled: false,
+                context: Context.add(span.context, OtelTracer.OtelTraceFlags, TraceFlags.NONE)
+              })
+            : span
+        ),
+        context,
+        links,
+        startTime,
+        kind,
+        options
+      ),
+    context: (f, fiber) => tracer.context(f, fiber)
+  })
+
+const exportingTracer = (endpoint: string, serviceName: string, sampleRatio: number) => {
+  const ResourceLive = Resource.layer({
+    serviceName,
+    serviceVersion: appVersion,
+    attributes: { "service.instance.id": instanceId }
+  })
+  const ProviderLive = NodeSdk.layerTracerProvider(
+    new BatchSpanProcessor(new OTLPTraceExporter({ url: tracesUrl(endpoint) }), {
+      scheduledDelayMillis: 1_000
+    }),
+    {
+      sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(sampleRatio) }),
+      shutdownTimeout: "3 seconds"
+    }
+  )
+  return Layer.unwrapEffect(
+    Effect.map(OtelTracer.make, (tracer) => Layer.setTracer(honourUnsampledParents(tracer)))
+  ).pipe(Layer.provide(OtelTracer.layerTracer), Layer.provide(ProviderLive), Layer.provide(ResourceLive))
+}
+
+/**
  * Exports every span over OTLP/HTTP (JSON) when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, and does nothing
  * otherwise. New traces are sampled at `OTEL_TRACES_SAMPLER_ARG`; a request that arrives with a
  * `traceparent` follows its caller's decision so a trace is never cut in half.
@@ -28,20 +78,7 @@ export const TelemetryLive = Layer.unwrapEffect(
       onNone: () => Layer.empty,
       onSome: (endpoint) =>
         Layer.merge(
-          NodeSdk.layer(() => ({
-            resource: {
-              serviceName: otel.serviceName,
-              serviceVersion: appVersion,
-              attributes: { "service.instance.id": instanceId }
-            },
-            spanProcessor: new BatchSpanProcessor(new OTLPTraceExporter({ url: tracesUrl(endpoint) }), {
-              scheduledDelayMillis: 1_000
-            }),
-            tracerConfig: {
-              sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(otel.sampleRatio) })
-            },
-            shutdownTimeout: "3 seconds"
-          })),
+          exportingTracer(endpoint, otel.serviceName, otel.sampleRatio),
           Layer.scopedDiscard(
             Effect.logInfo("exporting traces").pipe(
               Effect.annotateLogs({ endpoint: tracesUrl(endpoint), sample_ratio: otel.sampleRatio }),
