@@ -8,6 +8,10 @@ import { EventStoreSqliteLive } from "./layers/EventStoreSqlite.ts"
 import { Health } from "./layers/Health.ts"
 import { EmbeddedHealthChecks } from "./layers/HealthChecks.ts"
 import { LanguageModelLive } from "./layers/LanguageModel.ts"
+import { Metrics } from "./layers/Metrics.ts"
+import { Monitor } from "./layers/Monitor.ts"
+import { SystemProbeLive } from "./layers/SystemProbe.ts"
+import { TelemetryLive } from "./layers/Telemetry.ts"
 import { ActorSystem } from "./programs/actors/ActorSystem.ts"
 
 /** MongoDB when MONGODB_URI is set (production), else the embedded SQLite file under DATA_DIR. */
@@ -23,9 +27,15 @@ const EventStoreLive = Layer.unwrapEffect(
  * The one place the layer graph is assembled. The HTTP server and the worker both run on it;
  * they differ only in what they put on top.
  */
-export const AppLayer = Layer.mergeAll(EmbeddedHealthChecks, ActorSystem.Default, LanguageModelLive).pipe(
+export const AppLayer = Layer.mergeAll(
+  EmbeddedHealthChecks,
+  ActorSystem.Default,
+  LanguageModelLive,
+  Monitor.Default
+).pipe(
   Layer.provideMerge(AiOptimizerLive),
   Layer.provideMerge(EventStoreLive),
+  Layer.provideMerge(Layer.mergeAll(Metrics.Default, SystemProbeLive, TelemetryLive)),
   Layer.provideMerge(Health.Default),
   Layer.provideMerge(AppConfigLive),
   Layer.provideMerge(NodeContext.layer)

@@ -1,12 +1,14 @@
 import { HttpApi, OpenApi } from "@effect/platform"
 import { appVersion } from "../layers/Health.ts"
 import { HealthApi } from "./api/HealthApi.ts"
+import { MetricsApi } from "./api/MetricsApi.ts"
 import { InternalError, MalformedRequest, NotFound, PayloadTooLarge, ValidationError } from "./errors.ts"
 import { correctOpenApi } from "./openapi.ts"
 
 /** The whole HTTP contract as a value: handlers, the OpenAPI document and typed clients derive from it. */
 export class FocusForgeApi extends HttpApi.make("focusforge")
   .add(HealthApi)
+  .add(MetricsApi)
   .addError(ValidationError)
   .addError(MalformedRequest)
   .addError(NotFound)

@@ -8,7 +8,9 @@ import { Health } from "../layers/Health.ts"
 import { logReleased } from "../layers/Logging.ts"
 import { FocusForgeApi } from "./Api.ts"
 import { HealthHandlers } from "./handlers/health.ts"
-import { ApiMiddlewareLive, requestId } from "./middleware.ts"
+import { MetricsHandlers } from "./handlers/metrics.ts"
+import { ApiMiddlewareLive } from "./middleware.ts"
+import { serveObserved } from "./observe.ts"
 
 // Longer than nginx's upstream keepalive_timeout (60 s) so the proxy, not Node, closes idle sockets.
 const KEEP_ALIVE_TIMEOUT_MS = 65_000
@@ -66,7 +68,9 @@ const NodeServerLive = Layer.scoped(
   })
 ).pipe(Layer.merge(NodeHttpServer.layerContext))
 
-export const ApiLive = HttpApiBuilder.api(FocusForgeApi).pipe(Layer.provide(HealthHandlers))
+export const ApiLive = HttpApiBuilder.api(FocusForgeApi).pipe(
+  Layer.provide([HealthHandlers, MetricsHandlers])
+)
 
 type AppServices = Layer.Layer.Success<typeof AppLayer>
 
@@ -75,7 +79,7 @@ type AppServices = Layer.Layer.Success<typeof AppLayer>
  * the API so tests can serve the same stack with extra endpoints.
  */
 export const makeServer = <E>(api: Layer.Layer<HttpApi.Api, E, AppServices>) =>
-  HttpApiBuilder.serve(requestId).pipe(
+  serveObserved.pipe(
     Layer.provide(HttpApiScalar.layer({ path: "/docs" })),
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
     Layer.provide(ApiMiddlewareLive),

@@ -1,18 +1,16 @@
 import {
   HttpApiBuilder,
   HttpApiError,
-  HttpApp,
+  type HttpApp,
   HttpIncomingMessage,
-  HttpMiddleware,
   HttpServerError,
-  HttpServerRequest,
-  HttpServerResponse
+  HttpServerRequest
 } from "@effect/platform"
 import { Cause, Effect, Option } from "effect"
-import { randomUUID } from "node:crypto"
 import { AppConfig } from "../layers/AppConfig.ts"
 import { FocusForgeApi } from "./Api.ts"
 import { InternalError, MalformedRequest, NotFound, PayloadTooLarge, ValidationError } from "./errors.ts"
+import { noteErrorTag } from "./observe.ts"
 
 const MAX_BYTES_EXCEEDED = "maxBytes exceeded"
 
@@ -87,28 +85,6 @@ export const ApiMiddlewareLive = HttpApiBuilder.middleware(
           })
         }
         return yield* HttpIncomingMessage.withMaxBodySize(app, limit)
-      }).pipe(Effect.catchAllCause(toEnvelope))
-  })
-)
-
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
-
-/**
- * Every response carries `x-request-id` (the client's when it sent a sane one, a fresh UUID otherwise) and
- * `x-instance-id` (which instance behind the load balancer answered).
- */
-export const requestId = HttpMiddleware.make((app) =>
-  Effect.gen(function* () {
-    const request = yield* HttpServerRequest.HttpServerRequest
-    const incoming = request.headers["x-request-id"]
-    const id = incoming !== undefined && REQUEST_ID.test(incoming) ? incoming : randomUUID()
-    const { http } = yield* AppConfig
-    // The response is written before a middleware's continuation runs, so headers go in a pre-response handler.
-    yield* HttpApp.appendPreResponseHandler((_, response) =>
-      Effect.succeed(
-        HttpServerResponse.setHeaders(response, { "x-request-id": id, "x-instance-id": http.instanceId })
-      )
-    )
-    return yield* Effect.annotateLogs(app, "request_id", id)
+      }).pipe(Effect.catchAllCause(toEnvelope), Effect.tapError(noteErrorTag))
   })
 )

@@ -24,13 +24,37 @@ export interface AppConfigShape {
   readonly otel: {
     readonly endpoint: Option.Option<string>
     readonly serviceName: string
+    /** Share of new traces that are sampled; a sampled incoming `traceparent` is always followed. */
+    readonly sampleRatio: number
   }
+  readonly monitor: MonitorConfig
   readonly http: {
     readonly maxBodyBytes: number
     readonly drainTimeoutMs: number
     /** Sent as `x-instance-id` on every response, so operators can tell instances behind nginx apart. */
     readonly instanceId: string
   }
+}
+
+export interface AlertThresholds {
+  readonly p95LatencyMs: number
+  readonly errorRate: number
+  /** Fewer requests than this in the window are too few to judge an endpoint's latency or error rate. */
+  readonly minRequests: number
+  readonly cpuPercent: number
+  readonly memoryPercent: number
+  readonly diskPercent: number
+  readonly eventLoopLagMs: number
+}
+
+export interface MonitorConfig {
+  /** Off only for diagnosis and benchmarks: no per-request metrics, no sampler, no alerts. */
+  readonly enabled: boolean
+  readonly intervalMs: number
+  readonly windowMinutes: number
+  /** When set, `/metrics` and `/metrics/performance` require `Authorization: Bearer <token>`. */
+  readonly token: Option.Option<Redacted.Redacted<string>>
+  readonly alerts: AlertThresholds
 }
 
 /** Raised at start-up when the environment does not describe a valid configuration. */
@@ -44,6 +68,12 @@ const positiveInt = (name: string, fallback: number) =>
   Config.integer(name).pipe(
     Config.withDefault(fallback),
     Config.validate({ message: "Expected a positive integer", validation: (n) => n > 0 })
+  )
+
+const positiveNumber = (name: string, fallback: number) =>
+  Config.number(name).pipe(
+    Config.withDefault(fallback),
+    Config.validate({ message: "Expected a positive number", validation: (n) => n > 0 })
   )
 
 const base = Config.all({
@@ -79,6 +109,21 @@ const base = Config.all({
   ),
   otelEndpoint: Config.option(Config.string("OTEL_EXPORTER_OTLP_ENDPOINT")),
   otelServiceName: Config.string("OTEL_SERVICE_NAME").pipe(Config.withDefault("focusforge")),
+  otelSampleRatio: Config.number("OTEL_TRACES_SAMPLER_ARG").pipe(
+    Config.withDefault(1),
+    Config.validate({ message: "Expected a ratio from 0 to 1", validation: (n) => n >= 0 && n <= 1 })
+  ),
+  monitoring: Config.literal("on", "off")("MONITORING").pipe(Config.withDefault("on" as const)),
+  monitorIntervalMs: positiveInt("MONITOR_INTERVAL_MS", 5_000),
+  monitorWindowMinutes: positiveInt("MONITOR_WINDOW_MINUTES", 5),
+  metricsToken: Config.option(Config.redacted("METRICS_TOKEN")),
+  alertP95LatencyMs: positiveNumber("ALERT_P95_LATENCY_MS", 1_000),
+  alertErrorRate: positiveNumber("ALERT_ERROR_RATE", 0.05),
+  alertMinRequests: positiveInt("ALERT_MIN_REQUESTS", 20),
+  alertCpuPercent: positiveNumber("ALERT_CPU_PERCENT", 90),
+  alertMemoryPercent: positiveNumber("ALERT_MEMORY_PERCENT", 90),
+  alertDiskPercent: positiveNumber("ALERT_DISK_PERCENT", 90),
+  alertEventLoopLagMs: positiveNumber("ALERT_EVENT_LOOP_LAG_MS", 200),
   maxBodyBytes: positiveInt("MAX_BODY_BYTES", 1024 * 1024),
   drainTimeoutMs: positiveInt("SHUTDOWN_DRAIN_MS", 10_000),
   instanceId: Config.string("INSTANCE_ID").pipe(Config.withDefault(hostname()))
@@ -152,7 +197,22 @@ export const load = Effect.gen(function* () {
       apiKey: raw.aiApiKey
     },
     jwtSecret,
-    otel: { endpoint: raw.otelEndpoint, serviceName: raw.otelServiceName },
+    otel: { endpoint: raw.otelEndpoint, serviceName: raw.otelServiceName, sampleRatio: raw.otelSampleRatio },
+    monitor: {
+      enabled: raw.monitoring === "on",
+      intervalMs: raw.monitorIntervalMs,
+      windowMinutes: raw.monitorWindowMinutes,
+      token: raw.metricsToken,
+      alerts: {
+        p95LatencyMs: raw.alertP95LatencyMs,
+        errorRate: raw.alertErrorRate,
+        minRequests: raw.alertMinRequests,
+        cpuPercent: raw.alertCpuPercent,
+        memoryPercent: raw.alertMemoryPercent,
+        diskPercent: raw.alertDiskPercent,
+        eventLoopLagMs: raw.alertEventLoopLagMs
+      }
+    },
     http: { maxBodyBytes: raw.maxBodyBytes, drainTimeoutMs: raw.drainTimeoutMs, instanceId: raw.instanceId }
   })
 })
@@ -175,7 +235,22 @@ export const makeTestConfig = (overrides: Partial<AppConfigShape> = {}): AppConf
     apiKey: Option.none()
   },
   jwtSecret: Redacted.make("test-secret-that-is-at-least-32-characters-long"),
-  otel: { endpoint: Option.none(), serviceName: "focusforge-test" },
+  otel: { endpoint: Option.none(), serviceName: "focusforge-test", sampleRatio: 1 },
+  monitor: {
+    enabled: true,
+    intervalMs: 5_000,
+    windowMinutes: 5,
+    token: Option.none(),
+    alerts: {
+      p95LatencyMs: 1_000,
+      errorRate: 0.05,
+      minRequests: 20,
+      cpuPercent: 90,
+      memoryPercent: 90,
+      diskPercent: 90,
+      eventLoopLagMs: 200
+    }
+  },
   http: { maxBodyBytes: 1024 * 1024, drainTimeoutMs: 10_000, instanceId: "test-instance" },
   ...overrides
 })

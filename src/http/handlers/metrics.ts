@@ -1,0 +1,39 @@
+import { HttpApiBuilder } from "@effect/platform"
+import { Effect, Layer, Option, Redacted } from "effect"
+import { timingSafeEqual } from "node:crypto"
+import { AppConfig } from "../../layers/AppConfig.ts"
+import { Monitor } from "../../layers/Monitor.ts"
+import { FocusForgeApi } from "../Api.ts"
+import { MetricsAuth } from "../api/MetricsApi.ts"
+import { Unauthorized } from "../errors.ts"
+
+const sameToken = (given: string, expected: string): boolean => {
+  const a = Buffer.from(given)
+  const b = Buffer.from(expected)
+  return a.length === b.length && timingSafeEqual(a, b)
+}
+
+export const MetricsAuthLive = Layer.effect(
+  MetricsAuth,
+  Effect.map(AppConfig, ({ monitor }) =>
+    MetricsAuth.of({
+      metricsToken: (given) =>
+        Option.match(monitor.token, {
+          onNone: () => Effect.void,
+          onSome: (expected) =>
+            sameToken(Redacted.value(given), Redacted.value(expected))
+              ? Effect.void
+              : Effect.fail(new Unauthorized({ message: "A valid metrics bearer token is required" }))
+        })
+    })
+  )
+)
+
+export const MetricsHandlers = HttpApiBuilder.group(FocusForgeApi, "metrics", (handlers) =>
+  Effect.gen(function* () {
+    const monitor = yield* Monitor
+    return handlers
+      .handle("metrics", () => Effect.promise(() => monitor.registry.metrics()))
+      .handle("performance", () => monitor.performance)
+  })
+).pipe(Layer.provide(MetricsAuthLive))

@@ -1,0 +1,195 @@
+import { Effect, type Exit } from "effect"
+import * as Prom from "prom-client"
+import { AppConfig } from "./AppConfig.ts"
+import { RequestStats } from "./RequestStats.ts"
+
+/**
+ * The one Prometheus registry of the process and every metric in it, defined here so that each
+ * component only calls typed helpers (`metrics.cache.hit("l1")`) and the names, labels and buckets
+ * stay consistent in one place. Label values passed in must be bounded sets (tiers, reasons, kinds,
+ * chain and step names): never ids, paths or user input.
+ */
+
+export type CacheTier = "l1" | "l2"
+export type BreakerState = "closed" | "half_open" | "open"
+export type ChainSource = "model" | "heuristic" | "cache"
+
+const BREAKER_STATE_VALUE: Record<BreakerState, number> = { closed: 0, half_open: 1, open: 2 }
+
+/** Buckets for in-process operations that should take milliseconds (store appends, cache calls). */
+const FAST_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
+/** Buckets for AI chain steps, which may wait seconds on a provider. */
+const SLOW_BUCKETS = [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60]
+
+const make = (registry: Prom.Registry, windowMinutes: number) => {
+  const registers = [registry]
+  const counter = <L extends string>(name: string, help: string, labelNames: ReadonlyArray<L>) =>
+    new Prom.Counter<L>({ name, help, labelNames, registers })
+  const gauge = <L extends string>(name: string, help: string, labelNames: ReadonlyArray<L>) =>
+    new Prom.Gauge<L>({ name, help, labelNames, registers })
+  const histogram = <L extends string>(
+    name: string,
+    help: string,
+    labelNames: ReadonlyArray<L>,
+    buckets: ReadonlyArray<number>
+  ) => new Prom.Histogram<L>({ name, help, labelNames, buckets: [...buckets], registers })
+
+  const http = {
+    stats: new RequestStats(windowMinutes, registry),
+    errors: counter("http_server_errors_total", "Error responses by method, route template and error _tag", [
+      "method",
+      "route",
+      "tag"
+    ])
+  }
+
+  const cacheHits = counter("focusforge_cache_hits_total", "Cache hits by tier", ["tier"])
+  const cacheMisses = counter("focusforge_cache_misses_total", "Cache misses by tier", ["tier"])
+  const cacheErrors = counter("focusforge_cache_errors_total", "Cache failures by tier and operation", [
+    "tier",
+    "operation"
+  ])
+  const cache = {
+    hit: (tier: CacheTier) => cacheHits.inc({ tier }),
+    miss: (tier: CacheTier) => cacheMisses.inc({ tier }),
+    error: (tier: CacheTier, operation: "get" | "set" | "delete" | "publish") =>
+      cacheErrors.inc({ tier, operation })
+  }
+
+  const breakerStates = new Map<string, BreakerState>()
+  const aiBreaker = gauge(
+    "focusforge_ai_breaker_state",
+    "Circuit breaker state per breaker: 0 closed, 1 half-open, 2 open",
+    ["breaker"]
+  )
+  const aiTrips = counter("focusforge_ai_breaker_trips_total", "Times a breaker opened", ["breaker"])
+  const aiRejections = counter(
+    "focusforge_ai_rejections_total",
+    "AI calls refused before reaching the provider, by reason",
+    ["reason"]
+  )
+  const aiRequests = counter("focusforge_ai_requests_total", "AI provider calls by outcome", ["outcome"])
+  const aiInFlight = gauge("focusforge_ai_in_flight", "AI provider calls running now", [])
+  const aiQueued = gauge("focusforge_ai_queue_depth", "AI calls waiting for a bulkhead slot", [])
+  const ai = {
+    /** Also feeds the `breaker_open` alert: the Monitor reads the states recorded here. */
+    setBreakerState: (breaker: string, state: BreakerState) => {
+      breakerStates.set(breaker, state)
+      aiBreaker.set({ breaker }, BREAKER_STATE_VALUE[state])
+    },
+    trip: (breaker: string) => aiTrips.inc({ breaker }),
+    reject: (reason: "circuit_open" | "rate_limited" | "bulkhead_full" | "timeout") =>
+      aiRejections.inc({ reason }),
+    request: (outcome: "success" | "failure" | "retry") => aiRequests.inc({ outcome }),
+    setInFlight: (count: number) => aiInFlight.set(count),
+    setQueued: (count: number) => aiQueued.set(count),
+    breakerStates: (): ReadonlyMap<string, BreakerState> => breakerStates
+  }
+
+  const appendSeconds = histogram(
+    "focusforge_event_store_append_duration_seconds",
+    "Event store append latency by store and outcome",
+    ["store", "outcome"],
+    FAST_BUCKETS
+  )
+  const conflicts = counter(
+    "focusforge_event_store_conflicts_total",
+    "Appends refused with a VersionConflict",
+    ["store"]
+  )
+  const appended = counter("focusforge_event_store_events_appended_total", "Events appended", ["store"])
+  const store = {
+    observeAppend: (store: string, seconds: number, outcome: "ok" | "conflict" | "error", events = 0) => {
+      appendSeconds.observe({ store, outcome }, seconds)
+      if (outcome === "conflict") conflicts.inc({ store })
+      if (events > 0) appended.inc({ store }, events)
+    }
+  }
+
+  const actorsLive = gauge("focusforge_actors_live", "Entity actors currently in memory, by kind", ["kind"])
+  const mailboxDepth = gauge(
+    "focusforge_actor_mailbox_depth",
+    "Commands waiting in actor mailboxes, by kind",
+    ["kind"]
+  )
+  const actorCommands = counter("focusforge_actor_commands_total", "Commands handled by actors", [
+    "kind",
+    "outcome"
+  ])
+  const actors = {
+    setLive: (kind: string, count: number) => actorsLive.set({ kind }, count),
+    addLive: (kind: string, delta: number) => actorsLive.inc({ kind }, delta),
+    addQueued: (kind: string, delta: number) => mailboxDepth.inc({ kind }, delta),
+    command: (kind: string, outcome: "ok" | "rejected" | "conflict_retry" | "failed") =>
+      actorCommands.inc({ kind, outcome })
+  }
+
+  const stepSeconds = histogram(
+    "focusforge_chain_step_duration_seconds",
+    "AI chain step duration by chain, step and where the result came from",
+    ["chain", "step", "source"],
+    SLOW_BUCKETS
+  )
+  const chainRuns = counter("focusforge_chain_runs_total", "AI chain runs by chain and result source", [
+    "chain",
+    "source"
+  ])
+  const chains = {
+    observeStep: (chain: string, step: string, source: ChainSource, seconds: number) =>
+      stepSeconds.observe({ chain, step, source }, seconds),
+    run: (chain: string, source: ChainSource) => chainRuns.inc({ chain, source })
+  }
+
+  const alertsActive = gauge("focusforge_alerts_active", "Active monitor alerts by kind", ["alert"])
+  const system = {
+    alertsActive,
+    cpuPercent: gauge("focusforge_system_cpu_percent", "Whole-machine CPU use over the last sample", []),
+    processCpuPercent: gauge(
+      "focusforge_process_cpu_percent",
+      "This process's CPU use over the last sample, 100 = one core busy",
+      []
+    ),
+    memoryPercent: gauge("focusforge_system_memory_used_percent", "Machine memory in use", []),
+    diskPercent: gauge(
+      "focusforge_data_dir_disk_used_percent",
+      "Disk use of the file system holding DATA_DIR",
+      []
+    ),
+    diskFreeBytes: gauge(
+      "focusforge_data_dir_disk_free_bytes",
+      "Free bytes on the file system holding DATA_DIR",
+      []
+    ),
+    eventLoopLagSeconds: gauge(
+      "focusforge_event_loop_lag_p99_seconds",
+      "99th percentile event-loop delay over the last sample",
+      []
+    )
+  }
+
+  return { registry, http, cache, ai, store, actors, chains, system } as const
+}
+
+/**
+ * Times an effect with the monotonic clock and reports its duration in seconds and its exit, e.g.
+ * `timed(append, (s, exit) => metrics.store.observeAppend("sqlite", s, Exit.isSuccess(exit) ? "ok" : "error"))`.
+ */
+export const timed = <A, E, R>(
+  effect: Effect.Effect<A, E, R>,
+  report: (seconds: number, exit: Exit.Exit<A, E>) => void
+): Effect.Effect<A, E, R> =>
+  Effect.suspend(() => {
+    const started = performance.now()
+    return Effect.onExit(effect, (exit) =>
+      Effect.sync(() => report((performance.now() - started) / 1000, exit))
+    )
+  })
+
+export class Metrics extends Effect.Service<Metrics>()("Metrics", {
+  effect: Effect.gen(function* () {
+    const { monitor } = yield* AppConfig
+    const registry = new Prom.Registry()
+    if (monitor.enabled) Prom.collectDefaultMetrics({ register: registry })
+    return make(registry, monitor.windowMinutes)
+  })
+}) {}

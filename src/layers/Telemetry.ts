@@ -1,0 +1,94 @@
+import { NodeSdk, Resource, Tracer as OtelTracer } from "@effect/opentelemetry"
+import { TraceFlags } from "@opentelemetry/api"
+import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http"
+import {
+  BatchSpanProcessor,
+  ParentBasedSampler,
+  TraceIdRatioBasedSampler
+} from "@opentelemetry/sdk-trace-base"
+import { Context, Effect, Layer, Option, Tracer } from "effect"
+import { randomUUID } from "node:crypto"
+import { AppConfig } from "./AppConfig.ts"
+import { appVersion } from "./Health.ts"
+import { logReleased } from "./Logging.ts"
+
+/** Identifies this process among the instances behind the load balancer, in traces and reports. */
+export const instanceId: string = randomUUID()
+
+/** `OTEL_EXPORTER_OTLP_ENDPOINT` is the collector's base URL; traces go to its `/v1/traces`. */
+export const tracesUrl = (endpoint: string): string => `${endpoint.replace(/\/+$/, "")}/v1/traces`
+
+/**
+ * `@effect/opentelemetry` hands OTel a remote parent as sampled unless its context says otherwise, so a
+ * caller's `traceparent` with the sampled flag off would still be recorded. Marking such parents with
+ * their flags lets the parent-based sampler keep the caller's decision.
+ */
+const honourUnsampledParents = (tracer: Tracer.Tracer): Tracer.Tracer =>
+  Tracer.make({
+    span: (name, parent, context, links, startTime, kind, options) =>
+      tracer.span(
+        name,
+        Option.map(parent, (span) =>
+          span._tag === "ExternalSpan" && !span.sampled
+            ? Tracer.externalSpan({
+                traceId: span.traceId,
+                spanId: span.spanId,
+                sampled: false,
+                context: Context.add(span.context, OtelTracer.OtelTraceFlags, TraceFlags.NONE)
+              })
+            : span
+        ),
+        context,
+        links,
+        startTime,
+        kind,
+        options
+      ),
+    context: (f, fiber) => tracer.context(f, fiber)
+  })
+
+const exportingTracer = (endpoint: string, serviceName: string, sampleRatio: number) => {
+  const ResourceLive = Resource.layer({
+    serviceName,
+    serviceVersion: appVersion,
+    attributes: { "service.instance.id": instanceId }
+  })
+  const ProviderLive = NodeSdk.layerTracerProvider(
+    new BatchSpanProcessor(new OTLPTraceExporter({ url: tracesUrl(endpoint) }), {
+      scheduledDelayMillis: 1_000
+    }),
+    {
+      sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(sampleRatio) }),
+      shutdownTimeout: "3 seconds"
+    }
+  )
+  return Layer.unwrapEffect(
+    Effect.map(OtelTracer.make, (tracer) => Layer.setTracer(honourUnsampledParents(tracer)))
+  ).pipe(Layer.provide(OtelTracer.layerTracer), Layer.provide(ProviderLive), Layer.provide(ResourceLive))
+}
+
+/**
+ * Exports every span over OTLP/HTTP (JSON) when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, and does nothing
+ * otherwise. New traces are sampled at `OTEL_TRACES_SAMPLER_ARG`; a request that arrives with a
+ * `traceparent` follows its caller's decision so a trace is never cut in half.
+ */
+export const TelemetryLive = Layer.unwrapEffect(
+  Effect.map(AppConfig, ({ otel }) =>
+    Option.match(otel.endpoint, {
+      onNone: () => Layer.empty,
+      onSome: (endpoint) =>
+        Layer.merge(
+          exportingTracer(endpoint, otel.serviceName, otel.sampleRatio),
+          Layer.scopedDiscard(
+            Effect.logInfo("exporting traces").pipe(
+              Effect.annotateLogs({ endpoint: tracesUrl(endpoint), sample_ratio: otel.sampleRatio }),
+              Effect.zipRight(logReleased("telemetry"))
+            )
+          )
+        )
+    })
+  )
+)
+
+/** True when spans leave the process, so the HTTP tracer is worth its cost. */
+export const tracingEnabled = Effect.map(AppConfig, ({ otel }) => Option.isSome(otel.endpoint))
