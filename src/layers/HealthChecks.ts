@@ -5,7 +5,7 @@ import { Health } from "./Health.ts"
 
 /**
  * Checks for the components of the embedded default that have no richer layer of their own yet:
- * the store's data directory must be writable; the cache is in-process; the AI provider is the
+ * the store's data directory must be writable; the AI provider is the
  * built-in heuristic one. Each component's own layer replaces its entry as it lands.
  */
 export const EmbeddedHealthChecks = Layer.scopedDiscard(
@@ -27,11 +27,6 @@ export const EmbeddedHealthChecks = Layer.scopedDiscard(
         )
       ),
       { critical: true }
-    )
-    yield* health.register(
-      "cache",
-      Effect.succeed({ status: "healthy" as const, details: { tiers: ["l1"] } }),
-      { critical: false }
     )
     yield* health.register(
       "ai",
