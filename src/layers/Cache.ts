@@ -151,7 +151,9 @@ export const makeCache = (
   Effect.gen(function* () {
     const opts = { ...defaultCacheOptions, ...options }
     const instanceId = opts.instanceId ?? randomUUID()
-    const l1TtlMs = Duration.toMillis(opts.l1Ttl)
+    // With L2, a short L1 life bounds staleness from missed invalidations; alone, L1 is the only tier
+    // and the entry's own TTL applies.
+    const l1TtlMs = Option.isSome(redis) ? Duration.toMillis(opts.l1Ttl) : Number.POSITIVE_INFINITY
     const l2Timeout = Duration.toMillis(opts.l2Timeout)
     const channel = `${opts.prefix}bus:invalidate`
     const lru = new Lru(opts.l1MaxEntries, opts.l1MaxBytes)
@@ -470,7 +472,10 @@ export const makeCache = (
         for (const key of message.right.keys ?? []) lru.delete(key)
         if (message.right.prefix !== undefined) lru.deleteByPrefix(message.right.prefix)
       })
-      subscriber.subscribe(channel).catch(() => {})
+      yield* Effect.tryPromise(() => subscriber.subscribe(channel)).pipe(
+        Effect.timeoutOption(Duration.seconds(2)),
+        Effect.ignore
+      )
     }
 
     // In-flight loads end with the cache; their waiters see the interruption.

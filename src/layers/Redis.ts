@@ -61,8 +61,6 @@ const open = (url: Redacted.Redacted<string>, options: RedisOptions, name: strin
       const client = new IORedis(Redacted.value(url), { ...options, connectionName: name })
       // ioredis emits "error" on every failed reconnect; unhandled, it would crash the process.
       client.on("error", () => {})
-      // Not awaited: a Redis that is down at start-up must not hold the service back.
-      client.connect().catch(() => {})
       return client
     }),
     (client) =>
@@ -71,6 +69,15 @@ const open = (url: Redacted.Redacted<string>, options: RedisOptions, name: strin
           ? client.quit().catch(() => client.disconnect())
           : Promise.resolve(client.disconnect())
       ).pipe(Effect.timeoutOption(Duration.seconds(2)), Effect.ignore)
+  ).pipe(
+    // Waits for the first connection, bounded, so a Redis that is up is used from the first call; one
+    // that is down must not hold the service back: it keeps reconnecting in the background.
+    Effect.tap((client) =>
+      Effect.tryPromise(() => client.connect()).pipe(
+        Effect.timeoutOption(Duration.millis(options.connectTimeout ?? 2_000)),
+        Effect.ignore
+      )
+    )
   )
 
 /** A connection to `url`, closed with the scope. It connects in the background and reconnects forever. */
