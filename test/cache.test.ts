@@ -174,7 +174,7 @@ describe("Cache (L1 only)", () => {
       const cache = yield* makeCache({ l1MaxEntries: 20 })
       let reads = 0
       const ops = Array.from({ length: 3_000 }, (_, i) => {
-        const key = `k${(i * 7919) % 50}`
+        const key = `k${(i * 7919) % 37}`
         switch (i % 4) {
           case 0:
             reads++

@@ -140,6 +140,16 @@ interface Found<A> {
 
 const SCAN_BATCH = 500
 
+/**
+ * Node runs expired timers before it reads sockets, so after the event loop was blocked for longer than
+ * the timeout, a reply already waiting in the socket would lose to the timer. Waiting one more turn
+ * (setImmediate runs after the I/O phase) lets such a reply win; only a reply that truly is late fails.
+ */
+const afterPendingIo = Effect.async<void>((resume) => {
+  const handle = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(handle))
+})
+
 // Redis glob syntax: a prefix is matched literally, whatever characters it holds.
 const escapeGlob = (text: string) => text.replace(/[*?[\]\\]/g, "\\$&")
 
@@ -156,6 +166,7 @@ export const makeCache = (
     const l1TtlMs = Option.isSome(redis) ? Duration.toMillis(opts.l1Ttl) : Number.POSITIVE_INFINITY
     const l2Timeout = Duration.toMillis(opts.l2Timeout)
     const channel = `${opts.prefix}bus:invalidate`
+    const softTimeout = Effect.sleep(Duration.millis(l2Timeout)).pipe(Effect.zipRight(afterPendingIo))
     const lru = new Lru(opts.l1MaxEntries, opts.l1MaxBytes)
     const breaker = yield* makeBreaker({
       failureThreshold: opts.breakerFailures,
@@ -192,7 +203,10 @@ export const makeCache = (
         onSome: (connection) =>
           breaker
             .guard(
-              Effect.tryPromise(() => run(connection.client)).pipe(Effect.timeout(Duration.millis(l2Timeout)))
+              Effect.raceFirst(
+                Effect.tryPromise(() => run(connection.client)),
+                softTimeout.pipe(Effect.zipRight(Effect.fail(new Cause.TimeoutException())))
+              )
             )
             .pipe(
               Effect.map(Option.some),
