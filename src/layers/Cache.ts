@@ -8,6 +8,8 @@ import {
   Effect,
   Either,
   Exit,
+  FiberId,
+  FiberSet,
   Layer,
   Option,
   Random,
@@ -172,7 +174,8 @@ export const makeCache = (
       failureThreshold: opts.breakerFailures,
       resetAfter: opts.breakerReset
     })
-    const scope = yield* Effect.scope
+    // Flights outlive the callers that started them and end with the cache.
+    const flightFibers = yield* FiberSet.make<void, never>()
     const flights = new Map<string, Deferred.Deferred<Found<unknown>, unknown>>()
 
     const counts = {
@@ -185,14 +188,13 @@ export const makeCache = (
       loads: { count: 0, failures: 0, totalMs: 0, maxMs: 0 }
     }
 
-    // One place counts a call's outcome, on exit, so `hits + misses = gets` holds at every instant,
-    // interrupted calls included.
-    const recordOutcome = (exit: Exit.Exit<Source, unknown>) =>
-      Effect.sync(() => {
-        counts.gets++
-        if (Exit.isSuccess(exit) && (exit.value === "l1" || exit.value === "l2")) counts.hits++
-        else counts.misses++
-      })
+    // A call's outcome is counted in one synchronous step, so `hits + misses = gets` holds at every
+    // instant, interrupted calls included (counted as misses).
+    const countCall = (source: Source) => {
+      counts.gets++
+      if (source === "l1" || source === "l2") counts.hits++
+      else counts.misses++
+    }
 
     const fullKey = (key: string) => `${opts.prefix}${key}`
 
@@ -266,14 +268,6 @@ export const makeCache = (
       counts.l1.sets++
     }
 
-    const lookupL1 = <A, I>(full: string, schema: Schema.Schema<A, I, never>) =>
-      Effect.map(Clock.currentTimeMillis, (now) => {
-        const found = readL1(full, schema, now)
-        if (Option.isSome(found)) counts.l1.hits++
-        else counts.l1.misses++
-        return found
-      })
-
     const lookupL2 = <A, I>(
       full: string,
       schema: Schema.Schema<A, I, never>
@@ -300,21 +294,28 @@ export const makeCache = (
         return Option.some(decoded.right)
       })
 
-    const lookup = <A, I>(full: string, schema: Schema.Schema<A, I, never>) =>
-      Effect.flatMap(lookupL1(full, schema), (found) =>
-        Option.isSome(found)
-          ? Effect.succeed<Found<Option.Option<A>>>({ value: found, source: "l1" })
-          : Effect.map(
-              lookupL2(full, schema),
-              (value): Found<Option.Option<A>> => ({ value, source: Option.isSome(value) ? "l2" : "none" })
-            )
-      )
-
-    const get = <A, I>(key: string, schema: Schema.Schema<A, I, never>) =>
-      lookup(fullKey(key), schema).pipe(
-        Effect.onExit((exit) => recordOutcome(Exit.map(exit, (found) => found.source))),
-        Effect.map((found) => found.value)
-      )
+    // The L1 hit path is one synchronous step after reading the clock: it is the hot path, and nothing
+    // can interrupt it half-counted. Slower paths count on exit.
+    const get = <A, I>(key: string, schema: Schema.Schema<A, I, never>): Effect.Effect<Option.Option<A>> =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const full = fullKey(key)
+        const cached = readL1(full, schema, now)
+        if (Option.isSome(cached)) {
+          counts.l1.hits++
+          countCall("l1")
+          return Effect.succeed(cached)
+        }
+        counts.l1.misses++
+        if (Option.isNone(redis)) {
+          countCall("none")
+          return Effect.succeedNone
+        }
+        return lookupL2(full, schema).pipe(
+          Effect.onExit((exit) =>
+            Effect.sync(() => countCall(Exit.isSuccess(exit) && Option.isSome(exit.value) ? "l2" : "none"))
+          )
+        )
+      })
 
     const jitteredTtl = (ttl: Duration.DurationInput) =>
       Effect.map(Random.next, (r) =>
@@ -390,84 +391,90 @@ export const makeCache = (
         )
       })
 
-    // One flight per key: the L2 lookup and the loader run in a fiber of the cache's own scope, so no
-    // caller's interruption can cancel them for the others. Checking L1 and the flight table happens in
-    // one synchronous step, and a loaded value lands in L1 before its flight is forgotten, so no caller
-    // can slip between the two and start a second load; a failed flight is forgotten before its result
-    // is published, so a failure is never served to a later call.
+    // One flight per key: the L2 lookup and the loader run in a fiber of the cache's own, so no caller's
+    // interruption can cancel them for the others. Checking L1 and the flight table happens in one
+    // synchronous step, and a loaded value lands in L1 before its flight is forgotten, so no caller can
+    // slip between the two and start a second load. A failed flight is forgotten before its result is
+    // published, so a failure is never served to a later call.
     const getOrLoad = <A, I, E, R>(
       key: string,
       schema: Schema.Schema<A, I, never>,
       ttl: Duration.DurationInput,
       loader: Effect.Effect<A, E, R>
     ): Effect.Effect<A, E, R> =>
-      Effect.gen(function* () {
-        const full = fullKey(key)
-        const now = yield* Clock.currentTimeMillis
-        const fiberId = yield* Effect.fiberId
-        const step = yield* Effect.sync(() => {
+      // Uninterruptible until the flight is registered and forked: a registered flight that never starts
+      // would hang every later caller of the key.
+      Effect.uninterruptibleMask((restore) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          const full = fullKey(key)
           const cached = readL1(full, schema, now)
           if (Option.isSome(cached)) {
             counts.l1.hits++
-            return { _tag: "Hit" as const, value: cached.value }
+            countCall("l1")
+            return Effect.succeed(cached.value)
           }
           counts.l1.misses++
-          const joined = flights.get(full)
-          if (joined !== undefined) {
-            counts.coalesced++
-            return { _tag: "Join" as const, flight: joined as Deferred.Deferred<Found<A>, E> }
-          }
-          const flight = Deferred.unsafeMake<Found<A>, E>(fiberId)
-          flights.set(full, flight as Deferred.Deferred<Found<unknown>, unknown>)
-          return { _tag: "Lead" as const, flight }
-        })
-        if (step._tag === "Hit") return { value: step.value, source: "l1" as Source }
-        if (step._tag === "Join") return yield* Deferred.await(step.flight)
-        const flight = step.flight
-        const context = yield* Effect.context<R>()
-        let pendingWrite: { readonly json: string; readonly ttlMs: number } | undefined
-        const load = Effect.gen(function* () {
-          const fromL2 = yield* lookupL2(full, schema)
-          if (Option.isSome(fromL2)) return { value: fromL2.value, source: "l2" as Source }
-          const started = yield* Clock.currentTimeMillis
-          const value = yield* loader.pipe(
-            Effect.provide(context),
+          const joined = flights.get(full) as Deferred.Deferred<Found<A>, E> | undefined
+          if (joined !== undefined) counts.coalesced++
+          const flight =
+            joined !== undefined ? Effect.succeed(joined) : startFlight(full, schema, ttl, loader)
+          return flight.pipe(
+            Effect.flatMap((deferred) => restore(Deferred.await(deferred))),
             Effect.onExit((exit) =>
-              Effect.flatMap(Clock.currentTimeMillis, (end) =>
-                Effect.sync(() => {
-                  const took = end - started
-                  counts.loads.count++
-                  counts.loads.totalMs += took
-                  counts.loads.maxMs = Math.max(counts.loads.maxMs, took)
-                  if (Exit.isFailure(exit)) counts.loads.failures++
-                })
-              )
+              Effect.sync(() => countCall(Exit.isSuccess(exit) ? exit.value.source : "none"))
+            ),
+            Effect.map((found) => found.value)
+          )
+        })
+      )
+
+    const startFlight = <A, I, E, R>(
+      full: string,
+      schema: Schema.Schema<A, I, never>,
+      ttl: Duration.DurationInput,
+      loader: Effect.Effect<A, E, R>
+    ): Effect.Effect<Deferred.Deferred<Found<A>, E>, never, R> => {
+      const flight = Deferred.unsafeMake<Found<A>, E>(FiberId.none)
+      flights.set(full, flight as Deferred.Deferred<Found<unknown>, unknown>)
+      let pendingWrite: { readonly json: string; readonly ttlMs: number } | undefined
+      const load = Effect.gen(function* () {
+        const fromL2 = yield* lookupL2(full, schema)
+        if (Option.isSome(fromL2)) return { value: fromL2.value, source: "l2" as Source }
+        const started = yield* Clock.currentTimeMillis
+        const value = yield* loader.pipe(
+          Effect.onExit((exit) =>
+            Effect.flatMap(Clock.currentTimeMillis, (end) =>
+              Effect.sync(() => {
+                const took = end - started
+                counts.loads.count++
+                counts.loads.totalMs += took
+                counts.loads.maxMs = Math.max(counts.loads.maxMs, took)
+                if (Exit.isFailure(exit)) counts.loads.failures++
+              })
             )
           )
-          const json = yield* encodeOrDie(full, value, schema)
-          const ttlMs = yield* jitteredTtl(ttl)
-          const loadedAt = yield* Clock.currentTimeMillis
-          writeL1(full, json, value, schema, loadedAt + Math.min(ttlMs, l1TtlMs))
-          pendingWrite = { json, ttlMs }
-          return { value, source: "loader" as Source }
-        })
-        yield* load.pipe(
-          Effect.exit,
-          Effect.flatMap((exit) =>
-            Effect.sync(() => flights.delete(full)).pipe(
-              Effect.zipRight(Deferred.done(flight, exit)),
-              // Written to L2 after the waiters are released. A fill is not broadcast: no other instance
-              // can hold a fresher copy than the one just loaded.
-              Effect.zipRight(pendingWrite === undefined ? Effect.void : writeL2(full, pendingWrite, false))
-            )
-          ),
-          Effect.forkIn(scope)
         )
-        return yield* Deferred.await(flight)
-      }).pipe(
-        Effect.onExit((exit) => recordOutcome(Exit.map(exit, (found) => found.source))),
-        Effect.map((found) => found.value)
+        const json = yield* encodeOrDie(full, value, schema)
+        const ttlMs = yield* jitteredTtl(ttl)
+        const loadedAt = yield* Clock.currentTimeMillis
+        writeL1(full, json, value, schema, loadedAt + Math.min(ttlMs, l1TtlMs))
+        pendingWrite = { json, ttlMs }
+        return { value, source: "loader" as Source }
+      })
+      return load.pipe(
+        Effect.exit,
+        Effect.flatMap((exit) =>
+          Effect.sync(() => flights.delete(full)).pipe(
+            Effect.zipRight(Deferred.done(flight, exit)),
+            // Written to L2 after the waiters are released. A fill is not broadcast: no other instance
+            // can hold a fresher copy than the one just loaded.
+            Effect.zipRight(pendingWrite === undefined ? Effect.void : writeL2(full, pendingWrite, false))
+          )
+        ),
+        FiberSet.run(flightFibers),
+        Effect.as(flight)
       )
+    }
 
     // --- Bus: evict what other instances changed. After the subscriber reconnects, invalidations may
     // have been missed, so the whole L1 is dropped.
