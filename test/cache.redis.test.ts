@@ -64,6 +64,19 @@ describe("Cache with Redis L2 (127.0.0.1:6379)", () => {
     })
   )
 
+  it.scopedLive("a miss is not held for the soft timeout (the flight's L2 calls stay interruptible)", () =>
+    Effect.gen(function* () {
+      // A soft timeout far beyond the bound: a miss that waited for it would fail the bound below.
+      const { cache } = yield* instance(testPrefix(), { l2Timeout: "60 seconds" })
+      for (let i = 0; i < 3; i++) {
+        const value = yield* cache
+          .getOrLoad(`miss:${i}`, Schema.Number, "1 minute", Effect.succeed(i))
+          .pipe(Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => "held for the soft timeout" }))
+        expect(value).toBe(i)
+      }
+    })
+  )
+
   it.scopedLive("a value with Date, branded id and nested arrays round-trips through L2", () =>
     Effect.gen(function* () {
       const prefix = testPrefix()

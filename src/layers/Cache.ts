@@ -461,19 +461,22 @@ export const makeCache = (
         pendingWrite = { json, ttlMs }
         return { value, source: "loader" as Source }
       })
-      return load.pipe(
-        Effect.exit,
-        Effect.flatMap((exit) =>
-          Effect.sync(() => flights.delete(full)).pipe(
-            Effect.zipRight(Deferred.done(flight, exit)),
-            // Written to L2 after the waiters are released. A fill is not broadcast: no other instance
-            // can hold a fresher copy than the one just loaded.
-            Effect.zipRight(pendingWrite === undefined ? Effect.void : writeL2(full, pendingWrite, false))
+      // Interruptible again inside (the fork inherits the caller's mask), so the soft-timeout races in
+      // L2 calls can cancel their loser. Waiters are released on every exit, interruption included.
+      const flightBody = load.pipe(
+        Effect.onExit((exit) =>
+          Effect.sync(() => flights.delete(full)).pipe(Effect.zipRight(Deferred.done(flight, exit)))
+        ),
+        // Written to L2 after the waiters are released. A fill is not broadcast: no other instance
+        // can hold a fresher copy than the one just loaded.
+        Effect.zipRight(
+          Effect.suspend(() =>
+            pendingWrite === undefined ? Effect.void : writeL2(full, pendingWrite, false)
           )
         ),
-        FiberSet.run(flightFibers),
-        Effect.as(flight)
+        Effect.ignore
       )
+      return Effect.interruptible(flightBody).pipe(FiberSet.run(flightFibers), Effect.as(flight))
     }
 
     // --- Bus: evict what other instances changed. After the subscriber reconnects, invalidations may
@@ -557,14 +560,18 @@ export const makeCache = (
     } satisfies CacheService
   })
 
+const positiveInt = (name: string, fallback: number) =>
+  Config.integer(name).pipe(
+    Config.withDefault(fallback),
+    Config.validate({ message: "Expected a positive integer", validation: (n) => n > 0 })
+  )
+
 const optionsConfig = Config.all({
   prefix: Config.string("CACHE_PREFIX").pipe(Config.withDefault(defaultCacheOptions.prefix)),
-  l1MaxEntries: Config.integer("CACHE_L1_MAX_ENTRIES").pipe(
-    Config.withDefault(defaultCacheOptions.l1MaxEntries)
-  ),
-  l1MaxBytes: Config.integer("CACHE_L1_MAX_BYTES").pipe(Config.withDefault(defaultCacheOptions.l1MaxBytes)),
-  l1TtlMs: Config.integer("CACHE_L1_TTL_MS").pipe(Config.withDefault(30_000)),
-  l2TimeoutMs: Config.integer("CACHE_L2_TIMEOUT_MS").pipe(Config.withDefault(100))
+  l1MaxEntries: positiveInt("CACHE_L1_MAX_ENTRIES", defaultCacheOptions.l1MaxEntries),
+  l1MaxBytes: positiveInt("CACHE_L1_MAX_BYTES", defaultCacheOptions.l1MaxBytes),
+  l1TtlMs: positiveInt("CACHE_L1_TTL_MS", 30_000),
+  l2TimeoutMs: positiveInt("CACHE_L2_TIMEOUT_MS", 100)
 })
 
 /** Cache settings from the environment (see README, "Cache"). */
