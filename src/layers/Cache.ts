@@ -483,7 +483,8 @@ export const makeCache = (
     // have been missed, so the whole L1 is dropped.
     if (Option.isSome(redis)) {
       const subscriber = yield* redis.value.duplicate("focusforge-cache-bus", { enableOfflineQueue: true })
-      let connectedBefore = false
+      // The duplicate is usually ready already: its first "ready" has fired before this listener exists.
+      let connectedBefore = subscriber.status === "ready"
       subscriber.on("ready", () => {
         if (connectedBefore) lru.clear()
         connectedBefore = true
