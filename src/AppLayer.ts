@@ -2,6 +2,7 @@ import { NodeContext } from "@effect/platform-node"
 import { Effect, Layer, Option } from "effect"
 import { AiOptimizerLive } from "./layers/AiOptimizer.ts"
 import { AppConfig, AppConfigLive } from "./layers/AppConfig.ts"
+import { CacheLive } from "./layers/Cache.ts"
 import { Database } from "./layers/Database.ts"
 import { EventStoreMongoLive } from "./layers/EventStoreMongo.ts"
 import { EventStoreSqliteLive } from "./layers/EventStoreSqlite.ts"
@@ -10,6 +11,7 @@ import { EmbeddedHealthChecks } from "./layers/HealthChecks.ts"
 import { LanguageModelLive } from "./layers/LanguageModel.ts"
 import { Metrics } from "./layers/Metrics.ts"
 import { Monitor } from "./layers/Monitor.ts"
+import { RedisLive } from "./layers/Redis.ts"
 import { SystemProbeLive } from "./layers/SystemProbe.ts"
 import { TelemetryLive } from "./layers/Telemetry.ts"
 import { ActorSystem } from "./programs/actors/ActorSystem.ts"
@@ -31,9 +33,11 @@ export const AppLayer = Layer.mergeAll(
   EmbeddedHealthChecks,
   ActorSystem.Default,
   LanguageModelLive,
-  Monitor.Default
+  Monitor.Default,
+  CacheLive
 ).pipe(
   Layer.provideMerge(AiOptimizerLive),
+  Layer.provideMerge(RedisLive),
   Layer.provideMerge(EventStoreLive),
   Layer.provideMerge(Layer.mergeAll(Metrics.Default, SystemProbeLive, TelemetryLive)),
   Layer.provideMerge(Health.Default),

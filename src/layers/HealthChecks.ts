@@ -5,8 +5,8 @@ import { EventStore } from "./EventStore.ts"
 import { Health } from "./Health.ts"
 
 /**
- * The event store's round trip, and the cache while it is in-process only. (The AI optimizer registers
- * "ai" itself; each component's own layer replaces its entry here as it lands.)
+ * The event store's round trip, registered here because both implementations share it. (The cache, the
+ * Redis connection, the AI optimizer and the monitor register their own entries.)
  */
 export const EmbeddedHealthChecks = Layer.scopedDiscard(
   Effect.gen(function* () {
@@ -27,11 +27,6 @@ export const EmbeddedHealthChecks = Layer.scopedDiscard(
         )
       ),
       { critical: true }
-    )
-    yield* health.register(
-      "cache",
-      Effect.succeed({ status: "healthy" as const, details: { tiers: ["l1"] } }),
-      { critical: false }
     )
   })
 )
