@@ -26,35 +26,49 @@ const plan = Chain.step({
 })
 
 // Lines up: Title → Minutes → Plan.
-export const ok = Chain.andThen(estimate, plan)
+const ok = Chain.andThen(estimate, plan)
 
 // @ts-expect-error plan produces { blocks }, estimate needs { title }
-export const reversed = Chain.andThen(plan, estimate)
+const reversed = Chain.andThen(plan, estimate)
 
 // @ts-expect-error estimate's output { minutes } is not plan's output type
-export const wrongChainOutput = Chain.make({ name: "bad", input: Title, output: Plan, flow: estimate })
+const wrongChainOutput = Chain.make({ name: "bad", input: Title, output: Plan, flow: estimate })
 
 // Parallel branches must accept the same input: a branch that needs { minutes } cannot join one fed { title }.
-export const fanOut = Chain.andThen(
+const fanOut = Chain.andThen(
   Chain.parallel({ a: estimate, b: Chain.identity<{ title: string }>() }),
   Chain.map(Chain.identity<{ a: { minutes: number }; b: { title: string } }>(), (x) => x)
 )
 
 // @ts-expect-error the parallel step yields { a, b }; plan wants { minutes }
-export const parallelThenWrong = Chain.andThen(Chain.parallel({ a: estimate, b: estimate }), plan)
+const parallelThenWrong = Chain.andThen(Chain.parallel({ a: estimate, b: estimate }), plan)
 
-export const parallelInput: Chain.Flow<{ title: string; minutes: number }, unknown, never> = Chain.parallel({
+const parallelInput: Chain.Flow<{ title: string; minutes: number }, unknown, never> = Chain.parallel({
   a: estimate,
   b: plan
 })
 
 // @ts-expect-error the parallel flow needs both { title } and { minutes }
-export const parallelMissingInput: Chain.Flow<{ title: string }, unknown, never> = Chain.parallel({
+const parallelMissingInput: Chain.Flow<{ title: string }, unknown, never> = Chain.parallel({
   a: estimate,
   b: plan
 })
 
+// Referenced so the compiler keeps checking every line above.
+const typeChecked = [
+  reversed,
+  wrongChainOutput,
+  fanOut,
+  parallelThenWrong,
+  parallelInput,
+  parallelMissingInput
+]
+
 describe("chain composition types", () => {
+  it("every composition above is a value (the type errors are tsc's to report)", () => {
+    expect(typeChecked).toHaveLength(6)
+  })
+
   it.effect("a well-typed composition runs", () =>
     Effect.gen(function* () {
       const run: Chain.StepRunner = (step, input) => Effect.orDie(step.run(input))
