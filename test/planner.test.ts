@@ -1,0 +1,134 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Layer, Ref, TestClock } from "effect"
+import { EventStoreSqliteMemory } from "../src/layers/EventStoreSqlite.ts"
+import { ActionFailure, makePlanner } from "../src/programs/planner/Planner.ts"
+
+const store = EventStoreSqliteMemory.pipe(Layer.orDie)
+
+describe("planner", () => {
+  it.layer(store)("on one store", (it) => {
+    it.effect("A→B→C run in dependency order, whatever their priorities", () =>
+      Effect.gen(function* () {
+        const planner = yield* makePlanner
+        const order = yield* Ref.make<ReadonlyArray<string>>([])
+        yield* planner.handle("step", (action) =>
+          Ref.update(order, (o) => [...o, String((action.payload as { name: string }).name)])
+        )
+        yield* planner.plan("u-order", [
+          { action_id: "order-a", type: "step", priority: "low", payload: { name: "A" } },
+          {
+            action_id: "order-b",
+            type: "step",
+            priority: "critical",
+            depends_on: ["order-a"],
+            payload: { name: "B" }
+          },
+          {
+            action_id: "order-c",
+            type: "step",
+            priority: "critical",
+            depends_on: ["order-b"],
+            payload: { name: "C" }
+          },
+          { action_id: "order-d", type: "step", priority: "high", payload: { name: "D" } }
+        ])
+        const report = yield* planner.tick("w1", { userId: "u-order" })
+        expect(yield* Ref.get(order)).toEqual(["D", "A", "B", "C"])
+        expect(report).toMatchObject({ claimed: 4, completed: 4, failed: 0 })
+        const states = yield* planner.actions("u-order")
+        expect(states.every((a) => a.status === "completed")).toBe(true)
+      })
+    )
+
+    it.effect("B failing 3 times (with backoff) fails B and cancels C; A stays completed", () =>
+      Effect.gen(function* () {
+        const planner = yield* makePlanner
+        const attemptsOfB = yield* Ref.make(0)
+        yield* planner.handle("ok", () => Effect.succeed("done"))
+        yield* planner.handle("flaky", () =>
+          Ref.update(attemptsOfB, (n) => n + 1).pipe(
+            Effect.zipRight(Effect.fail(new ActionFailure({ message: "boom" })))
+          )
+        )
+        yield* planner.plan("u-fail", [
+          { action_id: "fail-a", type: "ok" },
+          { action_id: "fail-b", type: "flaky", depends_on: ["fail-a"] },
+          { action_id: "fail-c", type: "ok", depends_on: ["fail-b"] }
+        ])
+        yield* planner.tick("w1", { userId: "u-fail" })
+        expect(yield* Ref.get(attemptsOfB)).toBe(1)
+        // The retry waits for its backoff: nothing runs before it.
+        yield* TestClock.adjust("29 seconds")
+        yield* planner.tick("w1", { userId: "u-fail" })
+        expect(yield* Ref.get(attemptsOfB)).toBe(1)
+        yield* TestClock.adjust("1 second")
+        yield* planner.tick("w1", { userId: "u-fail" })
+        expect(yield* Ref.get(attemptsOfB)).toBe(2)
+        yield* TestClock.adjust("60 seconds")
+        yield* planner.tick("w1", { userId: "u-fail" })
+        expect(yield* Ref.get(attemptsOfB)).toBe(3)
+        yield* TestClock.adjust("10 minutes")
+        yield* planner.tick("w1", { userId: "u-fail" })
+        expect(yield* Ref.get(attemptsOfB)).toBe(3)
+        const byId = new Map((yield* planner.actions("u-fail")).map((a) => [a.action_id, a]))
+        expect(byId.get("fail-a")?.status).toBe("completed")
+        expect(byId.get("fail-b")).toMatchObject({ status: "failed", attempts: 3, last_error: "boom" })
+        expect(byId.get("fail-c")).toMatchObject({
+          status: "cancelled",
+          last_error: "dependency fail-b failed"
+        })
+      })
+    )
+
+    it.effect(
+      "two workers (separate planners on one store) ticking concurrently run each action exactly once",
+      () =>
+        Effect.gen(function* () {
+          const one = yield* makePlanner
+          const two = yield* makePlanner
+          const runs = yield* Ref.make<Record<string, number>>({})
+          const handler = (action: { readonly action_id: string }) =>
+            Effect.yieldNow().pipe(
+              Effect.zipRight(
+                Ref.update(runs, (r) => ({ ...r, [action.action_id]: (r[action.action_id] ?? 0) + 1 }))
+              )
+            )
+          yield* one.handle("job", handler)
+          yield* two.handle("job", handler)
+          const ids = Array.from({ length: 30 }, (_, i) => `race-${i}`)
+          yield* one.plan(
+            "u-race",
+            ids.map((action_id, i) => ({
+              action_id,
+              type: "job",
+              ...(i > 0 && i % 3 === 0 ? { depends_on: [`race-${i - 1}`] } : {})
+            }))
+          )
+          const [a, b] = yield* Effect.all([one.tick("w1"), two.tick("w2")], { concurrency: 2 })
+          const counted = yield* Ref.get(runs)
+          expect(Object.keys(counted).sort()).toEqual([...ids].sort())
+          expect(Object.values(counted).every((n) => n === 1)).toBe(true)
+          expect(a.completed + b.completed).toBe(30)
+        expect(a.claimed + b.claimed).toBe(30)
+        // The workers did compete: some claims were lost to the other one, and none ran twice.
+        expect(a.lost + b.lost).toBeGreaterThan(0)
+          const states = yield* two.actions("u-race")
+          expect(states.filter((s) => s.status === "completed")).toHaveLength(30)
+        })
+    )
+
+    it.effect("an action scheduled later waits for its time", () =>
+      Effect.gen(function* () {
+        const planner = yield* makePlanner
+        const ran = yield* Ref.make(0)
+        yield* planner.handle("later", () => Ref.update(ran, (n) => n + 1))
+        yield* planner.plan("u-later", [{ type: "later", scheduled_at: 60 * 60_000 }])
+        yield* planner.tick("w1", { userId: "u-later" })
+        expect(yield* Ref.get(ran)).toBe(0)
+        yield* TestClock.adjust("1 hour")
+        yield* planner.tick("w1", { userId: "u-later" })
+        expect(yield* Ref.get(ran)).toBe(1)
+      })
+    )
+  })
+})
