@@ -1,0 +1,47 @@
+import { Context, type Effect } from "effect"
+import type { Difficulty } from "../../domain/common.ts"
+import type { BlockNotFound, InvalidInput, InvalidTransition, TaskNotFound } from "../../domain/errors.ts"
+import type { Block, Task } from "../../domain/task.ts"
+import type { Overloaded } from "../actors/EntityRuntime.ts"
+
+export interface NewTaskInput {
+  readonly title: string
+  readonly description: string
+  readonly duration_minutes: number
+  readonly difficulty: Difficulty
+}
+
+export interface BlockCompletion {
+  readonly task: Task
+  readonly block: Block
+  readonly tokens_earned: number
+  /** The wallet's balance after the credit, when the task program reports it. */
+  readonly balance?: number | undefined
+}
+
+/**
+ * What the orchestrator needs of the task program: create a task (its blocks cut by the
+ * `TaskBreakdown` seam), read one, complete a block with its proof score. The task decider makes a
+ * block complete once, so its tokens are paid once whatever the caller retries.
+ */
+export interface TaskPortShape {
+  readonly create: (userId: string, input: NewTaskInput) => Effect.Effect<Task, InvalidInput | Overloaded>
+  readonly get: (userId: string, taskId: string) => Effect.Effect<Task, TaskNotFound>
+  readonly startBlock: (
+    userId: string,
+    taskId: string,
+    blockId: string
+  ) => Effect.Effect<Task, TaskNotFound | BlockNotFound | InvalidTransition | Overloaded>
+  readonly completeBlock: (
+    userId: string,
+    taskId: string,
+    blockId: string,
+    input: {
+      readonly proof_text?: string | undefined
+      readonly proof_score?: number | undefined
+      readonly effort_rating?: number | undefined
+    }
+  ) => Effect.Effect<BlockCompletion, TaskNotFound | BlockNotFound | InvalidTransition | Overloaded>
+}
+
+export class TaskPort extends Context.Tag("TaskPort")<TaskPort, TaskPortShape>() {}

@@ -1,0 +1,28 @@
+import { Context, Effect, Layer, Ref } from "effect"
+
+export interface WorkerStatus {
+  /** `embedded`: this process runs the background jobs itself; `external`: a worker process does. */
+  readonly mode: "embedded" | "external" | "worker"
+  readonly running: boolean
+  readonly ticks: number
+  readonly last_tick_at: string | null
+  readonly last_error: string | null
+}
+
+/** What the background loop of this process is doing, for `/orchestrator/status`. */
+export class WorkerState extends Context.Tag("WorkerState")<
+  WorkerState,
+  {
+    readonly get: Effect.Effect<WorkerStatus>
+    readonly update: (f: (status: WorkerStatus) => WorkerStatus) => Effect.Effect<void>
+  }
+>() {}
+
+export const makeWorkerStateLayer = (mode: WorkerStatus["mode"]) =>
+  Layer.effect(
+    WorkerState,
+    Effect.map(
+      Ref.make<WorkerStatus>({ mode, running: false, ticks: 0, last_tick_at: null, last_error: null }),
+      (ref) => ({ get: Ref.get(ref), update: (f) => Ref.update(ref, f) })
+    )
+  )

@@ -1,0 +1,119 @@
+import { Schema } from "effect"
+import { Difficulty } from "../../domain/common.ts"
+import { MemoryEntry } from "../../domain/memory.ts"
+import { Priority } from "../../domain/planner.ts"
+import { TaskDuration } from "../../domain/rules.ts"
+import { Block, Task } from "../../domain/task.ts"
+import { Analysis } from "../chains/builtin/taskAnalysis.ts"
+import { Breakdown } from "../chains/builtin/taskBreakdown.ts"
+import { Motivation } from "../chains/builtin/motivation.ts"
+import { ProofVerdict } from "../chains/builtin/proofValidation.ts"
+import { RunSource } from "../chains/ChainRuns.ts"
+
+/** Request and response shapes of the orchestrator workflows (the HTTP contract reuses them). */
+
+const Scale = Schema.Int.pipe(Schema.between(1, 10))
+export const MoodSnapshot = Schema.Struct({
+  score: Scale,
+  energy: Schema.optionalWith(Scale, { default: () => 5 }),
+  stress: Schema.optionalWith(Scale, { default: () => 5 })
+})
+
+export const CreateEnhancedRequest = Schema.Struct({
+  title: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(200)),
+  description: Schema.optionalWith(Schema.String.pipe(Schema.maxLength(5000)), { default: () => "" }),
+  duration_minutes: Schema.optionalWith(TaskDuration, { default: () => 25 }),
+  difficulty: Schema.optional(Difficulty)
+})
+export type CreateEnhancedRequest = typeof CreateEnhancedRequest.Type
+
+export const SimilarTask = Schema.Struct({ content: Schema.String, score: Schema.Number, at: Schema.String })
+
+export const PlannedActionView = Schema.Struct({
+  action_id: Schema.String,
+  type: Schema.String,
+  priority: Priority,
+  status: Schema.String,
+  depends_on: Schema.Array(Schema.String),
+  scheduled_at: Schema.String,
+  attempts: Schema.Number,
+  max_attempts: Schema.Number,
+  last_error: Schema.NullOr(Schema.String),
+  result: Schema.Unknown
+}).annotations({ identifier: "PlannedAction" })
+export type PlannedActionView = typeof PlannedActionView.Type
+
+export const ChainRunRef = Schema.Struct({
+  chain: Schema.String,
+  run_id: Schema.String,
+  source: RunSource,
+  cached: Schema.Boolean
+})
+
+export const CreateEnhancedResponse = Schema.Struct({
+  task: Task,
+  analysis: Analysis,
+  breakdown: Breakdown,
+  similar_tasks: Schema.Array(SimilarTask),
+  context: Schema.Struct({ short_term: Schema.Number, working: Schema.Number, long_term: Schema.Number }),
+  follow_up_actions: Schema.Array(PlannedActionView),
+  chain_runs: Schema.Array(ChainRunRef),
+  source: RunSource
+})
+export type CreateEnhancedResponse = typeof CreateEnhancedResponse.Type
+
+export const CompleteEnhancedRequest = Schema.Struct({
+  task_id: Schema.String,
+  block_id: Schema.String,
+  proof_text: Schema.optional(Schema.String.pipe(Schema.maxLength(5000))),
+  effort_rating: Schema.optional(Scale),
+  mood: Schema.optional(MoodSnapshot)
+})
+export type CompleteEnhancedRequest = typeof CompleteEnhancedRequest.Type
+
+export const CompleteEnhancedResponse = Schema.Struct({
+  task: Task,
+  block: Block,
+  tokens_earned: Schema.Number,
+  balance: Schema.NullOr(Schema.Number),
+  proof: Schema.NullOr(ProofVerdict),
+  proof_score: Schema.NullOr(Schema.Number),
+  motivation: Motivation,
+  chain_runs: Schema.Array(ChainRunRef),
+  source: RunSource
+})
+export type CompleteEnhancedResponse = typeof CompleteEnhancedResponse.Type
+
+export const DailyOptimizationRequest = Schema.Struct({ mood: Schema.optional(MoodSnapshot) })
+export type DailyOptimizationRequest = typeof DailyOptimizationRequest.Type
+
+export const DailyOptimizationResponse = Schema.Struct({
+  summary: Schema.String,
+  recommendations: Schema.Array(Schema.String),
+  motivation: Motivation,
+  pending_actions: Schema.Array(PlannedActionView),
+  recent_memory: Schema.Array(MemoryEntry),
+  planned: Schema.Array(PlannedActionView),
+  source: RunSource
+})
+export type DailyOptimizationResponse = typeof DailyOptimizationResponse.Type
+
+export const FocusSessionRequest = Schema.Struct({
+  task_id: Schema.optional(Schema.String),
+  duration_minutes: Schema.optionalWith(Schema.Int.pipe(Schema.between(5, 180)), { default: () => 25 }),
+  challenge: Schema.optional(Schema.String.pipe(Schema.maxLength(2000))),
+  mood: Schema.optional(MoodSnapshot)
+})
+export type FocusSessionRequest = typeof FocusSessionRequest.Type
+
+export const FocusSessionResponse = Schema.Struct({
+  session_id: Schema.String,
+  task_id: Schema.NullOr(Schema.String),
+  duration_minutes: Schema.Number,
+  started_at: Schema.String,
+  ends_at: Schema.String,
+  motivation: Motivation,
+  check_in: PlannedActionView,
+  source: RunSource
+})
+export type FocusSessionResponse = typeof FocusSessionResponse.Type
