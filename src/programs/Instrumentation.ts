@@ -1,4 +1,4 @@
-import { Duration, Effect, Layer, Schedule } from "effect"
+import { Duration, Effect, Schedule } from "effect"
 import { AiOptimizer } from "../layers/AiOptimizer.ts"
 import { Cache } from "../layers/Cache.ts"
 import { Metrics } from "../layers/Metrics.ts"
@@ -8,11 +8,12 @@ const SAMPLE_EVERY = Duration.seconds(1)
 
 /**
  * Copies the components' own statistics (the source of truth, kept by each component in Refs) into the
- * Prometheus registry once a second: gauges are set, monotonic totals become counter increments of their
- * growth since the last sample. The components stay free of metrics code and every reading is cheap.
+ * Prometheus registry: gauges are set, monotonic totals become counter increments of their growth since
+ * the last sample. It samples once a second (the monitor's alerts read these values) and again right
+ * before each scrape, so `/metrics` is exact. The components stay free of metrics code.
  */
-export const InstrumentationLive = Layer.scopedDiscard(
-  Effect.gen(function* () {
+export class Instrumentation extends Effect.Service<Instrumentation>()("Instrumentation", {
+  scoped: Effect.gen(function* () {
     const metrics = yield* Metrics
     const actors = yield* ActorSystem
     const optimizer = yield* AiOptimizer
@@ -60,6 +61,12 @@ export const InstrumentationLive = Layer.scopedDiscard(
       add("cache.l2.errors", cached.l2.errors, (n) => metrics.cache.error("l2", "get", n))
     })
 
-    yield* sample.pipe(Effect.repeat(Schedule.spaced(SAMPLE_EVERY)), Effect.forkScoped)
+    // One sample at a time: two interleaved ones would count the same growth twice.
+    const lock = yield* Effect.makeSemaphore(1)
+    const sampleOnce = lock.withPermits(1)(sample)
+    yield* sampleOnce.pipe(Effect.repeat(Schedule.spaced(SAMPLE_EVERY)), Effect.forkScoped)
+    return { sample: sampleOnce } as const
   })
-)
+}) {}
+
+export const InstrumentationLive = Instrumentation.Default
