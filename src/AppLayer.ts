@@ -9,6 +9,7 @@ import { Health } from "./layers/Health.ts"
 import { EmbeddedHealthChecks } from "./layers/HealthChecks.ts"
 import { LanguageModelLive } from "./layers/LanguageModel.ts"
 import { ActorSystem } from "./programs/actors/ActorSystem.ts"
+import { ProgramsLive } from "./programs/Programs.ts"
 
 /** MongoDB when MONGODB_URI is set (production), else the embedded SQLite file under DATA_DIR. */
 const EventStoreLive = Layer.unwrapEffect(
@@ -23,7 +24,8 @@ const EventStoreLive = Layer.unwrapEffect(
  * The one place the layer graph is assembled. The HTTP server and the worker both run on it;
  * they differ only in what they put on top.
  */
-export const AppLayer = Layer.mergeAll(EmbeddedHealthChecks, ActorSystem.Default, LanguageModelLive).pipe(
+export const AppLayer = Layer.mergeAll(EmbeddedHealthChecks, ProgramsLive, LanguageModelLive).pipe(
+  Layer.provideMerge(ActorSystem.Default),
   Layer.provideMerge(AiOptimizerLive),
   Layer.provideMerge(EventStoreLive),
   Layer.provideMerge(Health.Default),

@@ -1,12 +1,20 @@
 import { HttpApi, OpenApi } from "@effect/platform"
 import { appVersion } from "../layers/Health.ts"
+import { AuthApi } from "./api/AuthApi.ts"
 import { HealthApi } from "./api/HealthApi.ts"
+import { MoodApi } from "./api/MoodApi.ts"
+import { StoreApi } from "./api/StoreApi.ts"
+import { TasksApi } from "./api/TasksApi.ts"
 import { InternalError, MalformedRequest, NotFound, PayloadTooLarge, ValidationError } from "./errors.ts"
 import { correctOpenApi } from "./openapi.ts"
 
 /** The whole HTTP contract as a value: handlers, the OpenAPI document and typed clients derive from it. */
 export class FocusForgeApi extends HttpApi.make("focusforge")
   .add(HealthApi)
+  .add(AuthApi)
+  .add(TasksApi)
+  .add(MoodApi)
+  .add(StoreApi)
   .addError(ValidationError)
   .addError(MalformedRequest)
   .addError(NotFound)
