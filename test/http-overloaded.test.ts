@@ -1,7 +1,7 @@
 import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup, HttpServer } from "@effect/platform"
 import { Effect, Layer, Schema } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
-import { Overloaded } from "../src/http/api/Security.ts"
+import { Overloaded } from "../src/http/errors.ts"
 import { answerOverloaded } from "../src/http/handlers/common.ts"
 import { Overloaded as ActorOverloaded } from "../src/programs/actors/EntityRuntime.ts"
 

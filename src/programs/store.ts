@@ -13,7 +13,7 @@ import { Aggregates, failsOnlyWith, now, storeFailuresAsDefects } from "./Aggreg
 const decodeWalletEvent = Schema.decodeUnknown(WalletEvent)
 
 /** Bonus tokens among a command's events (level-ups, achievements, streaks): everything but the earning. */
-const bonusOf = (events: ReadonlyArray<WalletEvent>): number =>
+export const bonusOf = (events: ReadonlyArray<WalletEvent>): number =>
   events.reduce(
     (sum, e) =>
       e._tag === "LevelUpBonusAwarded" || e._tag === "AchievementUnlocked" || e._tag === "StreakBonusAwarded"

@@ -18,6 +18,7 @@ import { creditFor } from "../domain/wallet.ts"
 import { Overloaded } from "./actors/EntityRuntime.ts"
 import { Aggregates, failsOnlyWith, now, storeFailuresAsDefects } from "./Aggregates.ts"
 import { TaskIndex } from "./projections.ts"
+import { bonusOf } from "./store.ts"
 import { TaskBreakdown } from "./TaskBreakdown.ts"
 
 export interface NewTask {
@@ -190,15 +191,11 @@ export class Tasks extends Effect.Service<Tasks>()("Tasks", {
         const credit = yield* onlyOverloaded(
           wallets.send(userId, creditFor(completed), { causationId: result.stored[0]?.eventId ?? taskId })
         )
-        const bonus_tokens = credit.events.reduce(
-          (sum, e) => (e._tag === "TokensEarned" ? sum : sum + ("amount" in e ? e.amount : 0)),
-          0
-        )
         return {
           task,
           block,
           tokens_earned: completed.tokens_earned,
-          bonus_tokens,
+          bonus_tokens: bonusOf(credit.events),
           balance: credit.state.balance
         }
       }).pipe(

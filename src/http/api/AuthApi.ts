@@ -2,7 +2,8 @@ import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platform"
 import { Schema } from "effect"
 import { AccountLocked, EmailTaken, InvalidCredentials } from "../../domain/errors.ts"
 import { DisplayName, EmailFromInput, Password, UserView } from "../../domain/account.ts"
-import { Authentication, Overloaded } from "./Security.ts"
+import { Overloaded } from "../errors.ts"
+import { Authentication } from "./Security.ts"
 
 const all = { parseOptions: { errors: "all" } } as const
 

@@ -1,7 +1,8 @@
 import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platform"
 import { Schema } from "effect"
 import { MoodEntry, MoodInsights, MoodLevel, MoodNote } from "../../domain/mood.ts"
-import { Authentication, Overloaded } from "./Security.ts"
+import { Overloaded } from "../errors.ts"
+import { Authentication } from "./Security.ts"
 
 const all = { parseOptions: { errors: "all" } } as const
 

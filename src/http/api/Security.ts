@@ -1,23 +1,10 @@
-import { HttpApiMiddleware, HttpApiSchema, HttpApiSecurity, OpenApi } from "@effect/platform"
+import { HttpApiMiddleware, HttpApiSecurity, OpenApi } from "@effect/platform"
 import { Context, Schema } from "effect"
 import type { Principal } from "../../programs/accounts.ts"
-import { Unauthorized } from "../errors.ts"
+import { Overloaded, Unauthorized } from "../errors.ts"
 
 /** The user a verified bearer token speaks for, provided to every protected handler. */
 export class CurrentUser extends Context.Tag("CurrentUser")<CurrentUser, Principal>() {}
-
-/**
- * An entity's mailbox is full. Answered 503 with `Retry-After` (and the same number of seconds in
- * `details`), so clients and proxies know when to come back.
- */
-export class Overloaded extends Schema.TaggedError<Overloaded>()(
-  "Overloaded",
-  { message: Schema.String, details: Schema.Struct({ retry_after_seconds: Schema.Int }) },
-  HttpApiSchema.annotations({
-    status: 503,
-    description: "Too many commands queued for this resource; see Retry-After"
-  })
-) {}
 
 /**
  * Bearer-token authentication on every protected endpoint: signature and expiry, then the account's
@@ -32,8 +19,3 @@ export class Authentication extends HttpApiMiddleware.Tag<Authentication>()("Aut
     )
   }
 }) {}
-
-/** Page parameters shared by the listings. */
-export const Limit = Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 100))
-export const Offset = Schema.NumberFromString.pipe(Schema.int(), Schema.between(0, 1_000_000))
-export const DEFAULT_LIMIT = 20

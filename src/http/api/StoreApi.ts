@@ -11,7 +11,9 @@ import {
 import { RewardId } from "../../domain/ids.ts"
 import { RewardView } from "../../domain/rewards.ts"
 import { LedgerEntry, WalletProfile } from "../../domain/walletViews.ts"
-import { Authentication, Limit, Offset, Overloaded } from "./Security.ts"
+import { Overloaded } from "../errors.ts"
+import { Limit, Offset } from "./Paging.ts"
+import { Authentication } from "./Security.ts"
 
 const all = { parseOptions: { errors: "all" } } as const
 

@@ -6,7 +6,9 @@ import { BlockNotFound, InvalidInput, InvalidTransition, TaskNotFound } from "..
 import { BlockId, TaskId } from "../../domain/ids.ts"
 import { DEFAULT_DURATION_MINUTES, TaskDuration } from "../../domain/rules.ts"
 import { Block, Description, EffortRating, ProofText, Task, TaskStatus, Title } from "../../domain/task.ts"
-import { Authentication, Limit, Offset, Overloaded } from "./Security.ts"
+import { Overloaded } from "../errors.ts"
+import { Limit, Offset } from "./Paging.ts"
+import { Authentication } from "./Security.ts"
 
 const all = { parseOptions: { errors: "all" } } as const
 const TrimmedTitle = Schema.Trim.pipe(Schema.compose(Title))

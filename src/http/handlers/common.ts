@@ -1,7 +1,7 @@
 import { HttpApp, HttpServerResponse } from "@effect/platform"
 import { Effect } from "effect"
 import { Overloaded as ActorOverloaded } from "../../programs/actors/EntityRuntime.ts"
-import { Overloaded } from "../api/Security.ts"
+import { Overloaded } from "../errors.ts"
 
 /** Adds `Retry-After` to whatever response this request ends with (an error's included). */
 export const setRetryAfter = (seconds: number) =>
