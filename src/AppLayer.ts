@@ -17,6 +17,7 @@ import { SystemProbeLive } from "./layers/SystemProbe.ts"
 import { TelemetryLive } from "./layers/Telemetry.ts"
 import { ActorSystem } from "./programs/actors/ActorSystem.ts"
 import { InstrumentationLive } from "./programs/Instrumentation.ts"
+import { ProgramsLive } from "./programs/Programs.ts"
 
 /**
  * MongoDB when MONGODB_URI is set (production), else the embedded SQLite file under DATA_DIR; either way
@@ -39,9 +40,9 @@ const EventStoreLive = EventStoreMetricsLive.pipe(
  * they differ only in what they put on top.
  */
 export const AppLayer = InstrumentationLive.pipe(
-  Layer.provideMerge(
-    Layer.mergeAll(EmbeddedHealthChecks, ActorSystem.Default, LanguageModelLive, Monitor.Default, CacheLive)
-  ),
+  Layer.provideMerge(Layer.mergeAll(EmbeddedHealthChecks, ProgramsLive, LanguageModelLive, Monitor.Default)),
+  Layer.provideMerge(CacheLive),
+  Layer.provideMerge(ActorSystem.Default),
   Layer.provideMerge(AiOptimizerLive),
   Layer.provideMerge(RedisLive),
   Layer.provideMerge(EventStoreLive),
