@@ -7,8 +7,8 @@ export default defineConfig({
     // two forks at a time.
     pool: "forks",
     poolOptions: { forks: { maxForks: 2, minForks: 1 } },
-    testTimeout: 60_000,
-    hookTimeout: 60_000,
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
     reporters: ["default", "./test/support/summaryReporter.ts"]
   }
 })

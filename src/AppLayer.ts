@@ -5,6 +5,7 @@ import { AppConfig, AppConfigLive } from "./layers/AppConfig.ts"
 import { CacheLive } from "./layers/Cache.ts"
 import { Database } from "./layers/Database.ts"
 import { EventStoreMongoLive } from "./layers/EventStoreMongo.ts"
+import { EventStoreMetricsLive } from "./layers/EventStoreMetrics.ts"
 import { EventStoreSqliteLive } from "./layers/EventStoreSqlite.ts"
 import { Health } from "./layers/Health.ts"
 import { EmbeddedHealthChecks } from "./layers/HealthChecks.ts"
@@ -15,13 +16,22 @@ import { RedisLive } from "./layers/Redis.ts"
 import { SystemProbeLive } from "./layers/SystemProbe.ts"
 import { TelemetryLive } from "./layers/Telemetry.ts"
 import { ActorSystem } from "./programs/actors/ActorSystem.ts"
+import { InstrumentationLive } from "./programs/Instrumentation.ts"
+import { ProgramsLive } from "./programs/Programs.ts"
 
-/** MongoDB when MONGODB_URI is set (production), else the embedded SQLite file under DATA_DIR. */
-const EventStoreLive = Layer.unwrapEffect(
-  Effect.map(AppConfig, (config) =>
-    Option.isSome(config.mongodb)
-      ? EventStoreMongoLive.pipe(Layer.provide(Database.Default))
-      : EventStoreSqliteLive
+/**
+ * MongoDB when MONGODB_URI is set (production), else the embedded SQLite file under DATA_DIR; either way
+ * with every append timed and counted.
+ */
+const EventStoreLive = EventStoreMetricsLive.pipe(
+  Layer.provide(
+    Layer.unwrapEffect(
+      Effect.map(AppConfig, (config) =>
+        Option.isSome(config.mongodb)
+          ? EventStoreMongoLive.pipe(Layer.provide(Database.Default))
+          : EventStoreSqliteLive
+      )
+    )
   )
 )
 
@@ -29,13 +39,10 @@ const EventStoreLive = Layer.unwrapEffect(
  * The one place the layer graph is assembled. The HTTP server and the worker both run on it;
  * they differ only in what they put on top.
  */
-export const AppLayer = Layer.mergeAll(
-  EmbeddedHealthChecks,
-  ActorSystem.Default,
-  LanguageModelLive,
-  Monitor.Default,
-  CacheLive
-).pipe(
+export const AppLayer = InstrumentationLive.pipe(
+  Layer.provideMerge(Layer.mergeAll(EmbeddedHealthChecks, ProgramsLive, LanguageModelLive, Monitor.Default)),
+  Layer.provideMerge(CacheLive),
+  Layer.provideMerge(ActorSystem.Default),
   Layer.provideMerge(AiOptimizerLive),
   Layer.provideMerge(RedisLive),
   Layer.provideMerge(EventStoreLive),

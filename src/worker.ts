@@ -1,13 +1,18 @@
 import { Effect, Layer } from "effect"
 import { AppLayer } from "./AppLayer.ts"
 import { launch } from "./launch.ts"
+import { BlockCreditsDaemon } from "./programs/blockCredits.ts"
 
-/** The background worker: runs the periodic jobs of the application (planner, memory expiry, projections). */
+/**
+ * The background worker: runs the application's periodic jobs. In production (several servers, one or
+ * more workers) this is where block credits lost to a crash between two appends are paid; every job is
+ * idempotent, so running more than one worker is safe.
+ */
 const WorkerLive = Layer.scopedDiscard(
   Effect.gen(function* () {
     yield* Effect.logInfo("worker started")
     yield* Effect.addFinalizer(() => Effect.logInfo("worker stopping"))
   })
-).pipe(Layer.provide(AppLayer))
+).pipe(Layer.provideMerge(BlockCreditsDaemon), Layer.provide(AppLayer))
 
 launch(WorkerLive)

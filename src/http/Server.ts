@@ -7,8 +7,14 @@ import { AppConfig } from "../layers/AppConfig.ts"
 import { Health } from "../layers/Health.ts"
 import { logReleased } from "../layers/Logging.ts"
 import { FocusForgeApi } from "./Api.ts"
+import { EmbeddedBackgroundLive } from "../programs/Programs.ts"
+import { AuthHandlers } from "./handlers/auth.ts"
 import { HealthHandlers } from "./handlers/health.ts"
 import { MetricsHandlers } from "./handlers/metrics.ts"
+import { MoodHandlers } from "./handlers/mood.ts"
+import { AuthenticationLive } from "./handlers/security.ts"
+import { StoreHandlers } from "./handlers/store.ts"
+import { TasksHandlers } from "./handlers/tasks.ts"
 import { ApiMiddlewareLive } from "./middleware.ts"
 import { serveObserved } from "./observe.ts"
 
@@ -68,9 +74,17 @@ const NodeServerLive = Layer.scoped(
   })
 ).pipe(Layer.merge(NodeHttpServer.layerContext))
 
-export const ApiLive = HttpApiBuilder.api(FocusForgeApi).pipe(
-  Layer.provide([HealthHandlers, MetricsHandlers])
-)
+/** Every group's handlers and the authentication they sit behind; test servers reuse them. */
+export const ApiHandlersLive = Layer.mergeAll(
+  HealthHandlers,
+  MetricsHandlers,
+  AuthHandlers,
+  TasksHandlers,
+  MoodHandlers,
+  StoreHandlers
+).pipe(Layer.provide(AuthenticationLive))
+
+export const ApiLive = HttpApiBuilder.api(FocusForgeApi).pipe(Layer.provide(ApiHandlersLive))
 
 type AppServices = Layer.Layer.Success<typeof AppLayer>
 
@@ -86,6 +100,7 @@ export const makeServer = <E>(api: Layer.Layer<HttpApi.Api, E, AppServices>) =>
     Layer.provide(api),
     HttpServer.withLogAddress,
     Layer.provide(NodeServerLive),
+    Layer.provide(EmbeddedBackgroundLive),
     Layer.provide(AppLayer)
   )
 

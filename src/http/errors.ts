@@ -61,3 +61,16 @@ export class ServiceUnavailable extends Schema.TaggedError<ServiceUnavailable>()
   envelope,
   HttpApiSchema.annotations({ status: 503, description: "The service cannot take this request right now" })
 ) {}
+
+/**
+ * An entity's mailbox is full. Answered 503 with `Retry-After` (and the same number of seconds in
+ * `details`), so clients and proxies know when to come back.
+ */
+export class Overloaded extends Schema.TaggedError<Overloaded>()(
+  "Overloaded",
+  { message: Schema.String, details: Schema.Struct({ retry_after_seconds: Schema.Int }) },
+  HttpApiSchema.annotations({
+    status: 503,
+    description: "Too many commands queued for this resource; see Retry-After"
+  })
+) {}

@@ -50,10 +50,10 @@ const make = (registry: Prom.Registry, windowMinutes: number) => {
     "operation"
   ])
   const cache = {
-    hit: (tier: CacheTier) => cacheHits.inc({ tier }),
-    miss: (tier: CacheTier) => cacheMisses.inc({ tier }),
-    error: (tier: CacheTier, operation: "get" | "set" | "delete" | "publish") =>
-      cacheErrors.inc({ tier, operation })
+    hit: (tier: CacheTier, count = 1) => cacheHits.inc({ tier }, count),
+    miss: (tier: CacheTier, count = 1) => cacheMisses.inc({ tier }, count),
+    error: (tier: CacheTier, operation: "get" | "set" | "delete" | "publish", count = 1) =>
+      cacheErrors.inc({ tier, operation }, count)
   }
 
   const breakerStates = new Map<string, BreakerState>()
@@ -77,10 +77,10 @@ const make = (registry: Prom.Registry, windowMinutes: number) => {
       breakerStates.set(breaker, state)
       aiBreaker.set({ breaker }, BREAKER_STATE_VALUE[state])
     },
-    trip: (breaker: string) => aiTrips.inc({ breaker }),
-    reject: (reason: "circuit_open" | "rate_limited" | "bulkhead_full" | "timeout") =>
-      aiRejections.inc({ reason }),
-    request: (outcome: "success" | "failure" | "retry") => aiRequests.inc({ outcome }),
+    trip: (breaker: string, count = 1) => aiTrips.inc({ breaker }, count),
+    reject: (reason: "circuit_open" | "rate_limited" | "bulkhead_full" | "timeout", count = 1) =>
+      aiRejections.inc({ reason }, count),
+    request: (outcome: "success" | "failure" | "retry", count = 1) => aiRequests.inc({ outcome }, count),
     setInFlight: (count: number) => aiInFlight.set(count),
     setQueued: (count: number) => aiQueued.set(count),
     breakerStates: (): ReadonlyMap<string, BreakerState> => breakerStates
@@ -120,8 +120,9 @@ const make = (registry: Prom.Registry, windowMinutes: number) => {
     setLive: (kind: string, count: number) => actorsLive.set({ kind }, count),
     addLive: (kind: string, delta: number) => actorsLive.inc({ kind }, delta),
     addQueued: (kind: string, delta: number) => mailboxDepth.inc({ kind }, delta),
-    command: (kind: string, outcome: "ok" | "rejected" | "conflict_retry" | "failed") =>
-      actorCommands.inc({ kind, outcome })
+    setQueued: (kind: string, count: number) => mailboxDepth.set({ kind }, count),
+    command: (kind: string, outcome: "ok" | "rejected" | "conflict_retry" | "failed", count = 1) =>
+      actorCommands.inc({ kind, outcome }, count)
   }
 
   const stepSeconds = histogram(

@@ -50,7 +50,7 @@ export const startServer = async (
   env: Record<string, string> = {},
   options: { readonly entry?: "src/main.ts" | "test/support/testServer.ts"; readonly timeoutMs?: number } = {}
 ): Promise<ServerProcess> => {
-  const timeoutMs = options.timeoutMs ?? 30_000
+  const timeoutMs = options.timeoutMs ?? 90_000
   const dataDir = env.DATA_DIR ?? tempDataDir()
   const { child, output, exited } = runEntry(options.entry ?? "src/main.ts", {
     PORT: "0",

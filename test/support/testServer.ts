@@ -8,9 +8,7 @@
 import { HttpApiBuilder, HttpApiEndpoint, HttpApiGroup } from "@effect/platform"
 import { Effect, Layer, Schema } from "effect"
 import { FocusForgeApi } from "../../src/http/Api.ts"
-import { HealthHandlers } from "../../src/http/handlers/health.ts"
-import { MetricsHandlers } from "../../src/http/handlers/metrics.ts"
-import { makeServer } from "../../src/http/Server.ts"
+import { ApiHandlersLive, makeServer } from "../../src/http/Server.ts"
 import { launch } from "../../src/launch.ts"
 
 class TestGroup extends HttpApiGroup.make("test")
@@ -57,6 +55,4 @@ const TestHandlers = HttpApiBuilder.group(TestApi, "test", (handlers) =>
     )
 )
 
-launch(
-  makeServer(HttpApiBuilder.api(TestApi).pipe(Layer.provide([HealthHandlers, MetricsHandlers, TestHandlers])))
-)
+launch(makeServer(HttpApiBuilder.api(TestApi).pipe(Layer.provide([ApiHandlersLive, TestHandlers]))))

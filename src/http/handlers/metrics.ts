@@ -2,6 +2,7 @@ import { HttpApiBuilder } from "@effect/platform"
 import { Effect, Layer, Option, Redacted } from "effect"
 import { timingSafeEqual } from "node:crypto"
 import { AppConfig } from "../../layers/AppConfig.ts"
+import { Instrumentation } from "../../programs/Instrumentation.ts"
 import { Monitor } from "../../layers/Monitor.ts"
 import { FocusForgeApi } from "../Api.ts"
 import { MetricsAuth } from "../api/MetricsApi.ts"
@@ -32,8 +33,11 @@ export const MetricsAuthLive = Layer.effect(
 export const MetricsHandlers = HttpApiBuilder.group(FocusForgeApi, "metrics", (handlers) =>
   Effect.gen(function* () {
     const monitor = yield* Monitor
+    const instrumentation = yield* Instrumentation
     return handlers
-      .handle("metrics", () => Effect.promise(() => monitor.registry.metrics()))
+      .handle("metrics", () =>
+        instrumentation.sample.pipe(Effect.zipRight(Effect.promise(() => monitor.registry.metrics())))
+      )
       .handle("performance", () => monitor.performance)
   })
 ).pipe(Layer.provide(MetricsAuthLive))

@@ -53,7 +53,8 @@ export class ActorSystem extends Effect.Service<ActorSystem>()("ActorSystem", {
         return runtime
       })
 
-    const stats = Effect.forEach(runtimes.values(), (entityStats) => entityStats)
+    // Suspended: `values()` is an iterator, spent by its first use if taken once at construction.
+    const stats = Effect.suspend(() => Effect.forEach(runtimes.values(), (entityStats) => entityStats))
 
     return { register, stats } as const
   })

@@ -81,11 +81,24 @@ export interface EntityRuntime<State, Command, Event, Err> {
     command: Command,
     context?: CommandContext
   ) => Effect.Effect<CommandResult<State, Event>, Err | Overloaded | VersionConflict | EventStoreError>
+  /**
+   * The entity's current state, answered by its actor after catching up with the store's tail, so a
+   * read sees every write that committed before it, from this process or another. Queued behind the
+   * commands sent before it, never interleaved with one.
+   */
+  readonly read: (entityId: string) => Effect.Effect<EntityView<State>, Overloaded | EventStoreError>
   readonly stats: Effect.Effect<EntityStats>
 }
 
+export interface EntityView<State> {
+  readonly state: State
+  /** Version of the last event folded into `state` (0 for an entity without events). */
+  readonly version: number
+}
+
+/** A command to decide, or (`command` absent) a request for the caught-up state. */
 interface Envelope<State, Command, Event, Err> {
-  readonly command: Command
+  readonly command: Option.Option<Command>
   readonly context: CommandContext | undefined
   readonly reply: Deferred.Deferred<CommandResult<State, Event>, Err | VersionConflict | EventStoreError>
 }
@@ -187,9 +200,15 @@ export const makeEntityRuntime = <State, Command, Event, Err>(
       envelope: Envelope<State, Command, Event, Err>
     ): Effect.Effect<CommandResult<State, Event>, Err | VersionConflict | EventStoreError> =>
       Effect.gen(function* () {
+        if (Option.isNone(envelope.command)) {
+          // Another process may have written since this state was loaded: the tail is read every time.
+          yield* refresh(streamId, entity)
+          return { state: entity.state, version: entity.version, events: [], stored: [] }
+        }
+        const command = envelope.command.value
         for (let attempt = 0; ; attempt++) {
           if (!entity.loaded || entity.stale) yield* refresh(streamId, entity)
-          const decision = decider.decide(entity.state, envelope.command)
+          const decision = decider.decide(entity.state, command)
           if (Either.isLeft(decision)) return yield* Effect.fail(decision.left)
           const events = decision.right
           if (events.length === 0) return { state: entity.state, version: entity.version, events, stored: [] }
@@ -299,7 +318,11 @@ export const makeEntityRuntime = <State, Command, Event, Err>(
       )
     )
 
-    const send: EntityRuntime<State, Command, Event, Err>["send"] = (entityId, command, context) =>
+    const deliver = (
+      entityId: string,
+      command: Option.Option<Command>,
+      context: CommandContext | undefined
+    ) =>
       Effect.gen(function* () {
         const reply = yield* Deferred.make<
           CommandResult<State, Event>,
@@ -318,6 +341,20 @@ export const makeEntityRuntime = <State, Command, Event, Err>(
         return yield* Deferred.await(reply)
       })
 
+    const send: EntityRuntime<State, Command, Event, Err>["send"] = (entityId, command, context) =>
+      deliver(entityId, Option.some(command), context)
+
+    // A read decides nothing, so only loading can fail it; the other errors of the reply cannot occur.
+    const read: EntityRuntime<State, Command, Event, Err>["read"] = (entityId) =>
+      deliver(entityId, Option.none(), undefined).pipe(
+        Effect.map(({ state, version }) => ({ state, version })),
+        Effect.catchAll((error) =>
+          error instanceof Overloaded || error instanceof EventStoreError
+            ? Effect.fail(error)
+            : Effect.die(error)
+        )
+      )
+
     const stats = Effect.sync(() => {
       let mailboxDepth = 0
       for (const actor of actors.values()) {
@@ -330,5 +367,5 @@ export const makeEntityRuntime = <State, Command, Event, Err>(
       return { type: decider.type, liveActors: actors.size, mailboxDepth, conflictRetries }
     })
 
-    return { type: decider.type, send, stats }
+    return { type: decider.type, send, read, stats }
   })

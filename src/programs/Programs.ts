@@ -1,0 +1,27 @@
+import { Effect, Layer } from "effect"
+import { AppConfig } from "../layers/AppConfig.ts"
+import { Accounts } from "./accounts.ts"
+import { Aggregates } from "./Aggregates.ts"
+import { BlockCredits, BlockCreditsDaemon } from "./blockCredits.ts"
+import { MoodLog } from "./mood.ts"
+import { TaskIndex } from "./projections.ts"
+import { RewardStore } from "./store.ts"
+import { HeuristicTaskBreakdown } from "./TaskBreakdown.ts"
+import { Tasks } from "./tasks.ts"
+
+/** The product's use cases over the actor system and the event store, with their shared parts. */
+export const ProgramsLive = Layer.mergeAll(
+  Accounts.Default,
+  Tasks.Default,
+  MoodLog.Default,
+  RewardStore.Default,
+  BlockCredits.Default
+).pipe(Layer.provideMerge(Layer.mergeAll(Aggregates.Default, TaskIndex.Default, HeuristicTaskBreakdown)))
+
+/**
+ * In embedded mode the server process is the only process, so it runs the block credit process
+ * manager itself; in production that is the worker's job.
+ */
+export const EmbeddedBackgroundLive = Layer.unwrapEffect(
+  Effect.map(AppConfig, (config) => (config.mode === "embedded" ? BlockCreditsDaemon : Layer.empty))
+)

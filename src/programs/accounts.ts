@@ -1,0 +1,192 @@
+import { Config, Effect, Either, Redacted, Schema } from "effect"
+import { randomUUID } from "node:crypto"
+import {
+  type Account,
+  type Email,
+  isTokenRevoked,
+  loginAllowed,
+  PasswordHash,
+  RecordLogin,
+  Register,
+  RevokeToken,
+  type UserView,
+  userView
+} from "../domain/account.ts"
+import { EmailTaken, InvalidCredentials } from "../domain/errors.ts"
+import { TokenId, UserId } from "../domain/ids.ts"
+import { AppConfig, describeConfigError, InvalidConfig } from "../layers/AppConfig.ts"
+import * as Jwt from "../layers/auth/Jwt.ts"
+import { hashPassword, verifyPassword } from "../layers/auth/Passwords.ts"
+import { Aggregates, emailEntityId, failsOnlyWith, now, storeFailuresAsDefects } from "./Aggregates.ts"
+
+/** Lifetime of an access token; a logout revokes one before it ends. */
+export const JwtTtlConfig = Config.integer("JWT_TTL_SECONDS").pipe(
+  Config.withDefault(86_400),
+  Config.validate({ message: "Expected a positive integer", validation: (n) => n > 0 })
+)
+
+/** Why a bearer token was refused; clients only ever see 401, the reason goes to the logs. */
+export class InvalidToken extends Schema.TaggedError<InvalidToken>()("InvalidToken", {
+  reason: Schema.Literal("missing", "malformed", "signature", "expired", "revoked", "unknown_user")
+}) {}
+
+export interface Session {
+  readonly user: UserView
+  readonly access_token: string
+  readonly expires_in: number
+}
+
+/** Who a verified token speaks for, and which token it is (for logout). */
+export interface Principal {
+  readonly user: UserView
+  readonly token_id: TokenId
+  readonly expires_at: Date
+}
+
+const decodeUserId = Schema.decodeUnknownEither(UserId)
+const decodeTokenId = Schema.decodeUnknownEither(TokenId)
+
+/**
+ * Registration, login, token checks and logout over the `email` and `account` aggregates.
+ *
+ * Registration claims the address first (its stream's first claim wins, race-free), then registers the
+ * account under the claimed user id. A crash between the two leaves a claim without an account; the
+ * next registration of that address completes it under the claimed id, with that request's password
+ * (nobody was ever given a token for it, so nobody loses anything). Of two registrations racing for
+ * one address, the account stream decides: exactly one registers, the other gets `EmailTaken`.
+ */
+export class Accounts extends Effect.Service<Accounts>()("Accounts", {
+  effect: Effect.gen(function* () {
+    const { accounts, emails } = yield* Aggregates
+    const { jwtSecret } = yield* AppConfig
+    const ttlSeconds = yield* JwtTtlConfig.pipe(
+      Effect.mapError(
+        (error) => new InvalidConfig({ message: `Invalid configuration: ${describeConfigError(error)}` })
+      )
+    )
+    // An unknown email still costs one KDF run, so response times do not tell which emails exist.
+    const decoyHash = yield* hashPassword(Redacted.make(randomUUID()))
+
+    const issueSession = (account: Account) =>
+      Effect.map(now, (at): Session => {
+        const iat = Math.floor(at.getTime() / 1000)
+        const access_token = Jwt.issue(jwtSecret, {
+          sub: account.id,
+          jti: randomUUID(),
+          iat,
+          exp: iat + ttlSeconds
+        })
+        return { user: userView(account), access_token, expires_in: ttlSeconds }
+      })
+
+    const register = (input: {
+      readonly email: Email
+      readonly password: Redacted.Redacted<string>
+      readonly display_name: string
+    }) =>
+      Effect.gen(function* () {
+        const at = yield* now
+        const password_hash = PasswordHash.make(yield* hashPassword(input.password))
+        const claimId = emailEntityId(input.email)
+        const user_id = yield* emails
+          .send(claimId, { _tag: "ClaimEmail", email: input.email, user_id: UserId.make(randomUUID()), at })
+          .pipe(
+            Effect.map((result) => result.state.user_id),
+            // Taken: either a live account (its Register below fails) or a claim a crash left behind.
+            Effect.catchTag("EmailTaken", () =>
+              Effect.map(emails.read(claimId), (view) => view.state.user_id)
+            )
+          )
+        if (user_id === null) return yield* Effect.die(new Error(`email claim ${claimId} has no owner`))
+        const registered = yield* accounts
+          .send(
+            user_id,
+            Register.make({
+              user_id,
+              email: input.email,
+              display_name: input.display_name,
+              password_hash,
+              at
+            })
+          )
+          .pipe(
+            Effect.catchTag("AccountAlreadyRegistered", () =>
+              Effect.fail(new EmailTaken({ message: "An account with this email already exists" }))
+            )
+          )
+        const account = registered.state.account
+        if (account === null) return yield* Effect.die(new Error(`account ${user_id} not registered`))
+        return yield* issueSession(account)
+      }).pipe(
+        storeFailuresAsDefects,
+        failsOnlyWith("EmailTaken", "Overloaded"),
+        Effect.withSpan("Accounts.register")
+      )
+
+    const login = (input: { readonly email: Email; readonly password: Redacted.Redacted<string> }) =>
+      Effect.gen(function* () {
+        const at = yield* now
+        const invalid = new InvalidCredentials({ message: "Wrong email or password" })
+        const claim = yield* emails.read(emailEntityId(input.email))
+        const owner = claim.state.user_id
+        const state = owner === null ? null : (yield* accounts.read(owner)).state
+        const account = state?.account ?? null
+        if (owner === null || state === null || account === null) {
+          yield* verifyPassword(input.password, decoyHash)
+          return yield* Effect.fail(invalid)
+        }
+        // A locked account is refused before spending a KDF run on it.
+        yield* loginAllowed(state, at)
+        const ok = yield* verifyPassword(input.password, account.password_hash)
+        yield* accounts.send(owner, RecordLogin.make({ user_id: owner, succeeded: ok, at }))
+        if (!ok) return yield* Effect.fail(invalid)
+        return yield* issueSession(account)
+      }).pipe(
+        Effect.catchTag("AccountNotFound", () =>
+          Effect.fail(new InvalidCredentials({ message: "Wrong email or password" }))
+        ),
+        storeFailuresAsDefects,
+        failsOnlyWith("InvalidCredentials", "AccountLocked", "Overloaded"),
+        Effect.withSpan("Accounts.login")
+      )
+
+    /** Signature and expiry first (no I/O), then the account's own state: it exists, the token is not revoked. */
+    const authenticate = (token: string) =>
+      Effect.gen(function* () {
+        if (token.length === 0) return yield* new InvalidToken({ reason: "missing" })
+        const at = yield* now
+        const claims = yield* Either.mapLeft(
+          Jwt.verify(jwtSecret, token, Math.floor(at.getTime() / 1000)),
+          (reason) => new InvalidToken({ reason })
+        )
+        const userId = yield* Either.mapLeft(
+          decodeUserId(claims.sub),
+          () => new InvalidToken({ reason: "malformed" })
+        )
+        const tokenId = yield* Either.mapLeft(
+          decodeTokenId(claims.jti),
+          () => new InvalidToken({ reason: "malformed" })
+        )
+        const { state } = yield* accounts.read(userId)
+        if (state.account === null) return yield* new InvalidToken({ reason: "unknown_user" })
+        if (isTokenRevoked(state, tokenId)) return yield* new InvalidToken({ reason: "revoked" })
+        return { user: userView(state.account), token_id: tokenId, expires_at: new Date(claims.exp * 1000) }
+      }).pipe(storeFailuresAsDefects)
+
+    const logout = (principal: Principal) =>
+      Effect.gen(function* () {
+        const at = yield* now
+        yield* accounts.send(
+          principal.user.id,
+          RevokeToken.make({
+            user_id: principal.user.id,
+            token_id: principal.token_id,
+            expires_at: principal.expires_at,
+            at
+          })
+        )
+      }).pipe(storeFailuresAsDefects, failsOnlyWith("Overloaded"), Effect.withSpan("Accounts.logout"))
+
+    return { register, login, authenticate, logout, ttlSeconds } as const
+  })
+}) {}

@@ -1,0 +1,105 @@
+import { Duration, Effect, Layer, Option, Schema, Stream } from "effect"
+import { TaskEvent } from "../domain/task.ts"
+import { creditFor } from "../domain/wallet.ts"
+import { EventStore } from "../layers/EventStore.ts"
+import { logReleased } from "../layers/Logging.ts"
+import { Aggregates } from "./Aggregates.ts"
+
+/**
+ * Where the process manager's checkpoint is kept: as the snapshot of a stream that has no events. The
+ * snapshot store keeps the highest version per stream and ignores older ones, which is exactly a
+ * monotonic checkpoint, and it exists in every store implementation.
+ */
+export const CHECKPOINT_STREAM = "checkpoint-block-credits"
+const Checkpoint = Schema.Struct({ position: Schema.NonNegativeInt })
+const decodeCheckpoint = Schema.decodeUnknownOption(Checkpoint)
+const decodeTaskEvent = Schema.decodeUnknown(TaskEvent)
+
+export interface CreditRun {
+  /** Global position of the last event examined. */
+  readonly position: number
+  /** Blocks this run actually paid (the rest had been paid already). */
+  readonly credited: number
+}
+
+/**
+ * Block completion pays at least once, whatever crashes: this process manager reads the
+ * `BlockCompleted` events from `readAll` after its checkpoint and sends the wallet the `CreditBlock`
+ * each one implies. The request that completed the block normally credited it already; the wallet
+ * pays each (task, block) once, so a re-sent credit writes nothing. The checkpoint only advances past
+ * events whose credit was answered, so a failure is retried on the next run.
+ */
+export class BlockCredits extends Effect.Service<BlockCredits>()("BlockCredits", {
+  effect: Effect.gen(function* () {
+    const store = yield* EventStore
+    const { wallets } = yield* Aggregates
+    const lock = yield* Effect.makeSemaphore(1)
+
+    const runOnce: Effect.Effect<CreditRun> = lock.withPermits(1)(
+      Effect.gen(function* () {
+        const snapshot = yield* store.loadSnapshot(CHECKPOINT_STREAM)
+        const start = Option.getOrElse(
+          Option.flatMap(snapshot, (s) => Option.map(decodeCheckpoint(s.state), (c) => c.position)),
+          () => 0
+        )
+        let position = start
+        let credited = 0
+        const failure = yield* store.readAll({ fromPosition: start + 1 }).pipe(
+          Stream.runForEach((stored) =>
+            Effect.gen(function* () {
+              if (stored.type === "BlockCompleted" && stored.streamId.startsWith("task-")) {
+                const event = yield* Effect.orDie(decodeTaskEvent(stored.data))
+                if (event._tag === "BlockCompleted") {
+                  const result = yield* wallets.send(event.user_id, creditFor(event), {
+                    causationId: stored.eventId
+                  })
+                  if (result.events.length > 0) credited++
+                }
+              }
+              position = stored.position
+            })
+          ),
+          Effect.flip,
+          Effect.option
+        )
+        if (position > start) {
+          yield* store.saveSnapshot({ streamId: CHECKPOINT_STREAM, version: position, state: { position } })
+        }
+        if (Option.isSome(failure)) {
+          yield* Effect.logWarning("block credits paused; retrying on the next run").pipe(
+            Effect.annotateLogs({ position, error: failure.value.message })
+          )
+        }
+        if (credited > 0) {
+          yield* Effect.logWarning("credited blocks whose completion had not been paid").pipe(
+            Effect.annotateLogs({ credited })
+          )
+        }
+        return { position, credited }
+      }).pipe(
+        Effect.catchAll((error) =>
+          Effect.logWarning("block credits could not run").pipe(
+            Effect.annotateLogs({ error: error.message }),
+            Effect.as({ position: 0, credited: 0 })
+          )
+        )
+      )
+    )
+
+    return { runOnce } as const
+  })
+}) {}
+
+/** How often the embedded server looks for unpaid completions. */
+export const BLOCK_CREDITS_INTERVAL = Duration.seconds(2)
+
+/** Runs the process manager in the background for as long as the layer lives. */
+export const BlockCreditsDaemon = Layer.scopedDiscard(
+  Effect.gen(function* () {
+    const credits = yield* BlockCredits
+    yield* logReleased("block-credits")
+    yield* Effect.forkScoped(
+      Effect.forever(Effect.zipRight(credits.runOnce, Effect.sleep(BLOCK_CREDITS_INTERVAL)))
+    )
+  })
+)

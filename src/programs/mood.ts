@@ -1,0 +1,62 @@
+import { Effect } from "effect"
+import { randomUUID } from "node:crypto"
+import { MoodEntryId, type UserId } from "../domain/ids.ts"
+import { entriesBetween, LogMood, moodInsights } from "../domain/mood.ts"
+import { Aggregates, now, storeFailuresAsDefects } from "./Aggregates.ts"
+import { TaskIndex } from "./projections.ts"
+
+export interface MoodInput {
+  readonly score: number
+  readonly energy: number
+  readonly stress: number
+  readonly note?: string | undefined
+}
+
+/** The mood log (one actor per user) and the insights that relate it to completed focus blocks. */
+export class MoodLog extends Effect.Service<MoodLog>()("MoodLog", {
+  effect: Effect.gen(function* () {
+    const { moods } = yield* Aggregates
+    const index = yield* TaskIndex
+
+    const log = (userId: UserId, input: MoodInput) =>
+      Effect.gen(function* () {
+        const entry_id = MoodEntryId.make(randomUUID())
+        const result = yield* moods.send(
+          userId,
+          LogMood.make({
+            entry_id,
+            user_id: userId,
+            score: input.score,
+            energy: input.energy,
+            stress: input.stress,
+            ...(input.note === undefined ? {} : { note: input.note }),
+            at: yield* now
+          })
+        )
+        const entry = result.state.entries.find((e) => e.id === entry_id)
+        if (entry === undefined) return yield* Effect.die(new Error(`mood entry ${entry_id} not recorded`))
+        return entry
+      }).pipe(storeFailuresAsDefects, Effect.withSpan("MoodLog.log"))
+
+    const history = (
+      userId: UserId,
+      range: { readonly from?: Date | undefined; readonly to?: Date | undefined }
+    ) =>
+      Effect.map(moods.read(userId), ({ state }) => entriesBetween(state.entries, range.from, range.to)).pipe(
+        storeFailuresAsDefects
+      )
+
+    const insights = (userId: UserId, windowDays: number) =>
+      Effect.gen(function* () {
+        const [{ state }, tasks] = yield* Effect.all([moods.read(userId), index.tasksOf(userId)], {
+          concurrency: 2
+        })
+        const completions = tasks.flatMap((t) =>
+          t.blocks.flatMap((b) => (b.completed_at === null ? [] : [b.completed_at]))
+        )
+        return moodInsights(state.entries, completions, yield* now, windowDays)
+      }).pipe(storeFailuresAsDefects)
+
+    return { log, history, insights } as const
+  })
+}) {}

@@ -1,0 +1,217 @@
+import { Effect } from "effect"
+import { randomUUID } from "node:crypto"
+import type { Difficulty } from "../domain/common.ts"
+import { dashboard, tasksWithStatus } from "../domain/dashboard.ts"
+import { blockNotFound, taskNotFound } from "../domain/errors.ts"
+import { type BlockId, TaskId, type UserId } from "../domain/ids.ts"
+import {
+  type Block,
+  CompleteBlock,
+  CreateTask,
+  DeleteTask,
+  StartBlock,
+  type Task,
+  type TaskStatus,
+  UpdateTask
+} from "../domain/task.ts"
+import { creditFor } from "../domain/wallet.ts"
+import { Overloaded } from "./actors/EntityRuntime.ts"
+import { Aggregates, failsOnlyWith, now, storeFailuresAsDefects } from "./Aggregates.ts"
+import { TaskIndex } from "./projections.ts"
+import { bonusOf } from "./store.ts"
+import { TaskBreakdown } from "./TaskBreakdown.ts"
+
+export interface NewTask {
+  readonly title: string
+  readonly description: string
+  readonly duration_minutes: number
+  readonly difficulty: Difficulty
+}
+
+export interface TaskPatch {
+  readonly title?: string | undefined
+  readonly description?: string | undefined
+  readonly difficulty?: Difficulty | undefined
+  readonly duration_minutes?: number | undefined
+}
+
+export interface Page {
+  readonly limit: number
+  readonly offset: number
+}
+
+const blockOf = (task: Task, blockId: BlockId) =>
+  Effect.mapError(Effect.fromNullable(task.blocks.find((b) => b.id === blockId)), () =>
+    blockNotFound(task.id, blockId)
+  )
+
+/** Only `Overloaded` of the wallet's answers can reach a block credit; the rest would be a bug. */
+const onlyOverloaded = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, Overloaded, R> =>
+  Effect.catchAll(self, (error) => (error instanceof Overloaded ? Effect.fail(error) : Effect.die(error)))
+
+/**
+ * Tasks and their focus blocks. Commands go to the task's actor (the decider checks ownership: someone
+ * else's task is "not found"); a single task is read from its actor, a user's list from the task
+ * index projection.
+ */
+export class Tasks extends Effect.Service<Tasks>()("Tasks", {
+  effect: Effect.gen(function* () {
+    const { tasks, wallets } = yield* Aggregates
+    const index = yield* TaskIndex
+    const breakdown = yield* TaskBreakdown
+
+    const owned = (task: Task | null, userId: UserId, taskId: TaskId) =>
+      task !== null && task.user_id === userId ? Effect.succeed(task) : Effect.fail(taskNotFound(taskId))
+
+    const mustExist = (task: Task | null, taskId: TaskId) =>
+      task === null
+        ? Effect.die(new Error(`task ${taskId} vanished after a successful command`))
+        : Effect.succeed(task)
+
+    const create = (userId: UserId, input: NewTask) =>
+      Effect.gen(function* () {
+        const task_id = TaskId.make(randomUUID())
+        const blocks = yield* breakdown.plan(input)
+        const result = yield* tasks.send(
+          task_id,
+          CreateTask.make({ task_id, user_id: userId, ...input, blocks, at: yield* now })
+        )
+        return yield* mustExist(result.state.task, task_id)
+      }).pipe(
+        storeFailuresAsDefects,
+        failsOnlyWith("InvalidInput", "Overloaded"),
+        Effect.withSpan("Tasks.create")
+      )
+
+    const get = (userId: UserId, taskId: TaskId) =>
+      tasks.read(taskId).pipe(
+        Effect.flatMap(({ state }) => owned(state.task, userId, taskId)),
+        storeFailuresAsDefects
+      )
+
+    const list = (userId: UserId, filter: { readonly status?: TaskStatus | undefined } & Page) =>
+      Effect.map(index.tasksOf(userId), (all) => {
+        const matching = tasksWithStatus(all, filter.status)
+        return {
+          items: matching.slice(filter.offset, filter.offset + filter.limit),
+          total: matching.length,
+          limit: filter.limit,
+          offset: filter.offset
+        }
+      })
+
+    const update = (userId: UserId, taskId: TaskId, patch: TaskPatch) =>
+      Effect.gen(function* () {
+        const current = yield* get(userId, taskId)
+        // A new duration comes with a new cut of the blocks, through the same breakdown seam.
+        const replan =
+          patch.duration_minutes === undefined || patch.duration_minutes === current.duration_minutes
+            ? undefined
+            : {
+                duration_minutes: patch.duration_minutes,
+                blocks: yield* breakdown.plan({
+                  title: patch.title ?? current.title,
+                  description: patch.description ?? current.description,
+                  duration_minutes: patch.duration_minutes,
+                  difficulty: patch.difficulty ?? current.difficulty
+                })
+              }
+        const result = yield* tasks.send(
+          taskId,
+          UpdateTask.make({
+            task_id: taskId,
+            user_id: userId,
+            ...(patch.title === undefined ? {} : { title: patch.title }),
+            ...(patch.description === undefined ? {} : { description: patch.description }),
+            ...(patch.difficulty === undefined ? {} : { difficulty: patch.difficulty }),
+            ...(replan === undefined ? {} : { replan }),
+            at: yield* now
+          })
+        )
+        return yield* mustExist(result.state.task, taskId)
+      }).pipe(
+        storeFailuresAsDefects,
+        failsOnlyWith("TaskNotFound", "InvalidTransition", "InvalidInput", "Overloaded"),
+        Effect.withSpan("Tasks.update")
+      )
+
+    const remove = (userId: UserId, taskId: TaskId) =>
+      Effect.gen(function* () {
+        yield* tasks.send(taskId, DeleteTask.make({ task_id: taskId, user_id: userId, at: yield* now }))
+      }).pipe(
+        storeFailuresAsDefects,
+        failsOnlyWith("TaskNotFound", "Overloaded"),
+        Effect.withSpan("Tasks.delete")
+      )
+
+    const startBlock = (userId: UserId, taskId: TaskId, blockId: BlockId) =>
+      Effect.gen(function* () {
+        const result = yield* tasks.send(
+          taskId,
+          StartBlock.make({ task_id: taskId, user_id: userId, block_id: blockId, at: yield* now })
+        )
+        const task = yield* mustExist(result.state.task, taskId)
+        return { task, block: yield* blockOf(task, blockId) }
+      }).pipe(
+        storeFailuresAsDefects,
+        failsOnlyWith("TaskNotFound", "BlockNotFound", "InvalidTransition", "Overloaded"),
+        Effect.withSpan("Tasks.startBlock")
+      )
+
+    /**
+     * The task actor records the completion; the wallet is credited right after so the answer can
+     * carry the tokens and the new balance. Should the process die between the two appends, the block
+     * credit process manager (`blockCredits.ts`) pays it from the `BlockCompleted` event; the wallet
+     * pays each block once, so both paths together still pay exactly once.
+     */
+    const completeBlock = (
+      userId: UserId,
+      taskId: TaskId,
+      blockId: BlockId,
+      input: { readonly proof_text?: string | undefined; readonly effort_rating?: number | undefined }
+    ) =>
+      Effect.gen(function* () {
+        const result = yield* tasks.send(
+          taskId,
+          CompleteBlock.make({
+            task_id: taskId,
+            user_id: userId,
+            block_id: blockId,
+            ...(input.proof_text === undefined ? {} : { proof_text: input.proof_text }),
+            ...(input.effort_rating === undefined ? {} : { effort_rating: input.effort_rating }),
+            at: yield* now
+          })
+        )
+        const task = yield* mustExist(result.state.task, taskId)
+        const block: Block = yield* blockOf(task, blockId)
+        const completed = result.events.find((e) => e._tag === "BlockCompleted")
+        if (completed === undefined || completed._tag !== "BlockCompleted") {
+          return yield* Effect.die(new Error(`completing block ${blockId} recorded no BlockCompleted`))
+        }
+        const credit = yield* onlyOverloaded(
+          wallets.send(userId, creditFor(completed), { causationId: result.stored[0]?.eventId ?? taskId })
+        )
+        return {
+          task,
+          block,
+          tokens_earned: completed.tokens_earned,
+          bonus_tokens: bonusOf(credit.events),
+          balance: credit.state.balance
+        }
+      }).pipe(
+        storeFailuresAsDefects,
+        failsOnlyWith("TaskNotFound", "BlockNotFound", "InvalidTransition", "Overloaded"),
+        Effect.withSpan("Tasks.completeBlock")
+      )
+
+    const dashboardOf = (userId: UserId) =>
+      Effect.gen(function* () {
+        const [all, wallet] = yield* Effect.all([index.tasksOf(userId), wallets.read(userId)], {
+          concurrency: 2
+        })
+        return dashboard(all, wallet.state, yield* now)
+      }).pipe(storeFailuresAsDefects)
+
+    return { create, get, list, update, remove, startBlock, completeBlock, dashboard: dashboardOf } as const
+  })
+}) {}

@@ -1,0 +1,85 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Layer } from "effect"
+import { randomUUID } from "node:crypto"
+import { BlockId, TaskId, UserId } from "../src/domain/ids.ts"
+import { tokensForBlock } from "../src/domain/rules.ts"
+import { CompleteBlock, CreateTask, StartBlock } from "../src/domain/task.ts"
+import { creditFor } from "../src/domain/wallet.ts"
+import { EventStoreSqliteMemory } from "../src/layers/EventStoreSqlite.ts"
+import { ActorSystem } from "../src/programs/actors/ActorSystem.ts"
+import { Aggregates } from "../src/programs/Aggregates.ts"
+import { BlockCredits } from "../src/programs/blockCredits.ts"
+
+const TestLayer = BlockCredits.Default.pipe(
+  Layer.provideMerge(Aggregates.Default),
+  Layer.provideMerge(ActorSystem.Default),
+  Layer.provideMerge(EventStoreSqliteMemory)
+)
+
+/** Creates a one-block task, starts and completes the block on the task actor only: no wallet credit. */
+const completeWithoutCredit = (minutes: number) =>
+  Effect.gen(function* () {
+    const { tasks } = yield* Aggregates
+    const user_id = UserId.make(randomUUID())
+    const task_id = TaskId.make(randomUUID())
+    const block_id = BlockId.make(randomUUID())
+    const at = new Date()
+    yield* tasks.send(
+      task_id,
+      CreateTask.make({
+        task_id,
+        user_id,
+        title: "Crash test",
+        description: "",
+        duration_minutes: minutes,
+        difficulty: "high",
+        blocks: [{ block_id, title: "The block", duration_minutes: minutes }],
+        at
+      })
+    )
+    yield* tasks.send(task_id, StartBlock.make({ task_id, user_id, block_id, at }))
+    const done = yield* tasks.send(task_id, CompleteBlock.make({ task_id, user_id, block_id, at }))
+    return { user_id, done }
+  })
+
+describe("block credit process manager", () => {
+  it.layer(TestLayer)("on an in-memory store", (it) => {
+    it.effect("a BlockCompleted whose credit was lost (crash between the appends) is paid once", () =>
+      Effect.gen(function* () {
+        const { wallets } = yield* Aggregates
+        const credits = yield* BlockCredits
+        const { user_id } = yield* completeWithoutCredit(40)
+        expect((yield* wallets.read(user_id)).state.balance).toBe(0)
+
+        const first = yield* credits.runOnce
+        expect(first.credited).toBe(1)
+        const expected = tokensForBlock({ minutes: 40, difficulty: "high" })
+        const wallet = (yield* wallets.read(user_id)).state
+        // 52 tokens reach level 2, whose bonus (30) is paid with it: earned = block + bonus.
+        expect(wallet.total_earned).toBe(expected + 30)
+        expect(wallet.balance).toBe(wallet.total_earned)
+        expect(Object.values(wallet.paid_blocks)).toEqual([expected])
+
+        // Running again (a restart re-reading the log, or the next tick) pays nothing more.
+        const second = yield* credits.runOnce
+        expect(second.credited).toBe(0)
+        expect((yield* wallets.read(user_id)).state.balance).toBe(wallet.balance)
+      })
+    )
+
+    it.effect("a block the request already credited is not paid again by the process manager", () =>
+      Effect.gen(function* () {
+        const { wallets } = yield* Aggregates
+        const credits = yield* BlockCredits
+        const { user_id, done } = yield* completeWithoutCredit(30)
+        const completed = done.events.find((e) => e._tag === "BlockCompleted")
+        if (completed?._tag !== "BlockCompleted") throw new Error("no BlockCompleted")
+        // What the HTTP request does right after the task's append.
+        const paid = yield* wallets.send(user_id, creditFor(completed))
+        const run = yield* credits.runOnce
+        expect(run.credited).toBe(0)
+        expect((yield* wallets.read(user_id)).state.balance).toBe(paid.state.balance)
+      })
+    )
+  })
+})

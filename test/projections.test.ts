@@ -1,0 +1,66 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Layer, Schema } from "effect"
+import { randomUUID } from "node:crypto"
+import { BlockId, TaskId, UserId } from "../src/domain/ids.ts"
+import { TaskCreated, TaskDeleted, TaskEvent } from "../src/domain/task.ts"
+import { EventStore } from "../src/layers/EventStore.ts"
+import { EventStoreSqliteMemory } from "../src/layers/EventStoreSqlite.ts"
+import { TaskIndex } from "../src/programs/projections.ts"
+
+const encode = Schema.encodeSync(TaskEvent)
+
+/** Appends straight to the store, as another process sharing it would. */
+const appendElsewhere = (event: TaskEvent, expected: "noStream" | number) =>
+  Effect.flatMap(EventStore, (store) =>
+    store.append(`task-${event.task_id}`, expected, [
+      {
+        eventId: randomUUID(),
+        type: event._tag,
+        data: encode(event),
+        metadata: { timestamp: new Date().toISOString() }
+      }
+    ])
+  )
+
+const created = (user_id: UserId, title: string) =>
+  TaskCreated.make({
+    task_id: TaskId.make(randomUUID()),
+    user_id,
+    title,
+    description: "",
+    duration_minutes: 25,
+    difficulty: "medium",
+    blocks: [{ block_id: BlockId.make(randomUUID()), title, duration_minutes: 25 }],
+    at: new Date()
+  })
+
+describe("task index projection", () => {
+  it.layer(TaskIndex.Default.pipe(Layer.provideMerge(EventStoreSqliteMemory)))(
+    "on an in-memory store",
+    (it) => {
+      it.effect(
+        "catches up before answering: sees tasks written behind its back, per user, newest first",
+        () =>
+          Effect.gen(function* () {
+            const index = yield* TaskIndex
+            const alice = UserId.make(randomUUID())
+            const bob = UserId.make(randomUUID())
+            expect(yield* index.tasksOf(alice)).toEqual([])
+            const first = created(alice, "First")
+            const second = created(alice, "Second")
+            const bobs = created(bob, "Bob's")
+            yield* appendElsewhere(first, "noStream")
+            yield* appendElsewhere(bobs, "noStream")
+            yield* appendElsewhere(second, "noStream")
+            expect((yield* index.tasksOf(alice)).map((t) => t.title)).toEqual(["Second", "First"])
+            expect((yield* index.tasksOf(bob)).map((t) => t.title)).toEqual(["Bob's"])
+            yield* appendElsewhere(
+              TaskDeleted.make({ task_id: first.task_id, user_id: alice, at: new Date() }),
+              1
+            )
+            expect((yield* index.tasksOf(alice)).map((t) => t.title)).toEqual(["Second"])
+          })
+      )
+    }
+  )
+})
