@@ -109,9 +109,9 @@ describe("planner", () => {
           expect(Object.keys(counted).sort()).toEqual([...ids].sort())
           expect(Object.values(counted).every((n) => n === 1)).toBe(true)
           expect(a.completed + b.completed).toBe(30)
-        expect(a.claimed + b.claimed).toBe(30)
-        // The workers did compete: some claims were lost to the other one, and none ran twice.
-        expect(a.lost + b.lost).toBeGreaterThan(0)
+          expect(a.claimed + b.claimed).toBe(30)
+          // The workers did compete: some claims were lost to the other one, and none ran twice.
+          expect(a.lost + b.lost).toBeGreaterThan(0)
           const states = yield* two.actions("u-race")
           expect(states.filter((s) => s.status === "completed")).toHaveLength(30)
         })
