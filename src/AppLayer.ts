@@ -17,6 +17,11 @@ import { SystemProbeLive } from "./layers/SystemProbe.ts"
 import { TelemetryLive } from "./layers/Telemetry.ts"
 import { ActorSystem } from "./programs/actors/ActorSystem.ts"
 import { InstrumentationLive } from "./programs/Instrumentation.ts"
+import { ChainsLive } from "./programs/chains/builtins.ts"
+import { ChainTaskBreakdown } from "./programs/chains/ChainTaskBreakdown.ts"
+import { MemoryChainPlannerLive } from "./programs/orchestrator/OrchestratorLayer.ts"
+import { TasksTaskPort } from "./programs/orchestrator/TasksTaskPort.ts"
+import { WorkerStateLive } from "./programs/orchestrator/WorkerState.ts"
 import { ProgramsLive } from "./programs/Programs.ts"
 
 /**
@@ -40,7 +45,12 @@ const EventStoreLive = EventStoreMetricsLive.pipe(
  * they differ only in what they put on top.
  */
 export const AppLayer = InstrumentationLive.pipe(
-  Layer.provideMerge(Layer.mergeAll(EmbeddedHealthChecks, ProgramsLive, LanguageModelLive, Monitor.Default)),
+  Layer.provideMerge(Layer.mergeAll(EmbeddedHealthChecks, MemoryChainPlannerLive, Monitor.Default)),
+  Layer.provideMerge(Layer.mergeAll(TasksTaskPort, WorkerStateLive)),
+  Layer.provideMerge(ProgramsLive),
+  Layer.provideMerge(ChainTaskBreakdown),
+  Layer.provideMerge(ChainsLive),
+  Layer.provideMerge(LanguageModelLive),
   Layer.provideMerge(CacheLive),
   Layer.provideMerge(ActorSystem.Default),
   Layer.provideMerge(AiOptimizerLive),

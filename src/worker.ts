@@ -2,9 +2,10 @@ import { Effect, Layer } from "effect"
 import { AppLayer } from "./AppLayer.ts"
 import { launch } from "./launch.ts"
 import { BlockCreditsDaemon } from "./programs/blockCredits.ts"
+import { backgroundJobs } from "./programs/orchestrator/BackgroundJobs.ts"
 
 /**
- * The background worker: runs the application's periodic jobs. In production (several servers, one or
+ * The background worker: runs the application's periodic jobs (block credits, planner tick, memory expiry). In production (several servers, one or
  * more workers) this is where block credits lost to a crash between two appends are paid; every job is
  * idempotent, so running more than one worker is safe.
  */
@@ -13,6 +14,10 @@ const WorkerLive = Layer.scopedDiscard(
     yield* Effect.logInfo("worker started")
     yield* Effect.addFinalizer(() => Effect.logInfo("worker stopping"))
   })
-).pipe(Layer.provideMerge(BlockCreditsDaemon), Layer.provide(AppLayer))
+).pipe(
+  Layer.provideMerge(BlockCreditsDaemon),
+  Layer.provideMerge(backgroundJobs("worker")),
+  Layer.provide(AppLayer)
+)
 
 launch(WorkerLive)

@@ -4,6 +4,7 @@ import { AuthApi } from "./api/AuthApi.ts"
 import { HealthApi } from "./api/HealthApi.ts"
 import { MetricsApi } from "./api/MetricsApi.ts"
 import { MoodApi } from "./api/MoodApi.ts"
+import { OrchestratorApi, OrchestratorStatusApi } from "./api/OrchestratorApi.ts"
 import { StoreApi } from "./api/StoreApi.ts"
 import { TasksApi } from "./api/TasksApi.ts"
 import { InternalError, MalformedRequest, NotFound, PayloadTooLarge, ValidationError } from "./errors.ts"
@@ -17,6 +18,8 @@ export class FocusForgeApi extends HttpApi.make("focusforge")
   .add(TasksApi)
   .add(MoodApi)
   .add(StoreApi)
+  .add(OrchestratorApi)
+  .add(OrchestratorStatusApi)
   .addError(ValidationError)
   .addError(MalformedRequest)
   .addError(NotFound)

@@ -3,6 +3,7 @@ import { NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import * as Http from "node:http"
 import { AppLayer } from "../AppLayer.ts"
+import { EmbeddedJobsLive } from "../programs/orchestrator/BackgroundJobs.ts"
 import { AppConfig } from "../layers/AppConfig.ts"
 import { Health } from "../layers/Health.ts"
 import { logReleased } from "../layers/Logging.ts"
@@ -11,6 +12,7 @@ import { EmbeddedBackgroundLive } from "../programs/Programs.ts"
 import { AuthHandlers } from "./handlers/auth.ts"
 import { HealthHandlers } from "./handlers/health.ts"
 import { MetricsHandlers } from "./handlers/metrics.ts"
+import { OrchestratorHandlers, OrchestratorStatusHandlers } from "./handlers/orchestrator.ts"
 import { MoodHandlers } from "./handlers/mood.ts"
 import { AuthenticationLive } from "./handlers/security.ts"
 import { StoreHandlers } from "./handlers/store.ts"
@@ -81,7 +83,9 @@ export const ApiHandlersLive = Layer.mergeAll(
   AuthHandlers,
   TasksHandlers,
   MoodHandlers,
-  StoreHandlers
+  StoreHandlers,
+  OrchestratorHandlers,
+  OrchestratorStatusHandlers
 ).pipe(Layer.provide(AuthenticationLive))
 
 export const ApiLive = HttpApiBuilder.api(FocusForgeApi).pipe(Layer.provide(ApiHandlersLive))
@@ -101,6 +105,7 @@ export const makeServer = <E>(api: Layer.Layer<HttpApi.Api, E, AppServices>) =>
     HttpServer.withLogAddress,
     Layer.provide(NodeServerLive),
     Layer.provide(EmbeddedBackgroundLive),
+    Layer.provide(EmbeddedJobsLive),
     Layer.provide(AppLayer)
   )
 

@@ -6,17 +6,19 @@ import { BlockCredits, BlockCreditsDaemon } from "./blockCredits.ts"
 import { MoodLog } from "./mood.ts"
 import { TaskIndex } from "./projections.ts"
 import { RewardStore } from "./store.ts"
-import { HeuristicTaskBreakdown } from "./TaskBreakdown.ts"
 import { Tasks } from "./tasks.ts"
 
-/** The product's use cases over the actor system and the event store, with their shared parts. */
+/**
+ * The product's use cases over the actor system and the event store, with their shared parts. The
+ * `TaskBreakdown` seam comes from outside: the `task_breakdown` chain in the application.
+ */
 export const ProgramsLive = Layer.mergeAll(
   Accounts.Default,
   Tasks.Default,
   MoodLog.Default,
   RewardStore.Default,
   BlockCredits.Default
-).pipe(Layer.provideMerge(Layer.mergeAll(Aggregates.Default, TaskIndex.Default, HeuristicTaskBreakdown)))
+).pipe(Layer.provideMerge(Layer.mergeAll(Aggregates.Default, TaskIndex.Default)))
 
 /**
  * In embedded mode the server process is the only process, so it runs the block credit process

@@ -168,7 +168,12 @@ export class Tasks extends Effect.Service<Tasks>()("Tasks", {
       userId: UserId,
       taskId: TaskId,
       blockId: BlockId,
-      input: { readonly proof_text?: string | undefined; readonly effort_rating?: number | undefined }
+      input: {
+        readonly proof_text?: string | undefined
+        readonly effort_rating?: number | undefined
+        /** Proof validation's verdict (0..1) on `proof_text`: scales the block's tokens. */
+        readonly proof_score?: number | undefined
+      }
     ) =>
       Effect.gen(function* () {
         const result = yield* tasks.send(
@@ -179,6 +184,7 @@ export class Tasks extends Effect.Service<Tasks>()("Tasks", {
             block_id: blockId,
             ...(input.proof_text === undefined ? {} : { proof_text: input.proof_text }),
             ...(input.effort_rating === undefined ? {} : { effort_rating: input.effort_rating }),
+            ...(input.proof_score === undefined ? {} : { proof_score: input.proof_score }),
             at: yield* now
           })
         )

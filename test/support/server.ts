@@ -21,7 +21,7 @@ export const tempDataDir = (): string => mkdtempSync(join(tmpdir(), "focusforge-
 
 /** Runs an entry point of the app as a real child process. */
 export const runEntry = (
-  entry: "src/main.ts" | "src/worker.ts" | "test/support/testServer.ts",
+  entry: "src/main.ts" | "src/worker.ts" | "test/support/testServer.ts" | "examples/custom-chain.ts",
   env: Record<string, string> = {}
 ): { child: ChildProcess; output: () => string; exited: Promise<number | string> } => {
   const child = spawn(process.execPath, ["--import", "tsx", entry], {
@@ -48,7 +48,10 @@ export const runEntry = (
  */
 export const startServer = async (
   env: Record<string, string> = {},
-  options: { readonly entry?: "src/main.ts" | "test/support/testServer.ts"; readonly timeoutMs?: number } = {}
+  options: {
+    readonly entry?: "src/main.ts" | "test/support/testServer.ts" | "examples/custom-chain.ts"
+    readonly timeoutMs?: number
+  } = {}
 ): Promise<ServerProcess> => {
   const timeoutMs = options.timeoutMs ?? 90_000
   const dataDir = env.DATA_DIR ?? tempDataDir()

@@ -26,7 +26,7 @@ export interface BlockCompletion {
  */
 export interface TaskPortShape {
   readonly create: (userId: string, input: NewTaskInput) => Effect.Effect<Task, InvalidInput | Overloaded>
-  readonly get: (userId: string, taskId: string) => Effect.Effect<Task, TaskNotFound>
+  readonly get: (userId: string, taskId: string) => Effect.Effect<Task, TaskNotFound | Overloaded>
   readonly startBlock: (
     userId: string,
     taskId: string,

@@ -1,4 +1,5 @@
-import { Context, Effect, Layer, Ref } from "effect"
+import { Config, Context, Effect, Layer, Option, Ref } from "effect"
+import { AppConfig } from "../../layers/AppConfig.ts"
 
 export interface WorkerStatus {
   /** `embedded`: this process runs the background jobs itself; `external`: a worker process does. */
@@ -26,3 +27,21 @@ export const makeWorkerStateLayer = (mode: WorkerStatus["mode"]) =>
       (ref) => ({ get: Ref.get(ref), update: (f) => Ref.update(ref, f) })
     )
   )
+
+/**
+ * Whether the server process runs the background jobs (planner tick, memory expiry) itself:
+ * `BACKGROUND_JOBS=embedded` or `worker` decides; unset, it follows `APP_MODE` (embedded: one process,
+ * so nobody else would run them).
+ */
+export const backgroundJobsInServer = Effect.gen(function* () {
+  const config = yield* AppConfig
+  const setting = yield* Config.option(Config.literal("embedded", "worker")("BACKGROUND_JOBS")).pipe(
+    Effect.orDie
+  )
+  return Option.match(setting, {
+    onNone: () => config.mode === "embedded",
+    onSome: (value) => value === "embedded"
+  })
+})
+
+export const WorkerStateLive = makeWorkerStateLayer("external")

@@ -1,0 +1,185 @@
+import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "@effect/platform"
+import { Schema } from "effect"
+import { BlockNotFound, InvalidInput, InvalidTransition, TaskNotFound } from "../../domain/errors.ts"
+import { BlockId, TaskId } from "../../domain/ids.ts"
+import { MemoryEntry, MemoryKind } from "../../domain/memory.ts"
+import { ChainRunView, ChainStepCompleted, RunSource } from "../../programs/chains/ChainRuns.ts"
+import {
+  CompleteEnhancedRequest,
+  CompleteEnhancedResponse,
+  CreateEnhancedRequest,
+  CreateEnhancedResponse,
+  DailyOptimizationRequest,
+  DailyOptimizationResponse,
+  FocusSessionRequest,
+  FocusSessionResponse,
+  PlannedActionView
+} from "../../programs/orchestrator/schemas.ts"
+import { NotFound, Overloaded } from "../errors.ts"
+import { Authentication } from "./Security.ts"
+
+const envelope = { message: Schema.String, details: Schema.optional(Schema.Unknown) }
+
+export class ChainInputRejected extends Schema.TaggedError<ChainInputRejected>()(
+  "ChainInputRejected",
+  envelope,
+  HttpApiSchema.annotations({ status: 422, description: "The input does not fit the chain's input Schema" })
+) {}
+
+export class ChainRunFailed extends Schema.TaggedError<ChainRunFailed>()(
+  "ChainRunFailed",
+  envelope,
+  HttpApiSchema.annotations({
+    status: 502,
+    description: "A step failed and the chain has no heuristic for it"
+  })
+) {}
+
+export const ChainExecution = Schema.Struct({
+  run_id: Schema.String,
+  chain: Schema.String,
+  output: Schema.Unknown,
+  source: RunSource,
+  cached: Schema.Boolean,
+  duration_ms: Schema.Number,
+  steps: Schema.Array(ChainStepCompleted.pipe(Schema.omit("_tag")))
+}).annotations({ identifier: "ChainExecution" })
+
+export const UserContextResponse = Schema.Struct({
+  user_id: Schema.String,
+  short_term: Schema.Array(MemoryEntry),
+  working: Schema.Array(MemoryEntry),
+  long_term: Schema.Array(
+    Schema.Struct({
+      id: Schema.String,
+      kind: MemoryKind,
+      content: Schema.String,
+      data: Schema.optionalWith(Schema.Unknown, { exact: true }),
+      at: Schema.String
+    })
+  ),
+  counts: Schema.Struct({ short_term: Schema.Number, working: Schema.Number, long_term: Schema.Number })
+}).annotations({ identifier: "UserContext" })
+
+export const PlannerExecution = Schema.Struct({
+  report: Schema.Struct({
+    worker: Schema.String,
+    claimed: Schema.Number,
+    completed: Schema.Number,
+    retried: Schema.Number,
+    failed: Schema.Number,
+    cancelled: Schema.Number,
+    lost: Schema.Number
+  }),
+  actions: Schema.Array(PlannedActionView)
+}).annotations({ identifier: "PlannerExecution" })
+
+export const OrchestratorStatusResponse = Schema.Struct({
+  status: Schema.Literal("operational", "degraded"),
+  chains: Schema.Array(
+    Schema.Struct({
+      name: Schema.String,
+      description: Schema.String,
+      version: Schema.Number,
+      steps: Schema.Array(Schema.Struct({ name: Schema.String, version: Schema.Number }))
+    })
+  ),
+  executor: Schema.Unknown,
+  optimizer: Schema.Unknown,
+  planner: Schema.Unknown,
+  memory: Schema.Unknown,
+  worker: Schema.Unknown
+}).annotations({ identifier: "OrchestratorStatus" })
+
+const CompleteEnhancedPayload = Schema.Struct({
+  ...CompleteEnhancedRequest.fields,
+  task_id: TaskId,
+  block_id: BlockId
+})
+
+const STATUS_SUMMARY =
+  "Chains registered, executor and optimizer stats, planner queue, memory sizes, worker state"
+
+/** Workflows and introspection of the Memory-Chain-Planner, all acting as the token's user. */
+export class OrchestratorApi extends HttpApiGroup.make("orchestrator")
+  .add(
+    HttpApiEndpoint.post("createEnhanced", "/api/v1/orchestrator/tasks/create-enhanced")
+      .setPayload(CreateEnhancedRequest)
+      .addSuccess(CreateEnhancedResponse)
+      .addError(InvalidInput)
+      .annotate(OpenApi.Summary, "Create a task with analysis, similar tasks, an AI breakdown and follow-ups")
+  )
+  .add(
+    HttpApiEndpoint.post("completeEnhanced", "/api/v1/orchestrator/tasks/complete-enhanced")
+      .setPayload(CompleteEnhancedPayload)
+      .addSuccess(CompleteEnhancedResponse)
+      .addError(TaskNotFound)
+      .addError(BlockNotFound)
+      .addError(InvalidTransition)
+      .annotate(
+        OpenApi.Summary,
+        "Complete a block: proof validated, tokens scaled by its score (paid once), motivation"
+      )
+  )
+  .add(
+    HttpApiEndpoint.post("dailyOptimization", "/api/v1/orchestrator/daily-optimization")
+      .setPayload(DailyOptimizationRequest)
+      .addSuccess(DailyOptimizationResponse)
+      .annotate(OpenApi.Summary, "Today's summary, recommendations and motivation")
+  )
+  .add(
+    HttpApiEndpoint.post("focusSession", "/api/v1/orchestrator/focus-session")
+      .setPayload(FocusSessionRequest)
+      .addSuccess(FocusSessionResponse)
+      .addError(TaskNotFound)
+      .annotate(OpenApi.Summary, "Start a focus session with a motivation and a planned check-in")
+  )
+  .add(
+    HttpApiEndpoint.post("executeChain", "/api/v1/orchestrator/chains/execute/:chain_name")
+      .setPath(Schema.Struct({ chain_name: Schema.String }))
+      .setPayload(Schema.Unknown)
+      .addSuccess(ChainExecution)
+      .addError(NotFound)
+      .addError(ChainInputRejected)
+      .addError(ChainRunFailed)
+      .annotate(OpenApi.Summary, "Run a registered chain on a JSON input")
+  )
+  .add(
+    HttpApiEndpoint.get("chainRun", "/api/v1/orchestrator/chain-runs/:run_id")
+      .setPath(Schema.Struct({ run_id: Schema.String }))
+      .addSuccess(ChainRunView)
+      .addError(NotFound)
+      .annotate(OpenApi.Summary, "One chain run: its steps, sources and durations")
+  )
+  .add(
+    HttpApiEndpoint.get("userContext", "/api/v1/orchestrator/memory/user-context")
+      .addSuccess(UserContextResponse)
+      .annotate(OpenApi.Summary, "The user's short-term, working and recent long-term memory")
+  )
+  .add(
+    HttpApiEndpoint.get("plannerActions", "/api/v1/orchestrator/planner/actions")
+      .addSuccess(Schema.Array(PlannedActionView))
+      .annotate(OpenApi.Summary, "The user's planned actions, newest first")
+  )
+  .add(
+    HttpApiEndpoint.post("plannerExecute", "/api/v1/orchestrator/planner/execute")
+      .addSuccess(PlannerExecution)
+      .annotate(OpenApi.Summary, "Run the user's ready actions now, in priority order")
+  )
+  .addError(Overloaded)
+  .middleware(Authentication)
+  .annotate(OpenApi.Title, "Orchestrator") {}
+
+/** Public: the orchestrator's parts and their state, no user data. */
+export class OrchestratorStatusApi extends HttpApiGroup.make("orchestratorStatus")
+  .add(
+    HttpApiEndpoint.get("status", "/orchestrator/status")
+      .addSuccess(OrchestratorStatusResponse)
+      .annotate(OpenApi.Summary, STATUS_SUMMARY)
+  )
+  .add(
+    HttpApiEndpoint.get("statusV1", "/api/v1/orchestrator/status")
+      .addSuccess(OrchestratorStatusResponse)
+      .annotate(OpenApi.Summary, STATUS_SUMMARY)
+  )
+  .annotate(OpenApi.Title, "Orchestrator status") {}

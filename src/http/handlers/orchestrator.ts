@@ -1,0 +1,88 @@
+import { HttpApiBuilder } from "@effect/platform"
+import { Effect, Option } from "effect"
+import { ChainExecutor } from "../../programs/chains/ChainExecutor.ts"
+import { Memory } from "../../programs/memory/Memory.ts"
+import { actionView, Orchestrator } from "../../programs/orchestrator/Orchestrator.ts"
+import { Planner } from "../../programs/planner/Planner.ts"
+import { FocusForgeApi } from "../Api.ts"
+import { ChainInputRejected, ChainRunFailed } from "../api/OrchestratorApi.ts"
+import { CurrentUser } from "../api/Security.ts"
+import { NotFound } from "../errors.ts"
+import { answerOverloaded } from "./common.ts"
+
+export const OrchestratorHandlers = HttpApiBuilder.group(FocusForgeApi, "orchestrator", (handlers) =>
+  Effect.gen(function* () {
+    const orchestrator = yield* Orchestrator
+    const executor = yield* ChainExecutor
+    const memory = yield* Memory
+    const planner = yield* Planner
+    const userId = Effect.map(CurrentUser, (principal): string => principal.user.id)
+    return handlers
+      .handle("createEnhanced", ({ payload }) =>
+        Effect.flatMap(userId, (user) => orchestrator.createEnhanced(user, payload)).pipe(answerOverloaded)
+      )
+      .handle("completeEnhanced", ({ payload }) =>
+        Effect.flatMap(userId, (user) => orchestrator.completeEnhanced(user, payload)).pipe(answerOverloaded)
+      )
+      .handle("dailyOptimization", ({ payload }) =>
+        Effect.flatMap(userId, (user) => orchestrator.dailyOptimization(user, payload))
+      )
+      .handle("focusSession", ({ payload }) =>
+        Effect.flatMap(userId, (user) => orchestrator.focusSession(user, payload)).pipe(answerOverloaded)
+      )
+      .handle("executeChain", ({ path, payload }) =>
+        Effect.flatMap(userId, (user) => executor.runByName(path.chain_name, payload, { userId: user })).pipe(
+          Effect.catchTags({
+            ChainNotFound: (e) => Effect.fail(new NotFound({ message: e.message })),
+            ChainInputInvalid: (e) =>
+              Effect.fail(
+                new ChainInputRejected({
+                  message: `invalid input for ${e.chain}`,
+                  details: { issues: e.message }
+                })
+              ),
+            ChainFailed: (e) =>
+              Effect.fail(
+                new ChainRunFailed({ message: e.message, details: { run_id: e.run_id, chain: e.chain } })
+              )
+          })
+        )
+      )
+      .handle("chainRun", ({ path }) =>
+        Effect.gen(function* () {
+          const user = yield* userId
+          const run = yield* executor.getRun(path.run_id)
+          // Another user's run is as absent as a missing one.
+          if (Option.isNone(run) || (run.value.user_id !== null && run.value.user_id !== user))
+            return yield* new NotFound({ message: `no chain run ${path.run_id}` })
+          return run.value
+        })
+      )
+      .handle("userContext", () => Effect.flatMap(userId, memory.userContext))
+      .handle("plannerActions", () =>
+        Effect.flatMap(userId, (user) =>
+          Effect.map(planner.actions(user), (actions) => actions.map(actionView))
+        )
+      )
+      .handle("plannerExecute", () =>
+        Effect.gen(function* () {
+          const user = yield* userId
+          const report = yield* planner.tick(`http-${user}`, { userId: user })
+          const actions = yield* planner.actions(user)
+          return { report, actions: actions.map(actionView) }
+        })
+      )
+  })
+)
+
+export const OrchestratorStatusHandlers = HttpApiBuilder.group(
+  FocusForgeApi,
+  "orchestratorStatus",
+  (handlers) =>
+    Effect.gen(function* () {
+      const orchestrator = yield* Orchestrator
+      return handlers
+        .handle("status", () => orchestrator.status)
+        .handle("statusV1", () => orchestrator.status)
+    })
+)
