@@ -157,7 +157,7 @@ describe("orchestrator over HTTP with the provider down (fake answering 500)", (
       AI_API_KEY: "sk-test",
       AI_RETRY_BASE_MS: "10",
       AI_RATE_LIMIT: "10000",
-      AI_RATE_BURST: "10000",
+      AI_RATE_BURST: "5000",
       CACHE_PREFIX: `test-${Date.now()}:`
     })
     user = await registerUser(server.url, "Degraded")
