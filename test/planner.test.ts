@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Ref, TestClock } from "effect"
+import { Effect, Either, Layer, Ref, TestClock } from "effect"
+import { ActionDecider, CLAIM_LEASE_MS, decideAction } from "../src/domain/planner.ts"
 import { EventStoreSqliteMemory } from "../src/layers/EventStoreSqlite.ts"
 import { ActionFailure, makePlanner } from "../src/programs/planner/Planner.ts"
 
@@ -130,5 +131,38 @@ describe("planner", () => {
         expect(yield* Ref.get(ran)).toBe(1)
       })
     )
+  })
+})
+
+describe("action decider", () => {
+  const planned = ActionDecider.evolve(ActionDecider.initialState, {
+    _tag: "ActionPlanned",
+    action_id: "a",
+    user_id: "u",
+    type: "t",
+    priority: "high",
+    depends_on: [],
+    scheduled_at: 0,
+    payload: null,
+    max_attempts: 3,
+    at: 0
+  })
+  const claim = (state: typeof planned, at: number) => decideAction(state, { _tag: "Claim", worker: "w", at })
+  const apply = (state: typeof planned, at: number) =>
+    Either.getOrThrow(claim(state, at)).reduce(ActionDecider.evolve, state)
+
+  it("a claimed action cannot be claimed again until its lease expires (a crashed worker)", () => {
+    const claimed = apply(planned, 1_000)
+    expect(Either.isLeft(claim(claimed, 1_000 + CLAIM_LEASE_MS - 1))).toBe(true)
+    const retaken = apply(claimed, 1_000 + CLAIM_LEASE_MS)
+    expect(retaken.action).toMatchObject({ status: "in_progress", attempts: 2 })
+  })
+
+  it("a stale claim on the last attempt fails the action instead of running it a fourth time", () => {
+    let state = planned
+    for (let i = 0; i < 3; i++) state = apply(state, i * CLAIM_LEASE_MS)
+    expect(state.action?.attempts).toBe(3)
+    const after = apply(state, 3 * CLAIM_LEASE_MS)
+    expect(after.action).toMatchObject({ status: "failed", attempts: 3 })
   })
 })
