@@ -1,5 +1,6 @@
 import * as Http from "node:http"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { call, createTask, focus, registerUser } from "./support/api.ts"
 import { request } from "./support/http.ts"
 import { hasCommand, httpStatus, type Stack, startStack } from "./support/stack.ts"
 
@@ -243,7 +244,48 @@ describe.skipIf(!NGINX)("the loopback production stack", () => {
     }
   }, 60_000)
 
-  it.todo(
-    "keeps a user's wallet exact when their commands alternate between the instances (needs the domain API)"
-  )
+  it("keeps a user's wallet exact when their commands alternate between the instances", async () => {
+    const [a, b] = stack.instances.map((instance) => instance.url) as [string, string]
+    const user = await registerUser(a, "Alternating")
+    const task = await createTask(b, user.token, {
+      title: "Shared store",
+      duration_minutes: 100,
+      difficulty: "high"
+    })
+    expect(task.blocks).toHaveLength(4)
+    let earned = 0
+    for (const [index, block] of task.blocks.entries()) {
+      const done = await focus(index % 2 === 0 ? a : b, user.token, task.id, block.id)
+      earned += done.tokens_earned + done.bonus_tokens
+    }
+    // Concurrent purchases split over both instances: the shared store's optimistic concurrency must
+    // serialise them, so no purchase is lost and the balance never goes below zero.
+    const purchases = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        call(i % 2 === 0 ? a : b, "POST", "/api/v1/store/purchase/quick-break-5m", {
+          token: user.token,
+          headers: { "idempotency-key": `purchase-${i}` }
+        })
+      )
+    )
+    expect(purchases.every((reply) => reply.status === 201 || reply.status === 409)).toBe(true)
+    const bought = purchases.filter((reply) => reply.status === 201).length
+    expect(bought).toBeGreaterThan(0)
+
+    type Profile = { balance: number; total_earned: number; total_spent: number }
+    const [fromA, fromB] = await Promise.all(
+      [a, b].map(
+        async (base) =>
+          (await call(base, "GET", "/api/v1/store/profile", { token: user.token })).json() as Profile
+      )
+    )
+    expect(fromA).toEqual(fromB)
+    expect(fromA?.balance).toBe((fromA?.total_earned ?? 0) - (fromA?.total_spent ?? 0))
+    expect(fromA?.balance).toBeGreaterThanOrEqual(0)
+    expect(fromA?.total_earned).toBeGreaterThanOrEqual(earned)
+    const ledger = (
+      await call(b, "GET", "/api/v1/store/transactions?limit=100", { token: user.token })
+    ).json() as { items: ReadonlyArray<{ amount: number }> }
+    expect(ledger.items.reduce((sum, line) => sum + line.amount, 0)).toBe(fromA?.balance)
+  }, 120_000)
 })
