@@ -8,6 +8,8 @@ import type { AddressInfo } from "node:net"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { AppConfigTest, makeTestConfig } from "../src/layers/AppConfig.ts"
 import { TelemetryLive } from "../src/layers/Telemetry.ts"
+import { call, registerUser } from "./support/api.ts"
+import { type FakeProvider, startFakeProvider } from "./support/fakeProvider.ts"
 import { type OtlpReceiver, startOtlpReceiver } from "./support/otlpReceiver.ts"
 import { request } from "./support/http.ts"
 import { type ServerProcess, startServer } from "./support/server.ts"
@@ -134,4 +136,48 @@ describe("outgoing HTTP calls carry the trace", () => {
       )
     )
   )
+})
+
+describe("one trace across HTTP, actor, store, chain and provider", () => {
+  let receiver: OtlpReceiver
+  let fake: FakeProvider
+  let server: ServerProcess
+  beforeAll(async () => {
+    receiver = await startOtlpReceiver()
+    fake = await startFakeProvider()
+    server = await startServer({
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
+      AI_PROVIDER: "openai",
+      AI_BASE_URL: fake.baseUrl,
+      AI_API_KEY: "sk-test",
+      AI_RATE_LIMIT: "10000",
+      AI_RATE_BURST: "5000",
+      CACHE_PREFIX: `trace-${Date.now()}:`
+    })
+  })
+  afterAll(async () => {
+    await server?.stop()
+    await fake?.close()
+    await receiver?.close()
+  })
+
+  it("create-enhanced is one trace from the caller's traceparent down to the provider call", async () => {
+    const user = await registerUser(server.url, "Traced")
+    const traceId = hex(16)
+    const reply = await call(server.url, "POST", "/api/v1/orchestrator/tasks/create-enhanced", {
+      token: user.token,
+      body: { title: "Trace me", duration_minutes: 50 },
+      headers: { traceparent: traceparent(traceId, hex(8)) }
+    })
+    expect(reply.status).toBe(200)
+    expect(fake.calls()).toBeGreaterThan(0)
+
+    const has = (predicate: (span: { name: string; kind: number }) => boolean) =>
+      receiver.waitFor((span) => span.traceId === traceId && predicate(span))
+    await has((span) => span.kind === SPAN_KIND_SERVER)
+    await has((span) => span.name.startsWith("Actor.task."))
+    await has((span) => span.name === "EventStore.append")
+    await has((span) => span.name.startsWith("chain."))
+    await has((span) => span.name === "LanguageModel.generateObject")
+  })
 })

@@ -9,7 +9,8 @@ import {
   Queue,
   Random,
   Schema,
-  type Scope
+  type Scope,
+  type Tracer
 } from "effect"
 import { randomUUID } from "node:crypto"
 import type { Decider } from "../../domain/Decider.ts"
@@ -101,6 +102,8 @@ interface Envelope<State, Command, Event, Err> {
   readonly command: Option.Option<Command>
   readonly context: CommandContext | undefined
   readonly reply: Deferred.Deferred<CommandResult<State, Event>, Err | VersionConflict | EventStoreError>
+  /** The sender's span: the actor's fiber is not the sender's, so the trace is carried across by hand. */
+  readonly parent: Option.Option<Tracer.AnySpan>
 }
 
 interface Actor<State, Command, Event, Err> {
@@ -242,6 +245,19 @@ export const makeEntityRuntime = <State, Command, Event, Err>(
         }
       })
 
+    const traced = (
+      streamId: string,
+      entity: EntityState<State>,
+      envelope: Envelope<State, Command, Event, Err>
+    ) => {
+      const spanned = handle(streamId, entity, envelope).pipe(
+        Effect.withSpan(`Actor.${decider.type}.${Option.isSome(envelope.command) ? "command" : "read"}`, {
+          attributes: { "actor.stream": streamId }
+        })
+      )
+      return Option.isSome(envelope.parent) ? Effect.withParentSpan(spanned, envelope.parent.value) : spanned
+    }
+
     const runActor = (entityId: string, actor: Actor<State, Command, Event, Err>) => {
       const streamId = streamIdOf(decider, entityId)
       const entity: EntityState<State> = {
@@ -254,7 +270,7 @@ export const makeEntityRuntime = <State, Command, Event, Err>(
       return Effect.forever(
         Effect.flatMap(Queue.take(actor.mailbox), (envelope) =>
           // A failure or a defect of one command is its caller's answer; the actor goes on.
-          Effect.intoDeferred(handle(streamId, entity, envelope), envelope.reply).pipe(
+          Effect.intoDeferred(traced(streamId, entity, envelope), envelope.reply).pipe(
             Effect.ensuring(
               Effect.sync(() => {
                 actor.pending--
@@ -328,7 +344,7 @@ export const makeEntityRuntime = <State, Command, Event, Err>(
           CommandResult<State, Event>,
           Err | VersionConflict | EventStoreError
         >()
-        const envelope = { command, context, reply }
+        const envelope = { command, context, reply, parent: yield* Effect.option(Effect.currentSpan) }
         const warm = actors.get(entityId)
         const accepted = warm
           ? offer(warm, envelope)
