@@ -12,7 +12,7 @@
  * fault suite can be added as more of them (a wrk Lua script for requests with bodies and tokens,
  * a setup hook for seeding users).
  *
- *   npx tsx bench/http.ts [--no-build]     BENCH_SECONDS (default 6), BENCH_ROUNDS (default 3),
+ *   npx tsx bench/http.ts [--no-build]     BENCH_SECONDS (default 5), BENCH_ROUNDS (default 3),
  *                                          BENCH_CONNECTIONS (default 500)
  *   BENCH_BEFORE_DIR=<dir>                 adds rows for an older build of dist-bench (before/after)
  */
@@ -24,7 +24,7 @@ import * as Os from "node:os"
 import { join } from "node:path"
 
 const ROOT = new URL("..", import.meta.url).pathname
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 6)
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
 const WARMUP_SECONDS = 2
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 500)
@@ -307,14 +307,23 @@ const main = async () => {
       wrk(`http://127.0.0.1:${server.port}${scenario.path}`, WARMUP_SECONDS, scenario)
     }
     const results = new Map<string, Array<WrkResult>>(scenarios.map((s) => [s.id, []]))
+    // The raw run right before each scenario's run: on a shared machine the load changes within a minute,
+    // so each ratio compares two runs seconds apart.
+    const pairedRaw = new Map<string, Array<WrkResult>>(scenarios.map((s) => [s.id, []]))
+    const rawServer = running.get("raw")!
+    const others = scenarios.filter((scenario) => scenario.id !== "raw")
+    const rawScenario = scenarios.find((scenario) => scenario.id === "raw")!
     for (let round = 0; round < ROUNDS; round++) {
-      const order = scenarios.map((_, i) => scenarios[(i + round) % scenarios.length]!)
+      const order = others.map((_, i) => others[(i + round) % others.length]!)
       for (const scenario of order) {
+        const raw = wrk(`http://127.0.0.1:${rawServer.port}${rawScenario.path}`, SECONDS, rawScenario)
+        results.get("raw")!.push(raw)
+        pairedRaw.get(scenario.id)!.push(raw)
         const server = running.get(scenario.server)!
         const result = wrk(`http://127.0.0.1:${server.port}${scenario.path}`, SECONDS, scenario)
         results.get(scenario.id)!.push(result)
         console.log(
-          `round ${round + 1} ${scenario.id.padEnd(16)} ${result.rps.toFixed(0).padStart(7)} req/s  p99 ${result.p99Ms.toFixed(1)} ms  errors ${result.errors}`
+          `round ${round + 1} ${scenario.id.padEnd(16)} ${result.rps.toFixed(0).padStart(7)} req/s  p99 ${result.p99Ms.toFixed(1)} ms  errors ${result.errors}  (raw just before: ${raw.rps.toFixed(0)} req/s, p99 ${raw.p99Ms.toFixed(1)} ms)`
         )
       }
     }
@@ -328,14 +337,20 @@ const main = async () => {
         p50: median(runs.map((r) => r.p50Ms)),
         p99: median(runs.map((r) => r.p99Ms)),
         errors: runs.reduce((sum, r) => sum + r.errors, 0),
-        rounds: runs.map((r) => r.rps.toFixed(0)).join(" / "),
+        rounds:
+          scenario.id === "raw"
+            ? `${runs.length} runs`
+            : runs
+                .map((r, i) => `${r.rps.toFixed(0)} (${pairedRaw.get(scenario.id)![i]?.rps.toFixed(0)})`)
+                .join(" / "),
         rss: idleRss.get(scenario.server) ?? Number.NaN
       }
     })
-    // Ratios per round, then the median: both sides of a ratio were measured minutes apart at most.
-    const rawRuns = results.get("raw")!
-    const ratioTo = (id: string) =>
-      median(results.get(id)!.map((r, i) => r.rps / (rawRuns[i]?.rps ?? Number.NaN)))
+    const ratioTo = (id: string) => {
+      if (id === "raw") return 1
+      const raws = pairedRaw.get(id)!
+      return median(results.get(id)!.map((r, i) => r.rps / (raws[i]?.rps ?? Number.NaN)))
+    }
     const fmt = (n: number, digits = 0) =>
       Number.isFinite(n)
         ? n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits })
@@ -358,8 +373,9 @@ const main = async () => {
 runs every server as compiled JavaScript under plain \`node\` (no tsx loader), ${pinned ? "pinned to core 0 with `taskset -c 0`" : "unpinned (taskset or a second core missing)"},
 and the load generator as \`${pinned ? "taskset -c 1 " : ""}wrk -t1 -c${CONNECTIONS} -d${SECONDS}s --timeout 10s --latency <url>\`
 (keep-alive, loopback only) after a ${WARMUP_SECONDS} s warm-up per server. ${ROUNDS} rounds, each visiting every row in
-a rotated order; the table shows medians over the rounds, and "× raw" is the median of the per-round
-ratios to raw \`node:http\` measured in the same round. Tracing rows export over OTLP/HTTP to a
+a rotated order, and every run of a row is paired with a run of raw \`node:http\` right before it (the
+machine's load changes within a minute); the table shows medians over the rounds, "× raw" is the median
+of the paired ratios, and the last column lists each round as "req/s (raw req/s of its pair)". Tracing rows export over OTLP/HTTP to a
 loopback sink in the bench process that discards the spans (${sink.exports()} exports received). Idle RSS is read from
 \`/proc/<pid>/status\` after start-up, before any load. \`/health/*\` is counted by the metrics but, by
 design, never traced (probes); the ladder's tracing rows therefore use \`/bench/live\`, a cheap traced endpoint
@@ -367,7 +383,7 @@ that \`bench/servers/focusforge.ts\` adds to the real API (same stack, same hand
 
 ${verdict}
 
-| server | path | req/s | × raw | p50 ms | p99 ms | errors | idle RSS MB | req/s per round |
+| server | path | req/s | × raw | p50 ms | p99 ms | errors | idle RSS MB | req/s per round (paired raw) |
 |---|---|---:|---:|---:|---:|---:|---:|---|
 ${table}
 
