@@ -16,12 +16,13 @@
  *                                          BENCH_CONNECTIONS (default 500)
  *   BENCH_BEFORE_DIR=<dir>                 adds rows for an older build of dist-bench (before/after)
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process"
+import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process"
 import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 import * as Os from "node:os"
 import { join } from "node:path"
+import { promisify } from "node:util"
 
 const ROOT = new URL("..", import.meta.url).pathname
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
@@ -164,7 +165,10 @@ interface Scenario {
   readonly connections?: number
 }
 
-const wrk = (url: string, seconds: number, scenario: Scenario): WrkResult => {
+const execFileAsync = promisify(execFile)
+
+/** Asynchronous, so the bench process's own event loop (the OTLP sink) keeps answering meanwhile. */
+const wrk = async (url: string, seconds: number, scenario: Scenario): Promise<WrkResult> => {
   const connections = scenario.connections ?? CONNECTIONS
   const args = [
     "wrk",
@@ -178,8 +182,8 @@ const wrk = (url: string, seconds: number, scenario: Scenario): WrkResult => {
     url
   ]
   const [command, ...rest] = pin(LOAD_CPU, args)
-  const text = execFileSync(command!, rest, { encoding: "utf8", maxBuffer: 1 << 20 })
-  return parseWrk(text)
+  const { stdout } = await execFileAsync(command!, rest, { encoding: "utf8", maxBuffer: 1 << 20 })
+  return parseWrk(stdout)
 }
 
 // --- the run ---------------------------------------------------------------------------------------
@@ -304,7 +308,7 @@ const main = async () => {
 
     for (const scenario of scenarios) {
       const server = running.get(scenario.server)!
-      wrk(`http://127.0.0.1:${server.port}${scenario.path}`, WARMUP_SECONDS, scenario)
+      await wrk(`http://127.0.0.1:${server.port}${scenario.path}`, WARMUP_SECONDS, scenario)
     }
     const results = new Map<string, Array<WrkResult>>(scenarios.map((s) => [s.id, []]))
     // The raw run right before each scenario's run: on a shared machine the load changes within a minute,
@@ -316,11 +320,11 @@ const main = async () => {
     for (let round = 0; round < ROUNDS; round++) {
       const order = others.map((_, i) => others[(i + round) % others.length]!)
       for (const scenario of order) {
-        const raw = wrk(`http://127.0.0.1:${rawServer.port}${rawScenario.path}`, SECONDS, rawScenario)
+        const raw = await wrk(`http://127.0.0.1:${rawServer.port}${rawScenario.path}`, SECONDS, rawScenario)
         results.get("raw")!.push(raw)
         pairedRaw.get(scenario.id)!.push(raw)
         const server = running.get(scenario.server)!
-        const result = wrk(`http://127.0.0.1:${server.port}${scenario.path}`, SECONDS, scenario)
+        const result = await wrk(`http://127.0.0.1:${server.port}${scenario.path}`, SECONDS, scenario)
         results.get(scenario.id)!.push(result)
         console.log(
           `round ${round + 1} ${scenario.id.padEnd(16)} ${result.rps.toFixed(0).padStart(7)} req/s  p99 ${result.p99Ms.toFixed(1)} ms  errors ${result.errors}  (raw just before: ${raw.rps.toFixed(0)} req/s, p99 ${raw.p99Ms.toFixed(1)} ms)`
