@@ -2,11 +2,11 @@ import {
   HttpApiBuilder,
   HttpApiError,
   type HttpApp,
-  HttpIncomingMessage,
   HttpServerError,
-  HttpServerRequest
+  HttpServerRequest,
+  type HttpServerResponse
 } from "@effect/platform"
-import { Cause, Effect, Option } from "effect"
+import { Cause, Context, Effect, Option } from "effect"
 import { AppConfig } from "../layers/AppConfig.ts"
 import { FocusForgeApi } from "./Api.ts"
 import { InternalError, MalformedRequest, NotFound, PayloadTooLarge, ValidationError } from "./errors.ts"
@@ -68,23 +68,33 @@ const toEnvelope = (cause: Cause.Cause<unknown>): Effect.Effect<never, EnvelopeE
   )
 }
 
-/** Body size limit and the single error envelope, applied inside the API so errors are encoded by it. */
+/**
+ * Body size limit and the single error envelope, applied inside the API so errors are encoded by it.
+ * The limit on bodies actually read (`HttpIncomingMessage.MaxBodySize`) is set once for the server's
+ * runtime by `serveObserved`; this middleware refuses early on the declared length, without a generator
+ * or a FiberRef write per request.
+ */
 export const ApiMiddlewareLive = HttpApiBuilder.middleware(
   FocusForgeApi,
   Effect.gen(function* () {
     const { http } = yield* AppConfig
-    const limit = Option.some(http.maxBodyBytes)
     return (app: HttpApp.Default) =>
-      Effect.gen(function* () {
-        const request = yield* HttpServerRequest.HttpServerRequest
+      Effect.withFiberRuntime<
+        HttpServerResponse.HttpServerResponse,
+        unknown,
+        HttpServerRequest.HttpServerRequest
+      >((fiber) => {
+        const request = Context.unsafeGet(fiber.currentContext, HttpServerRequest.HttpServerRequest)
         const declared = request.headers["content-length"]
-        // Refuse early on the declared length; a chunked body is cut off by the max body size instead.
+        // A chunked body is cut off by the max body size instead.
         if (declared !== undefined && Number(declared) > http.maxBodyBytes) {
-          return yield* new PayloadTooLarge({
-            message: `Request body of ${declared} bytes exceeds the limit of ${http.maxBodyBytes} bytes`
-          })
+          return Effect.fail(
+            new PayloadTooLarge({
+              message: `Request body of ${declared} bytes exceeds the limit of ${http.maxBodyBytes} bytes`
+            })
+          )
         }
-        return yield* HttpIncomingMessage.withMaxBodySize(app, limit)
+        return app
       }).pipe(Effect.catchAllCause(toEnvelope), Effect.tapError(noteErrorTag))
   })
 )

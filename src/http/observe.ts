@@ -1,41 +1,52 @@
 import {
+  FileSystem,
   HttpApiBuilder,
   HttpApp,
+  HttpIncomingMessage,
   HttpMiddleware,
   HttpRouter,
   HttpServer,
   HttpServerRequest,
-  HttpServerResponse
+  HttpServerResponse,
+  HttpTraceContext
 } from "@effect/platform"
-import { Chunk, Context, Effect, FiberRef, Layer, Option } from "effect"
-import { globalValue } from "effect/GlobalValue"
+import { Chunk, Context, Effect, type Fiber, FiberRef, Layer, Option, Tracer } from "effect"
 import { randomUUID } from "node:crypto"
 import { AppConfig } from "../layers/AppConfig.ts"
+import { currentRequestLog, type RequestLogContext } from "../layers/Logging.ts"
 import { Metrics } from "../layers/Metrics.ts"
 import { normalizeMethod, type RequestStats, UNMATCHED_ROUTE } from "../layers/RequestStats.ts"
 
 /**
  * Request instrumentation in one place: request id, duration, route template, status class and error
- * tag, recorded by a single pre-response handler per request, plus which requests get a server span.
+ * tag, recorded once per request when the API answers, plus which requests get a server span.
  *
  * The route template is only known inside the router, after the outer middleware has started, so each
  * route is wrapped (once, at start-up) to write its own template into the request's observation; the
  * API middleware writes the `_tag` of any error it answers with. Requests no route matched keep the
  * `unmatched` label, so raw paths never become label values.
+ *
+ * The observation is the request's only per-request FiberRef write: it also carries the request id to
+ * the logger (see `currentRequestLog`), instead of an `Effect.annotateLogs` on every request.
  */
-class Observation {
+class Observation implements RequestLogContext {
   route: string = UNMATCHED_ROUTE
   errorTag: string | undefined = undefined
+  constructor(
+    readonly requestId: string,
+    readonly started: number
+  ) {}
 }
 
-const currentObservation = globalValue(Symbol.for("focusforge/http/currentObservation"), () =>
-  FiberRef.unsafeMake<Observation | undefined>(undefined)
-)
+const observationOf = (fiber: Fiber.RuntimeFiber<unknown, unknown>): Observation | undefined => {
+  const current = fiber.getFiberRef(currentRequestLog)
+  return current instanceof Observation ? current : undefined
+}
 
 /** Called by the API middleware with every error it answers with, to count errors by `_tag`. */
 export const noteErrorTag = (error: unknown): Effect.Effect<void> =>
   Effect.withFiberRuntime((fiber) => {
-    const observation = fiber.getFiberRef(currentObservation)
+    const observation = observationOf(fiber)
     if (observation !== undefined && typeof error === "object" && error !== null && "_tag" in error) {
       observation.errorTag = String(error._tag)
     }
@@ -44,7 +55,7 @@ export const noteErrorTag = (error: unknown): Effect.Effect<void> =>
 
 const noteRoute = (route: string) =>
   Effect.withFiberRuntime<void>((fiber) => {
-    const observation = fiber.getFiberRef(currentObservation)
+    const observation = observationOf(fiber)
     if (observation !== undefined) observation.route = route
     return Effect.void
   })
@@ -84,51 +95,73 @@ const requestIdOf = (request: HttpServerRequest.HttpServerRequest): string => {
 
 /**
  * Every response carries `x-request-id` (the client's when it sent a sane one) and `x-instance-id` (which
- * instance behind the load balancer answered) and, when monitoring is
- * on, is counted under its method, route template and status class. The start time comes from
- * `performance.now()`, not the Effect clock: it is read twice per request on the hot path.
+ * instance behind the load balancer answered) and, when monitoring is on, is counted under its method,
+ * route template and status class. The start time comes from `performance.now()`, not the Effect clock:
+ * it is read twice per request on the hot path.
+ *
+ * It wraps the API's app itself, not the server (a server middleware runs after the response has been
+ * written). The API answers every request it routes with a response (its errors are encoded by the
+ * builder), so the observation is finished in the success continuation: no pre-response handler (a
+ * FiberRef update and a closure per request) on the hot path. Only a failure that escapes the API,
+ * which the platform turns into a response later, registers one, so that response is counted and
+ * identified too.
+ *
+ * `untraced` requests (probes, and requests the edge sampler dropped) run with the tracer disabled, so a
+ * span opened in a handler or a layer neither becomes an orphan root trace nor costs anything.
  */
 const observe = (
   instanceId: string,
   stats: RequestStats | undefined,
-  countError: (method: string, route: string, tag: string) => void
-) =>
-  HttpMiddleware.make((app) =>
+  countError: (method: string, route: string, tag: string) => void,
+  tracing: boolean
+) => {
+  const finish = (
+    request: HttpServerRequest.HttpServerRequest,
+    observation: Observation,
+    response: HttpServerResponse.HttpServerResponse
+  ): HttpServerResponse.HttpServerResponse => {
+    if (stats !== undefined) {
+      const ended = performance.now()
+      stats.record(
+        request.method,
+        observation.route,
+        response.status,
+        ended - observation.started,
+        performance.timeOrigin + ended
+      )
+      if (observation.errorTag !== undefined) {
+        countError(normalizeMethod(request.method), observation.route, observation.errorTag)
+      }
+    }
+    return HttpServerResponse.setHeaders(response, {
+      "x-request-id": observation.requestId,
+      "x-instance-id": instanceId
+    })
+  }
+  return <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R> =>
     Effect.withFiberRuntime((fiber) => {
       const request = Context.unsafeGet(fiber.currentContext, HttpServerRequest.HttpServerRequest)
-      const id = requestIdOf(request)
-      const identify = (response: HttpServerResponse.HttpServerResponse) =>
-        HttpServerResponse.setHeaders(response, { "x-request-id": id, "x-instance-id": instanceId })
-      if (stats === undefined) {
-        return Effect.zipRight(
-          HttpApp.appendPreResponseHandler((_, response) => Effect.succeed(identify(response))),
-          Effect.annotateLogs(app, "request_id", id)
-        )
-      }
-      const started = performance.now()
-      const observation = new Observation()
-      // The response is written before a middleware's continuation runs, so recording happens in a
-      // pre-response handler, which sees the final status whatever the request's outcome.
-      const onResponse: HttpApp.PreResponseHandler = (_, response) => {
-        const ended = performance.now()
-        stats.record(
-          request.method,
-          observation.route,
-          response.status,
-          ended - started,
-          performance.timeOrigin + ended
-        )
-        if (observation.errorTag !== undefined) {
-          countError(normalizeMethod(request.method), observation.route, observation.errorTag)
-        }
-        return Effect.succeed(identify(response))
-      }
-      return FiberRef.set(currentObservation, observation).pipe(
-        Effect.zipRight(HttpApp.appendPreResponseHandler(onResponse)),
-        Effect.zipRight(Effect.annotateLogs(app, "request_id", id))
+      const observation = new Observation(requestIdOf(request), performance.now())
+      const observed = FiberRef.set(currentRequestLog, observation).pipe(
+        Effect.zipRight(app),
+        Effect.matchCauseEffect({
+          onSuccess: (response) => Effect.succeed(finish(request, observation, response)),
+          onFailure: (cause) =>
+            Effect.zipRight(
+              HttpApp.appendPreResponseHandler((request, response) =>
+                Effect.succeed(finish(request, observation, response))
+              ),
+              Effect.failCause(cause)
+            )
+        })
       )
+      // The platform's tracer middleware runs first: no parent span here means it decided not to trace.
+      const traced = tracing && Option.isSome(Context.getOption(fiber.currentContext, Tracer.ParentSpan))
+      return tracing && !traced
+        ? Effect.zipRight(FiberRef.set(FiberRef.currentTracerEnabled, false), observed)
+        : observed
     })
-  )
+}
 
 const isUnder = (url: string, prefix: string) =>
   url.startsWith(prefix) &&
@@ -139,8 +172,24 @@ export const isUntraced = (request: HttpServerRequest.HttpServerRequest): boolea
   isUnder(request.url, "/health") || isUnder(request.url, "/metrics")
 
 /**
- * `HttpApiBuilder.serve` with route labelling and the observing middleware. Without an OTLP endpoint no
- * server span is started at all: nobody would receive it.
+ * The parent-based ratio sampler, applied at the edge before any span exists: a request carrying a
+ * trace context follows its caller's decision, a new one is traced with probability `ratio`. Deciding
+ * here rather than in the OTel sampler matters for cost: an unsampled OTel span is still an Effect span
+ * with request and response attributes, and its fiber still switches context on every resume. The
+ * tracer provider records every server span let through (see `Telemetry.ts`).
+ */
+export const sampledAtEdge =
+  (ratio: number) =>
+  (request: HttpServerRequest.HttpServerRequest): boolean =>
+    Option.match(HttpTraceContext.fromHeaders(request.headers), {
+      onNone: () => ratio >= 1 || (ratio > 0 && Math.random() < ratio),
+      onSome: (parent) => parent.sampled
+    })
+
+/**
+ * `HttpApiBuilder.serve` with route labelling and the observing middleware. Without an OTLP endpoint the
+ * tracer is off for the whole server (no span objects at all: nobody would receive them). The body size
+ * limit is set once for the server's runtime rather than per request.
  */
 export const serveObserved = Layer.unwrapEffect(
   Effect.gen(function* () {
@@ -148,17 +197,25 @@ export const serveObserved = Layer.unwrapEffect(
     const metrics = yield* Metrics
     const countError = (method: string, route: string, tag: string) =>
       metrics.http.errors.inc({ method, route, tag })
-    const middleware = observe(
+    const tracing = Option.isSome(config.otel.endpoint)
+    const observed = observe(
       config.http.instanceId,
       config.monitor.enabled ? metrics.http.stats : undefined,
-      countError
+      countError,
+      tracing
     )
-    const tracing = Option.isSome(config.otel.endpoint)
-    return HttpApiBuilder.httpApp.pipe(
-      Effect.map((app) => HttpServer.serve(app, middleware)),
+    const sampled = sampledAtEdge(config.otel.sampleRatio)
+    const layer = HttpApiBuilder.httpApp.pipe(
+      Effect.map((app) => HttpServer.serve(observed(app))),
       Layer.unwrapEffect,
       Layer.provide([LabelledRouter, HttpApiBuilder.Middleware.layer]),
-      HttpMiddleware.withTracerDisabledWhen(tracing ? isUntraced : () => true)
+      Layer.provide(
+        Layer.succeed(HttpIncomingMessage.MaxBodySize, Option.some(FileSystem.Size(config.http.maxBodyBytes)))
+      ),
+      HttpMiddleware.withTracerDisabledWhen(
+        tracing ? (request) => isUntraced(request) || !sampled(request) : () => true
+      )
     )
+    return tracing ? layer : Layer.locally(layer, FiberRef.currentTracerEnabled, false)
   })
 )

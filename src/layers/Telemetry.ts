@@ -1,9 +1,18 @@
 import { NodeSdk, Resource, Tracer as OtelTracer } from "@effect/opentelemetry"
-import { TraceFlags } from "@opentelemetry/api"
+import {
+  type Attributes,
+  type Context as OtelContext,
+  type Link,
+  SpanKind,
+  TraceFlags
+} from "@opentelemetry/api"
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http"
 import {
   BatchSpanProcessor,
   ParentBasedSampler,
+  type Sampler,
+  SamplingDecision,
+  type SamplingResult,
   TraceIdRatioBasedSampler
 } from "@opentelemetry/sdk-trace-base"
 import { Context, Effect, Layer, Option, Tracer } from "effect"
@@ -17,6 +26,30 @@ export const instanceId: string = randomUUID()
 
 /** `OTEL_EXPORTER_OTLP_ENDPOINT` is the collector's base URL; traces go to its `/v1/traces`. */
 export const tracesUrl = (endpoint: string): string => `${endpoint.replace(/\/+$/, "")}/v1/traces`
+
+/**
+ * New HTTP server spans are sampled at the edge (`sampledAtEdge` in src/http/observe.ts), before the span
+ * exists, so an unsampled request costs nothing; the server span of a request let through is recorded.
+ * Every other new root (background work) is sampled here at the ratio.
+ */
+class EdgeSampledServerSpans implements Sampler {
+  constructor(private readonly roots: Sampler) {}
+  shouldSample(
+    context: OtelContext,
+    traceId: string,
+    spanName: string,
+    spanKind: SpanKind,
+    attributes: Attributes,
+    links: Array<Link>
+  ): SamplingResult {
+    return spanKind === SpanKind.SERVER
+      ? { decision: SamplingDecision.RECORD_AND_SAMPLED }
+      : this.roots.shouldSample(context, traceId, spanName, spanKind, attributes, links)
+  }
+  toString(): string {
+    return `EdgeSampledServerSpans{${this.roots.toString()}}`
+  }
+}
 
 /**
  * `@effect/opentelemetry` hands OTel a remote parent as sampled unless its context says otherwise, so a
@@ -44,7 +77,10 @@ const honourUnsampledParents = (tracer: Tracer.Tracer): Tracer.Tracer =>
         kind,
         options
       ),
-    context: (f, fiber) => tracer.context(f, fiber)
+    // The OTel tracer would enter the span's OTel context (AsyncLocalStorage) on every resume of every
+    // traced fiber. Only OTel-instrumented libraries read that context and none runs in this process:
+    // Effect spans carry their parent themselves, and outgoing HTTP calls take `traceparent` from them.
+    context: (execution) => execution()
   })
 
 const exportingTracer = (endpoint: string, serviceName: string, sampleRatio: number) => {
@@ -58,7 +94,9 @@ const exportingTracer = (endpoint: string, serviceName: string, sampleRatio: num
       scheduledDelayMillis: 1_000
     }),
     {
-      sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(sampleRatio) }),
+      sampler: new ParentBasedSampler({
+        root: new EdgeSampledServerSpans(new TraceIdRatioBasedSampler(sampleRatio))
+      }),
       shutdownTimeout: "3 seconds"
     }
   )
