@@ -1,4 +1,5 @@
 import * as Http from "node:http"
+import * as Net from "node:net"
 
 export interface Reply {
   readonly status: number
@@ -17,6 +18,7 @@ export const request = (
   } = {}
 ): Promise<Reply> =>
   new Promise((resolve, reject) => {
+    let responded = false
     const req = Http.request(
       url,
       {
@@ -30,6 +32,7 @@ export const request = (
         agent: false
       },
       (res) => {
+        responded = true
         const chunks: Array<Buffer> = []
         res.on("data", (chunk: Buffer) => chunks.push(chunk))
         res.on("end", () => {
@@ -39,9 +42,35 @@ export const request = (
         res.on("error", reject)
       }
     )
-    req.on("error", reject)
-    if (options.body !== undefined) req.write(options.body)
-    req.end()
+    // A server may answer early (413 on a declared length) and close while the body is still being
+    // sent: like curl, keep the answer and ignore the broken upload.
+    req.on("error", (error: NodeJS.ErrnoException) => {
+      if (responded && (error.code === "EPIPE" || error.code === "ECONNRESET")) return
+      reject(error)
+    })
+    if (options.body === undefined) {
+      req.end()
+      return
+    }
+    // Sent in slices so an early answer is read while the upload is still going.
+    const body = typeof options.body === "string" ? Buffer.from(options.body) : options.body
+    const SLICE = 64 * 1024
+    let offset = 0
+    const pump = () => {
+      while (offset < body.length) {
+        const slice = body.subarray(offset, offset + SLICE)
+        offset += slice.length
+        if (!req.write(slice)) {
+          req.once("drain", pump)
+          return
+        }
+      }
+      req.end()
+    }
+    // With `expect: 100-continue` the body waits for the server's go-ahead, as curl does for large
+    // bodies; an early final answer (413) means it is never sent.
+    if (options.headers?.expect === "100-continue") req.once("continue", pump)
+    else pump()
   })
 
 export const postJson = (url: string, body: unknown, headers: Record<string, string> = {}) =>
@@ -49,4 +78,43 @@ export const postJson = (url: string, body: unknown, headers: Record<string, str
     method: "POST",
     headers: { "content-type": "application/json", ...headers },
     body: JSON.stringify(body)
+  })
+
+/**
+ * An HTTP/1.1 request over a bare TCP socket that keeps whatever the server answers even when the
+ * server stops reading the upload (an early 413): node:http's client reports the broken pipe and drops
+ * the answer, curl and browsers show it. Answers the status and the body of the first response.
+ */
+export const rawUpload = (
+  url: string,
+  options: { readonly method: string; readonly headers: Record<string, string>; readonly body: Buffer }
+): Promise<{ status: number; text: string }> =>
+  new Promise((resolve, reject) => {
+    const target = new URL(url)
+    const socket = Net.connect({ host: target.hostname, port: Number(target.port) })
+    const chunks: Array<Buffer> = []
+    const finish = () => {
+      const raw = Buffer.concat(chunks).toString("utf8")
+      const final = raw.split("\r\n\r\n").findIndex((part) => !part.startsWith("HTTP/1.1 100"))
+      const parts = raw.split("\r\n\r\n")
+      const head = parts[final] ?? ""
+      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0)
+      if (status === 0) reject(new Error(`no response: ${raw.slice(0, 200)}`))
+      else resolve({ status, text: parts[final + 1] ?? "" })
+    }
+    socket.on("data", (chunk: Buffer) => chunks.push(chunk))
+    socket.on("error", () => socket.destroy())
+    socket.on("close", finish)
+    const headers = {
+      host: target.host,
+      "content-length": String(options.body.length),
+      connection: "close",
+      ...options.headers
+    }
+    socket.write(
+      `${options.method} ${target.pathname}${target.search} HTTP/1.1\r\n${Object.entries(headers)
+        .map(([name, value]) => `${name}: ${value}`)
+        .join("\r\n")}\r\n\r\n`
+    )
+    socket.write(options.body, () => undefined)
   })
