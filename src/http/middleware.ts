@@ -7,6 +7,8 @@ import {
   type HttpServerResponse
 } from "@effect/platform"
 import { Cause, Context, Effect, Option } from "effect"
+import { NodeHttpServerRequest } from "@effect/platform-node"
+import type * as Http from "node:http"
 import { AppConfig } from "../layers/AppConfig.ts"
 import { FocusForgeApi } from "./Api.ts"
 import { InternalError, MalformedRequest, NotFound, PayloadTooLarge, ValidationError } from "./errors.ts"
@@ -69,6 +71,31 @@ const toEnvelope = (cause: Cause.Cause<unknown>): Effect.Effect<never, EnvelopeE
 }
 
 /**
+ * A 413 must reach a client that is still uploading. If the server answered and closed with the upload's
+ * bytes unread, the kernel would answer them with a reset, and the reset can destroy the 413 before the
+ * client reads it. So the upload is read to its end and dropped (never buffered) before answering,
+ * bounded: past 64 MiB, or 16 times the limit if that is more, the socket is cut instead.
+ */
+const discardUpload = (incoming: Http.IncomingMessage, limit: number) =>
+  Effect.async<void>((resume) => {
+    let discarded = 0
+    const onData = (chunk: Buffer) => {
+      discarded += chunk.length
+      if (discarded > Math.max(16 * limit, 64 * 1024 * 1024)) incoming.socket.destroy()
+    }
+    const done = () => resume(Effect.void)
+    incoming.on("data", onData)
+    incoming.once("end", done)
+    incoming.once("close", done)
+    incoming.resume()
+    return Effect.sync(() => {
+      incoming.off("data", onData)
+      incoming.off("end", done)
+      incoming.off("close", done)
+    })
+  })
+
+/**
  * Body size limit and the single error envelope, applied inside the API so errors are encoded by it.
  * The limit on bodies actually read (`HttpIncomingMessage.MaxBodySize`) is set once for the server's
  * runtime by `serveObserved`; this middleware refuses early on the declared length, without a generator
@@ -88,10 +115,13 @@ export const ApiMiddlewareLive = HttpApiBuilder.middleware(
         const declared = request.headers["content-length"]
         // A chunked body is cut off by the max body size instead.
         if (declared !== undefined && Number(declared) > http.maxBodyBytes) {
-          return Effect.fail(
-            new PayloadTooLarge({
-              message: `Request body of ${declared} bytes exceeds the limit of ${http.maxBodyBytes} bytes`
-            })
+          return Effect.zipRight(
+            discardUpload(NodeHttpServerRequest.toIncomingMessage(request), http.maxBodyBytes),
+            Effect.fail(
+              new PayloadTooLarge({
+                message: `Request body of ${declared} bytes exceeds the limit of ${http.maxBodyBytes} bytes`
+              })
+            )
           )
         }
         return app

@@ -116,5 +116,18 @@ export const rawUpload = (
         .map(([name, value]) => `${name}: ${value}`)
         .join("\r\n")}\r\n\r\n`
     )
-    socket.write(options.body, () => undefined)
+    // In slices, stopping as soon as the server answers (as curl does): bytes sent after the server closed
+    // would only earn a reset.
+    let offset = 0
+    const pump = () => {
+      while (offset < options.body.length && chunks.length === 0 && !socket.destroyed) {
+        const slice = options.body.subarray(offset, offset + 64 * 1024)
+        offset += slice.length
+        if (!socket.write(slice)) {
+          socket.once("drain", pump)
+          return
+        }
+      }
+    }
+    pump()
   })
