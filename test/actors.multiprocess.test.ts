@@ -1,38 +1,13 @@
 import { describe, expect, it } from "@effect/vitest"
 import Sqlite from "better-sqlite3"
 import { Chunk, Effect, Stream } from "effect"
-import { type ChildProcess, spawn } from "node:child_process"
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { EventStore } from "../src/layers/EventStore.ts"
 import { layerSqlite } from "../src/layers/EventStoreSqlite.ts"
-import { tempDataDir } from "./support/server.ts"
+import { type ChildRun, runScript, tempDataDir } from "./support/server.ts"
 
-const ROOT = new URL("..", import.meta.url).pathname
-
-interface Child {
-  readonly child: ChildProcess
-  readonly output: () => string
-  readonly exited: Promise<number | string>
-}
-
-const runScript = (script: string, args: ReadonlyArray<string>): Child => {
-  const child = spawn(process.execPath, ["--import", "tsx", script, ...args], {
-    cwd: ROOT,
-    stdio: ["ignore", "pipe", "pipe"]
-  })
-  let output = ""
-  child.stdout?.on("data", (chunk: Buffer) => {
-    output += chunk.toString()
-  })
-  child.stderr?.on("data", (chunk: Buffer) => {
-    output += chunk.toString()
-  })
-  const exited = new Promise<number | string>((resolve) => {
-    child.on("exit", (code, signal) => resolve(code ?? signal ?? "unknown"))
-  })
-  return { child, output: () => output, exited }
-}
+type Child = ChildRun
 
 const waitUntil = async (what: string, child: Child, done: () => boolean, timeoutMs = 60_000) => {
   const started = Date.now()

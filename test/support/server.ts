@@ -19,12 +19,20 @@ export interface ServerProcess {
 
 export const tempDataDir = (): string => mkdtempSync(join(tmpdir(), "focusforge-test-"))
 
-/** Runs an entry point of the app as a real child process. */
-export const runEntry = (
-  entry: "src/main.ts" | "src/worker.ts" | "test/support/testServer.ts" | "examples/custom-chain.ts",
+export interface ChildRun {
+  readonly child: ChildProcess
+  /** Every line the process wrote, stdout and stderr, in order. */
+  readonly output: () => string
+  readonly exited: Promise<number | string>
+}
+
+/** Runs a TypeScript file of this repository (through tsx) as a real child process. */
+export const runScript = (
+  script: string,
+  args: ReadonlyArray<string> = [],
   env: Record<string, string> = {}
-): { child: ChildProcess; output: () => string; exited: Promise<number | string> } => {
-  const child = spawn(process.execPath, ["--import", "tsx", entry], {
+): ChildRun => {
+  const child = spawn(process.execPath, ["--import", "tsx", script, ...args], {
     cwd: ROOT,
     env: { ...process.env, LOG_LEVEL: "Info", ...env },
     stdio: ["ignore", "pipe", "pipe"]
@@ -41,6 +49,12 @@ export const runEntry = (
   })
   return { child, output: () => output, exited }
 }
+
+/** Runs an entry point of the app as a real child process. */
+export const runEntry = (
+  entry: "src/main.ts" | "src/worker.ts" | "test/support/testServer.ts" | "examples/custom-chain.ts",
+  env: Record<string, string> = {}
+): ChildRun => runScript(entry, [], env)
 
 /**
  * Starts the real server on a random port (PORT=0) and waits until it logs its address.
