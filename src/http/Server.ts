@@ -2,6 +2,7 @@ import { type HttpApi, HttpApiBuilder, HttpApiScalar, HttpServer } from "@effect
 import { NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import * as Http from "node:http"
+import * as NodeAdapter from "./NodeAdapter.ts"
 import { AppLayer } from "../AppLayer.ts"
 import { EmbeddedJobsLive } from "../programs/orchestrator/BackgroundJobs.ts"
 import { AppConfig } from "../layers/AppConfig.ts"
@@ -59,7 +60,7 @@ const NodeServerLive = Layer.scoped(
     yield* logReleased("http-server")
     const server = Http.createServer({ keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS })
     server.headersTimeout = KEEP_ALIVE_TIMEOUT_MS + 1_000
-    const httpServer = yield* NodeHttpServer.make(() => server, {
+    const httpServer = yield* NodeAdapter.make(server, {
       port: config.port,
       host: config.host,
       backlog: LISTEN_BACKLOG
