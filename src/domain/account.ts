@@ -1,5 +1,5 @@
 import { Either, Schema } from "effect"
-import { fromUnknown, Timestamp } from "./common.ts"
+import { fromUnknown, Timestamp, compiledMake } from "./common.ts"
 import type { Decider } from "./Decider.ts"
 import { AccountAlreadyRegistered, AccountLocked, AccountNotFound, EmailTaken } from "./errors.ts"
 import { TokenId, UserId } from "./ids.ts"
@@ -108,70 +108,88 @@ export type LoginRecord = typeof LoginRecord.Type
 // ---------------------------------------------------------------------------------------------
 // Account aggregate
 
-export const Register = Schema.TaggedStruct("Register", {
-  user_id: UserId,
-  email: Email,
-  display_name: DisplayName,
-  password_hash: PasswordHash,
-  at: Timestamp
-})
+export const Register = compiledMake(
+  Schema.TaggedStruct("Register", {
+    user_id: UserId,
+    email: Email,
+    display_name: DisplayName,
+    password_hash: PasswordHash,
+    at: Timestamp
+  })
+)
 export type Register = typeof Register.Type
 
-export const UpdateProfile = Schema.TaggedStruct("UpdateProfile", {
-  user_id: UserId,
-  display_name: Schema.optionalWith(DisplayName, { exact: true }),
-  at: Timestamp
-})
+export const UpdateProfile = compiledMake(
+  Schema.TaggedStruct("UpdateProfile", {
+    user_id: UserId,
+    display_name: Schema.optionalWith(DisplayName, { exact: true }),
+    at: Timestamp
+  })
+)
 export type UpdateProfile = typeof UpdateProfile.Type
 
 /**
  * The outcome of checking a password, recorded after the check. The program asks `loginAllowed`
  * first, so a locked account is refused without spending a KDF run on it.
  */
-export const RecordLogin = Schema.TaggedStruct("RecordLogin", {
-  user_id: UserId,
-  succeeded: Schema.Boolean,
-  at: Timestamp
-})
+export const RecordLogin = compiledMake(
+  Schema.TaggedStruct("RecordLogin", {
+    user_id: UserId,
+    succeeded: Schema.Boolean,
+    at: Timestamp
+  })
+)
 export type RecordLogin = typeof RecordLogin.Type
 
 /** Logout: the token stays revoked until it would have expired anyway, then it is forgotten. */
-export const RevokeToken = Schema.TaggedStruct("RevokeToken", {
-  user_id: UserId,
-  token_id: TokenId,
-  expires_at: Timestamp,
-  at: Timestamp
-})
+export const RevokeToken = compiledMake(
+  Schema.TaggedStruct("RevokeToken", {
+    user_id: UserId,
+    token_id: TokenId,
+    expires_at: Timestamp,
+    at: Timestamp
+  })
+)
 export type RevokeToken = typeof RevokeToken.Type
 
 export const AccountCommand = Schema.Union(Register, UpdateProfile, RecordLogin, RevokeToken)
 export type AccountCommand = typeof AccountCommand.Type
 
-export const AccountRegistered = Schema.TaggedStruct("AccountRegistered", {
-  user_id: UserId,
-  email: Email,
-  display_name: Schema.String,
-  password_hash: PasswordHash,
-  at: Timestamp
-})
-export const ProfileUpdated = Schema.TaggedStruct("ProfileUpdated", {
-  user_id: UserId,
-  display_name: Schema.optionalWith(Schema.String, { exact: true }),
-  at: Timestamp
-})
-export const LoginSucceeded = Schema.TaggedStruct("LoginSucceeded", { user_id: UserId, at: Timestamp })
-export const LoginFailed = Schema.TaggedStruct("LoginFailed", {
-  user_id: UserId,
-  /** Set when this failure locks the account. */
-  locked_until: Schema.NullOr(Timestamp),
-  at: Timestamp
-})
-export const TokenRevoked = Schema.TaggedStruct("TokenRevoked", {
-  user_id: UserId,
-  token_id: TokenId,
-  expires_at: Timestamp,
-  at: Timestamp
-})
+export const AccountRegistered = compiledMake(
+  Schema.TaggedStruct("AccountRegistered", {
+    user_id: UserId,
+    email: Email,
+    display_name: Schema.String,
+    password_hash: PasswordHash,
+    at: Timestamp
+  })
+)
+export const ProfileUpdated = compiledMake(
+  Schema.TaggedStruct("ProfileUpdated", {
+    user_id: UserId,
+    display_name: Schema.optionalWith(Schema.String, { exact: true }),
+    at: Timestamp
+  })
+)
+export const LoginSucceeded = compiledMake(
+  Schema.TaggedStruct("LoginSucceeded", { user_id: UserId, at: Timestamp })
+)
+export const LoginFailed = compiledMake(
+  Schema.TaggedStruct("LoginFailed", {
+    user_id: UserId,
+    /** Set when this failure locks the account. */
+    locked_until: Schema.NullOr(Timestamp),
+    at: Timestamp
+  })
+)
+export const TokenRevoked = compiledMake(
+  Schema.TaggedStruct("TokenRevoked", {
+    user_id: UserId,
+    token_id: TokenId,
+    expires_at: Timestamp,
+    at: Timestamp
+  })
+)
 
 export const AccountEvent = Schema.Union(
   AccountRegistered,
@@ -331,14 +349,18 @@ export const AccountDecider: Decider<AccountState, AccountCommand, AccountEvent,
 // ---------------------------------------------------------------------------------------------
 // Email claim aggregate (stream per normalised email)
 
-export const ClaimEmail = Schema.TaggedStruct("ClaimEmail", { email: Email, user_id: UserId, at: Timestamp })
+export const ClaimEmail = compiledMake(
+  Schema.TaggedStruct("ClaimEmail", { email: Email, user_id: UserId, at: Timestamp })
+)
 export type ClaimEmail = typeof ClaimEmail.Type
 
-export const EmailClaimed = Schema.TaggedStruct("EmailClaimed", {
-  email: Email,
-  user_id: UserId,
-  at: Timestamp
-})
+export const EmailClaimed = compiledMake(
+  Schema.TaggedStruct("EmailClaimed", {
+    email: Email,
+    user_id: UserId,
+    at: Timestamp
+  })
+)
 export type EmailClaimed = typeof EmailClaimed.Type
 
 export const EmailClaimState = Schema.Struct({ user_id: Schema.NullOr(UserId) }).annotations({

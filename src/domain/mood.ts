@@ -1,5 +1,5 @@
 import { Either, Schema } from "effect"
-import { fromUnknown, Timestamp, utcDay } from "./common.ts"
+import { fromUnknown, Timestamp, utcDay, compiledMake } from "./common.ts"
 import type { Decider } from "./Decider.ts"
 import { MoodEntryId, UserId } from "./ids.ts"
 
@@ -23,26 +23,30 @@ export const MoodEntry = Schema.Struct({
 }).annotations({ identifier: "MoodEntry" })
 export type MoodEntry = typeof MoodEntry.Type
 
-export const LogMood = Schema.TaggedStruct("LogMood", {
-  entry_id: MoodEntryId,
-  user_id: UserId,
-  score: MoodLevel,
-  energy: MoodLevel,
-  stress: MoodLevel,
-  note: Schema.optionalWith(MoodNote, { exact: true }),
-  at: Timestamp
-})
+export const LogMood = compiledMake(
+  Schema.TaggedStruct("LogMood", {
+    entry_id: MoodEntryId,
+    user_id: UserId,
+    score: MoodLevel,
+    energy: MoodLevel,
+    stress: MoodLevel,
+    note: Schema.optionalWith(MoodNote, { exact: true }),
+    at: Timestamp
+  })
+)
 export type LogMood = typeof LogMood.Type
 
-export const MoodLogged = Schema.TaggedStruct("MoodLogged", {
-  entry_id: MoodEntryId,
-  user_id: UserId,
-  score: MoodLevel,
-  energy: MoodLevel,
-  stress: MoodLevel,
-  note: Schema.NullOr(Schema.String),
-  at: Timestamp
-})
+export const MoodLogged = compiledMake(
+  Schema.TaggedStruct("MoodLogged", {
+    entry_id: MoodEntryId,
+    user_id: UserId,
+    score: MoodLevel,
+    energy: MoodLevel,
+    stress: MoodLevel,
+    note: Schema.NullOr(Schema.String),
+    at: Timestamp
+  })
+)
 export type MoodLogged = typeof MoodLogged.Type
 
 export const MoodState = Schema.Struct({ entries: Schema.Array(MoodEntry) }).annotations({

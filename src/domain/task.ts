@@ -1,5 +1,5 @@
 import { Either, Schema } from "effect"
-import { Difficulty, fromUnknown, ProofScore, Timestamp } from "./common.ts"
+import { Difficulty, fromUnknown, ProofScore, Timestamp, compiledMake } from "./common.ts"
 import type { Decider } from "./Decider.ts"
 import {
   type BlockNotFound,
@@ -111,15 +111,17 @@ export const heuristicBlockPlans = (
 
 const Owned = { task_id: TaskId, user_id: UserId }
 
-export const CreateTask = Schema.TaggedStruct("CreateTask", {
-  ...Owned,
-  title: Title,
-  description: Description,
-  duration_minutes: TaskDuration,
-  difficulty: Difficulty,
-  blocks: BlockPlans,
-  at: Timestamp
-})
+export const CreateTask = compiledMake(
+  Schema.TaggedStruct("CreateTask", {
+    ...Owned,
+    title: Title,
+    description: Description,
+    duration_minutes: TaskDuration,
+    difficulty: Difficulty,
+    blocks: BlockPlans,
+    at: Timestamp
+  })
+)
 export type CreateTask = typeof CreateTask.Type
 
 /**
@@ -127,33 +129,39 @@ export type CreateTask = typeof CreateTask.Type
  * blocks are worth and how they are cut, so they change only while no block has started; a new
  * duration comes with the new block plan for it.
  */
-export const UpdateTask = Schema.TaggedStruct("UpdateTask", {
-  ...Owned,
-  title: Schema.optionalWith(Title, { exact: true }),
-  description: Schema.optionalWith(Description, { exact: true }),
-  difficulty: Schema.optionalWith(Difficulty, { exact: true }),
-  replan: Schema.optionalWith(Schema.Struct({ duration_minutes: TaskDuration, blocks: BlockPlans }), {
-    exact: true
-  }),
-  at: Timestamp
-})
+export const UpdateTask = compiledMake(
+  Schema.TaggedStruct("UpdateTask", {
+    ...Owned,
+    title: Schema.optionalWith(Title, { exact: true }),
+    description: Schema.optionalWith(Description, { exact: true }),
+    difficulty: Schema.optionalWith(Difficulty, { exact: true }),
+    replan: Schema.optionalWith(Schema.Struct({ duration_minutes: TaskDuration, blocks: BlockPlans }), {
+      exact: true
+    }),
+    at: Timestamp
+  })
+)
 export type UpdateTask = typeof UpdateTask.Type
 
-export const DeleteTask = Schema.TaggedStruct("DeleteTask", { ...Owned, at: Timestamp })
+export const DeleteTask = compiledMake(Schema.TaggedStruct("DeleteTask", { ...Owned, at: Timestamp }))
 export type DeleteTask = typeof DeleteTask.Type
 
-export const StartBlock = Schema.TaggedStruct("StartBlock", { ...Owned, block_id: BlockId, at: Timestamp })
+export const StartBlock = compiledMake(
+  Schema.TaggedStruct("StartBlock", { ...Owned, block_id: BlockId, at: Timestamp })
+)
 export type StartBlock = typeof StartBlock.Type
 
 /** `proof_score` is the proof validation's verdict on `proof_text`, computed before the command. */
-export const CompleteBlock = Schema.TaggedStruct("CompleteBlock", {
-  ...Owned,
-  block_id: BlockId,
-  proof_text: Schema.optionalWith(ProofText, { exact: true }),
-  proof_score: Schema.optionalWith(ProofScore, { exact: true }),
-  effort_rating: Schema.optionalWith(EffortRating, { exact: true }),
-  at: Timestamp
-})
+export const CompleteBlock = compiledMake(
+  Schema.TaggedStruct("CompleteBlock", {
+    ...Owned,
+    block_id: BlockId,
+    proof_text: Schema.optionalWith(ProofText, { exact: true }),
+    proof_score: Schema.optionalWith(ProofScore, { exact: true }),
+    effort_rating: Schema.optionalWith(EffortRating, { exact: true }),
+    at: Timestamp
+  })
+)
 export type CompleteBlock = typeof CompleteBlock.Type
 
 export const TaskCommand = Schema.Union(CreateTask, UpdateTask, DeleteTask, StartBlock, CompleteBlock)
@@ -162,62 +170,72 @@ export type TaskCommand = typeof TaskCommand.Type
 // ---------------------------------------------------------------------------------------------
 // Events (each names its task and owner, so projections need no lookup)
 
-export const TaskCreated = Schema.TaggedStruct("TaskCreated", {
-  ...Owned,
-  title: Schema.String,
-  description: Schema.String,
-  duration_minutes: Schema.Int,
-  difficulty: Difficulty,
-  blocks: Schema.Array(BlockPlan),
-  at: Timestamp
-})
+export const TaskCreated = compiledMake(
+  Schema.TaggedStruct("TaskCreated", {
+    ...Owned,
+    title: Schema.String,
+    description: Schema.String,
+    duration_minutes: Schema.Int,
+    difficulty: Difficulty,
+    blocks: Schema.Array(BlockPlan),
+    at: Timestamp
+  })
+)
 export type TaskCreated = typeof TaskCreated.Type
 
-export const TaskUpdated = Schema.TaggedStruct("TaskUpdated", {
-  ...Owned,
-  title: Schema.optionalWith(Schema.String, { exact: true }),
-  description: Schema.optionalWith(Schema.String, { exact: true }),
-  difficulty: Schema.optionalWith(Difficulty, { exact: true }),
-  at: Timestamp
-})
+export const TaskUpdated = compiledMake(
+  Schema.TaggedStruct("TaskUpdated", {
+    ...Owned,
+    title: Schema.optionalWith(Schema.String, { exact: true }),
+    description: Schema.optionalWith(Schema.String, { exact: true }),
+    difficulty: Schema.optionalWith(Difficulty, { exact: true }),
+    at: Timestamp
+  })
+)
 export type TaskUpdated = typeof TaskUpdated.Type
 
-export const TaskReplanned = Schema.TaggedStruct("TaskReplanned", {
-  ...Owned,
-  duration_minutes: Schema.Int,
-  blocks: Schema.Array(BlockPlan),
-  at: Timestamp
-})
+export const TaskReplanned = compiledMake(
+  Schema.TaggedStruct("TaskReplanned", {
+    ...Owned,
+    duration_minutes: Schema.Int,
+    blocks: Schema.Array(BlockPlan),
+    at: Timestamp
+  })
+)
 export type TaskReplanned = typeof TaskReplanned.Type
 
-export const TaskDeleted = Schema.TaggedStruct("TaskDeleted", { ...Owned, at: Timestamp })
+export const TaskDeleted = compiledMake(Schema.TaggedStruct("TaskDeleted", { ...Owned, at: Timestamp }))
 export type TaskDeleted = typeof TaskDeleted.Type
 
-export const BlockStarted = Schema.TaggedStruct("BlockStarted", {
-  ...Owned,
-  block_id: BlockId,
-  at: Timestamp
-})
+export const BlockStarted = compiledMake(
+  Schema.TaggedStruct("BlockStarted", {
+    ...Owned,
+    block_id: BlockId,
+    at: Timestamp
+  })
+)
 export type BlockStarted = typeof BlockStarted.Type
 
 /**
  * Carries what the wallet needs to credit the block (minutes, difficulty, proof score) so a process
  * reading the event log can drive `CreditBlock` at least once; the wallet pays each block once.
  */
-export const BlockCompleted = Schema.TaggedStruct("BlockCompleted", {
-  ...Owned,
-  block_id: BlockId,
-  duration_minutes: Schema.Int,
-  difficulty: Difficulty,
-  proof_text: Schema.optionalWith(Schema.String, { exact: true }),
-  proof_score: Schema.optionalWith(ProofScore, { exact: true }),
-  effort_rating: Schema.optionalWith(Schema.Int, { exact: true }),
-  tokens_earned: Schema.Int,
-  at: Timestamp
-})
+export const BlockCompleted = compiledMake(
+  Schema.TaggedStruct("BlockCompleted", {
+    ...Owned,
+    block_id: BlockId,
+    duration_minutes: Schema.Int,
+    difficulty: Difficulty,
+    proof_text: Schema.optionalWith(Schema.String, { exact: true }),
+    proof_score: Schema.optionalWith(ProofScore, { exact: true }),
+    effort_rating: Schema.optionalWith(Schema.Int, { exact: true }),
+    tokens_earned: Schema.Int,
+    at: Timestamp
+  })
+)
 export type BlockCompleted = typeof BlockCompleted.Type
 
-export const TaskCompleted = Schema.TaggedStruct("TaskCompleted", { ...Owned, at: Timestamp })
+export const TaskCompleted = compiledMake(Schema.TaggedStruct("TaskCompleted", { ...Owned, at: Timestamp }))
 export type TaskCompleted = typeof TaskCompleted.Type
 
 export const TaskEvent = Schema.Union(

@@ -1,6 +1,6 @@
 import { Either, Schema } from "effect"
 import { Category, findItem } from "./catalog.ts"
-import { Difficulty, fromUnknown, ProofScore, Timestamp, Tokens, utcDay } from "./common.ts"
+import { Difficulty, fromUnknown, ProofScore, Timestamp, Tokens, utcDay, compiledMake } from "./common.ts"
 import type { Decider } from "./Decider.ts"
 import {
   type InsufficientFunds,
@@ -41,26 +41,32 @@ import {
 // ---------------------------------------------------------------------------------------------
 // Commands
 
-export const CreditBlock = Schema.TaggedStruct("CreditBlock", {
-  task_id: TaskId,
-  block_id: BlockId,
-  minutes: BlockMinutes,
-  difficulty: Difficulty,
-  proof_score: Schema.optionalWith(ProofScore, { exact: true }),
-  at: Timestamp
-})
+export const CreditBlock = compiledMake(
+  Schema.TaggedStruct("CreditBlock", {
+    task_id: TaskId,
+    block_id: BlockId,
+    minutes: BlockMinutes,
+    difficulty: Difficulty,
+    proof_score: Schema.optionalWith(ProofScore, { exact: true }),
+    at: Timestamp
+  })
+)
 export type CreditBlock = typeof CreditBlock.Type
 
 /** `purchase_id` is chosen by the caller and becomes the reward's id; retrying it buys nothing twice. */
-export const PurchaseItem = Schema.TaggedStruct("PurchaseItem", {
-  purchase_id: RewardId,
-  /** An item id, or an item's display name as the original API accepted; looked up in the catalog. */
-  item_id: Schema.String.pipe(Schema.maxLength(100)),
-  at: Timestamp
-})
+export const PurchaseItem = compiledMake(
+  Schema.TaggedStruct("PurchaseItem", {
+    purchase_id: RewardId,
+    /** An item id, or an item's display name as the original API accepted; looked up in the catalog. */
+    item_id: Schema.String.pipe(Schema.maxLength(100)),
+    at: Timestamp
+  })
+)
 export type PurchaseItem = typeof PurchaseItem.Type
 
-export const UseReward = Schema.TaggedStruct("UseReward", { reward_id: RewardId, at: Timestamp })
+export const UseReward = compiledMake(
+  Schema.TaggedStruct("UseReward", { reward_id: RewardId, at: Timestamp })
+)
 export type UseReward = typeof UseReward.Type
 
 export const WalletCommand = Schema.Union(CreditBlock, PurchaseItem, UseReward)
@@ -69,54 +75,66 @@ export type WalletCommand = typeof WalletCommand.Type
 // ---------------------------------------------------------------------------------------------
 // Events: every one that moves tokens is a ledger entry.
 
-export const TokensEarned = Schema.TaggedStruct("TokensEarned", {
-  task_id: TaskId,
-  block_id: BlockId,
-  minutes: Schema.Int,
-  difficulty: Difficulty,
-  proof_score: Schema.optionalWith(ProofScore, { exact: true }),
-  amount: Tokens,
-  /** The streak after this activity (unchanged for a same-day or late activity). */
-  streak_days: Schema.Int,
-  at: Timestamp
-})
+export const TokensEarned = compiledMake(
+  Schema.TaggedStruct("TokensEarned", {
+    task_id: TaskId,
+    block_id: BlockId,
+    minutes: Schema.Int,
+    difficulty: Difficulty,
+    proof_score: Schema.optionalWith(ProofScore, { exact: true }),
+    amount: Tokens,
+    /** The streak after this activity (unchanged for a same-day or late activity). */
+    streak_days: Schema.Int,
+    at: Timestamp
+  })
+)
 export type TokensEarned = typeof TokensEarned.Type
 
-export const StreakBonusAwarded = Schema.TaggedStruct("StreakBonusAwarded", {
-  day: Schema.String,
-  streak_days: Schema.Int,
-  amount: Tokens,
-  at: Timestamp
-})
+export const StreakBonusAwarded = compiledMake(
+  Schema.TaggedStruct("StreakBonusAwarded", {
+    day: Schema.String,
+    streak_days: Schema.Int,
+    amount: Tokens,
+    at: Timestamp
+  })
+)
 export type StreakBonusAwarded = typeof StreakBonusAwarded.Type
 
-export const LevelUpBonusAwarded = Schema.TaggedStruct("LevelUpBonusAwarded", {
-  level: Schema.Int,
-  amount: Tokens,
-  at: Timestamp
-})
+export const LevelUpBonusAwarded = compiledMake(
+  Schema.TaggedStruct("LevelUpBonusAwarded", {
+    level: Schema.Int,
+    amount: Tokens,
+    at: Timestamp
+  })
+)
 export type LevelUpBonusAwarded = typeof LevelUpBonusAwarded.Type
 
-export const AchievementUnlocked = Schema.TaggedStruct("AchievementUnlocked", {
-  achievement: AchievementId,
-  amount: Tokens,
-  at: Timestamp
-})
+export const AchievementUnlocked = compiledMake(
+  Schema.TaggedStruct("AchievementUnlocked", {
+    achievement: AchievementId,
+    amount: Tokens,
+    at: Timestamp
+  })
+)
 export type AchievementUnlocked = typeof AchievementUnlocked.Type
 
-export const ItemPurchased = Schema.TaggedStruct("ItemPurchased", {
-  reward_id: RewardId,
-  item_id: ItemId,
-  item_name: Schema.String,
-  category: Category,
-  cost: Tokens,
-  duration_minutes: Schema.NullOr(Schema.Int),
-  expires_at: Schema.NullOr(Timestamp),
-  at: Timestamp
-})
+export const ItemPurchased = compiledMake(
+  Schema.TaggedStruct("ItemPurchased", {
+    reward_id: RewardId,
+    item_id: ItemId,
+    item_name: Schema.String,
+    category: Category,
+    cost: Tokens,
+    duration_minutes: Schema.NullOr(Schema.Int),
+    expires_at: Schema.NullOr(Timestamp),
+    at: Timestamp
+  })
+)
 export type ItemPurchased = typeof ItemPurchased.Type
 
-export const RewardUsed = Schema.TaggedStruct("RewardUsed", { reward_id: RewardId, at: Timestamp })
+export const RewardUsed = compiledMake(
+  Schema.TaggedStruct("RewardUsed", { reward_id: RewardId, at: Timestamp })
+)
 export type RewardUsed = typeof RewardUsed.Type
 
 export const WalletEvent = Schema.Union(
