@@ -79,6 +79,17 @@ const toStored = (row: EventRow): StoredEvent => ({
   metadata: JSON.parse(row.metadata)
 })
 
+/** An append waiting for the next group commit, and how to answer its caller. */
+interface PendingAppend {
+  readonly streamId: string
+  readonly expected: ExpectedVersion
+  readonly events: ReadonlyArray<NewEvent>
+  readonly resume: (answer: Effect.Effect<AppendResult, VersionConflict | EventStoreError>) => void
+}
+
+/** Appends written per group commit at most, so one commit never holds the write lock for long. */
+const MAX_GROUP = 256
+
 type AppendOutcome =
   | { readonly _tag: "Appended"; readonly result: AppendResult }
   | { readonly _tag: "Conflict"; readonly actual: number }
@@ -176,14 +187,31 @@ export const makeSqliteEventStore = (options: SqliteEventStoreOptions) =>
       }
     )
 
-    const append: EventStoreShape["append"] = (streamId, expectedVersion, events) =>
-      Effect.suspend((): Effect.Effect<AppendResult, VersionConflict | EventStoreError> => {
-        let outcome: AppendOutcome
-        try {
-          outcome = appendTransaction.immediate(streamId, expectedVersion, events)
-        } catch (cause) {
+    const answer = (
+      pending: PendingAppend,
+      outcome: AppendOutcome | { readonly _tag: "Failed"; readonly cause: unknown }
+    ): Effect.Effect<AppendResult, VersionConflict | EventStoreError> => {
+      switch (outcome._tag) {
+        case "Appended":
+          return Effect.succeed(outcome.result)
+        case "Conflict":
+          return Effect.fail(
+            new VersionConflict({
+              streamId: pending.streamId,
+              expected: pending.expected,
+              actual: outcome.actual
+            })
+          )
+        case "ReusedEventId":
+          return Effect.fail(
+            new EventStoreError({
+              operation: "append",
+              message: `event id ${outcome.eventId} is already stored at another position`
+            })
+          )
+        case "Failed": {
           // A duplicate id inside the batch, or one stored elsewhere that is not the batch's first.
-          const message = describe(cause)
+          const message = describe(outcome.cause)
           return Effect.fail(
             new EventStoreError({
               operation: "append",
@@ -193,21 +221,68 @@ export const makeSqliteEventStore = (options: SqliteEventStoreOptions) =>
             })
           )
         }
-        switch (outcome._tag) {
-          case "Appended":
-            return Effect.succeed(outcome.result)
-          case "Conflict":
-            return Effect.fail(
-              new VersionConflict({ streamId, expected: expectedVersion, actual: outcome.actual })
-            )
-          case "ReusedEventId":
-            return Effect.fail(
-              new EventStoreError({
-                operation: "append",
-                message: `event id ${outcome.eventId} is already stored at another position`
-              })
-            )
+      }
+    }
+
+    /*
+     * Group commit. Appends that arrive within one turn of the event loop are written in one
+     * transaction, each inside its own savepoint (a nested better-sqlite3 transaction): an append that
+     * fails rolls back alone and is answered alone; the others commit together. A commit costs about as
+     * much as ten single-row inserts (WAL frames for the same pages, the lock, the header), so under load
+     * this is the difference between one commit per command and one per turn. Each append stays atomic
+     * and isolated exactly as before; positions are still allocated in commit order. An idle store pays
+     * one `setImmediate` hop per append.
+     */
+    const commitGroup = db.transaction((group: ReadonlyArray<PendingAppend>) =>
+      group.map((pending) => {
+        try {
+          return appendTransaction(pending.streamId, pending.expected, pending.events)
+        } catch (cause) {
+          return { _tag: "Failed" as const, cause }
         }
+      })
+    )
+
+    const queued: Array<PendingAppend> = []
+    let flushScheduled = false
+    const flush = () => {
+      flushScheduled = false
+      const group = queued.splice(0, MAX_GROUP)
+      if (queued.length > 0) scheduleFlush()
+      if (group.length === 0) return
+      let outcomes: ReturnType<typeof commitGroup>
+      try {
+        outcomes = commitGroup.immediate(group)
+      } catch (cause) {
+        // The group's transaction itself failed (lock timeout, I/O): nothing of it was written.
+        for (const pending of group) pending.resume(answer(pending, { _tag: "Failed", cause }))
+        return
+      }
+      group.forEach((pending, i) => {
+        const outcome = outcomes[i]
+        pending.resume(
+          outcome === undefined
+            ? Effect.die(new Error("group commit lost an append"))
+            : answer(pending, outcome)
+        )
+      })
+    }
+    const scheduleFlush = () => {
+      if (flushScheduled) return
+      flushScheduled = true
+      setImmediate(flush)
+    }
+    // Runs before the database closes (finalizers run in reverse): appends queued at shutdown are written.
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        while (queued.length > 0) flush()
+      })
+    )
+
+    const append: EventStoreShape["append"] = (streamId, expected, events) =>
+      Effect.async<AppendResult, VersionConflict | EventStoreError>((resume) => {
+        queued.push({ streamId, expected, events, resume })
+        scheduleFlush()
       })
 
     const paged = <Cursor>(

@@ -180,6 +180,47 @@ export const eventStoreSuite = (name: string, store: Layer.Layer<EventStore, unk
       })
     )
 
+    it.effect(
+      "concurrent appends are answered each on its own: a failing one takes none of the others down",
+      () =>
+        Effect.gen(function* () {
+          const store = yield* EventStore
+          const prefix = uniqueStream("group")
+          const taken = yield* store.append(`${prefix}-taken`, "noStream", batchOf(1))
+          const takenId = taken.events[0]!.eventId
+          const duplicateInBatch = randomUUID()
+          // Issued together, so a store that commits appends in groups gets them in one group.
+          const [fine, conflict, reusedId, duplicate, alsoFine] = yield* Effect.all(
+            [
+              Effect.either(store.append(`${prefix}-a`, "noStream", batchOf(2))),
+              Effect.either(store.append(`${prefix}-taken`, "noStream", batchOf(1))),
+              Effect.either(
+                store.append(`${prefix}-b`, "noStream", [incremented(), incremented(1, takenId)])
+              ),
+              Effect.either(
+                store.append(`${prefix}-c`, "noStream", [
+                  incremented(1, duplicateInBatch),
+                  incremented(1, duplicateInBatch)
+                ])
+              ),
+              Effect.either(store.append(`${prefix}-d`, "noStream", batchOf(3)))
+            ],
+            { concurrency: "unbounded" }
+          )
+          expect(Either.isRight(fine) && fine.right.version).toBe(2)
+          expect(Either.isLeft(conflict) && conflict.left).toBeInstanceOf(VersionConflict)
+          expect(Either.isLeft(reusedId) && reusedId.left).toBeInstanceOf(EventStoreError)
+          expect(Either.isLeft(duplicate) && duplicate.left).toBeInstanceOf(EventStoreError)
+          expect(Either.isRight(alsoFine) && alsoFine.right.version).toBe(3)
+          // The failed ones wrote nothing, not even their first events.
+          expect((yield* readStream(`${prefix}-b`)).length).toBe(0)
+          expect((yield* readStream(`${prefix}-c`)).length).toBe(0)
+          expect((yield* readStream(`${prefix}-taken`)).length).toBe(1)
+          expect((yield* readStream(`${prefix}-a`)).map((e) => e.version)).toEqual([1, 2])
+          expect((yield* readStream(`${prefix}-d`)).map((e) => e.version)).toEqual([1, 2, 3])
+        })
+    )
+
     it.effect("readAll after concurrent writers returns every event once, in global order, and resumes", () =>
       Effect.gen(function* () {
         const store = yield* EventStore
