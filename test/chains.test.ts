@@ -229,8 +229,13 @@ describe("chain composition on the TestClock", () => {
           const fiber = yield* Effect.fork(
             executor.run(taskAnalysis, { title: "after open", description: "", duration_minutes: 25 })
           )
-          // No clock movement: the run must finish without sleeping on a retry.
-          const done = yield* Fiber.poll(fiber).pipe(Effect.repeat({ until: Option.isSome, times: 1000 }))
+          // No clock movement: the run must finish without sleeping on a retry. Polling lets the event
+          // loop turn (the store commits appends once per turn), but never moves the test clock.
+          const turn = Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)))
+          const done = yield* Fiber.poll(fiber).pipe(
+            Effect.tap(() => turn),
+            Effect.repeat({ until: Option.isSome, times: 1000 })
+          )
           expect(Option.isSome(done)).toBe(true)
           const result = yield* Fiber.join(fiber)
           expect(result.source).toBe("heuristic")

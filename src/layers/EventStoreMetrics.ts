@@ -1,6 +1,7 @@
 import { Cause, Effect, Exit, Layer, Option } from "effect"
 import { EventStore } from "./EventStore.ts"
 import { Metrics, timed } from "./Metrics.ts"
+import { withSpan } from "./spans.ts"
 
 /**
  * The event store with every append timed and counted (latency by outcome, conflicts, events written).
@@ -28,7 +29,7 @@ export const EventStoreMetricsLive = Layer.effect(
           const outcome =
             Option.isSome(failure) && failure.value._tag === "VersionConflict" ? "conflict" : "error"
           metrics.store.observeAppend(store.kind, seconds, outcome)
-        }).pipe(Effect.withSpan("EventStore.append", { attributes: { "eventstore.stream": streamId } }))
+        }).pipe(withSpan("EventStore.append", { attributes: { "eventstore.stream": streamId } }))
     })
   })
 )

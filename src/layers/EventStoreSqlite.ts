@@ -188,7 +188,7 @@ export const makeSqliteEventStore = (options: SqliteEventStoreOptions) =>
     )
 
     const answer = (
-      pending: PendingAppend,
+      pending: Pick<PendingAppend, "streamId" | "expected">,
       outcome: AppendOutcome | { readonly _tag: "Failed"; readonly cause: unknown }
     ): Effect.Effect<AppendResult, VersionConflict | EventStoreError> => {
       switch (outcome._tag) {
@@ -231,7 +231,7 @@ export const makeSqliteEventStore = (options: SqliteEventStoreOptions) =>
      * much as ten single-row inserts (WAL frames for the same pages, the lock, the header), so under load
      * this is the difference between one commit per command and one per turn. Each append stays atomic
      * and isolated exactly as before; positions are still allocated in commit order. An idle store pays
-     * one `setImmediate` hop per append.
+     * one `setImmediate` hop per append. (File databases only: see `immediateAppend`.)
      */
     const commitGroup = db.transaction((group: ReadonlyArray<PendingAppend>) =>
       group.map((pending) => {
@@ -279,11 +279,24 @@ export const makeSqliteEventStore = (options: SqliteEventStoreOptions) =>
       })
     )
 
-    const append: EventStoreShape["append"] = (streamId, expected, events) =>
+    const queuedAppend: EventStoreShape["append"] = (streamId, expected, events) =>
       Effect.async<AppendResult, VersionConflict | EventStoreError>((resume) => {
         queued.push({ streamId, expected, events, resume })
         scheduleFlush()
       })
+
+    // An in-memory database has no WAL to amortise and no other process to share a lock with: its
+    // appends commit on the spot, which also keeps them synchronous for tests driven by the TestClock.
+    const immediateAppend: EventStoreShape["append"] = (streamId, expected, events) =>
+      Effect.suspend(() => {
+        try {
+          return answer({ streamId, expected }, appendTransaction.immediate(streamId, expected, events))
+        } catch (cause) {
+          return answer({ streamId, expected }, { _tag: "Failed", cause })
+        }
+      })
+
+    const append = options.filename === ":memory:" ? immediateAppend : queuedAppend
 
     const paged = <Cursor>(
       operation: string,

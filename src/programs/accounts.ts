@@ -18,6 +18,7 @@ import { AppConfig, describeConfigError, InvalidConfig } from "../layers/AppConf
 import * as Jwt from "../layers/auth/Jwt.ts"
 import { hashPassword, verifyPassword } from "../layers/auth/Passwords.ts"
 import { Aggregates, emailEntityId, failsOnlyWith, now, storeFailuresAsDefects } from "./Aggregates.ts"
+import { withSpan } from "../layers/spans.ts"
 
 /** Lifetime of an access token; a logout revokes one before it ends. */
 export const JwtTtlConfig = Config.integer("JWT_TTL_SECONDS").pipe(
@@ -120,7 +121,7 @@ export class Accounts extends Effect.Service<Accounts>()("Accounts", {
       }).pipe(
         storeFailuresAsDefects,
         failsOnlyWith("EmailTaken", "Overloaded"),
-        Effect.withSpan("Accounts.register")
+        withSpan("Accounts.register")
       )
 
     const login = (input: { readonly email: Email; readonly password: Redacted.Redacted<string> }) =>
@@ -147,7 +148,7 @@ export class Accounts extends Effect.Service<Accounts>()("Accounts", {
         ),
         storeFailuresAsDefects,
         failsOnlyWith("InvalidCredentials", "AccountLocked", "Overloaded"),
-        Effect.withSpan("Accounts.login")
+        withSpan("Accounts.login")
       )
 
     /** Signature and expiry first (no I/O), then the account's own state: it exists, the token is not revoked. */
@@ -185,7 +186,7 @@ export class Accounts extends Effect.Service<Accounts>()("Accounts", {
             at
           })
         )
-      }).pipe(storeFailuresAsDefects, failsOnlyWith("Overloaded"), Effect.withSpan("Accounts.logout"))
+      }).pipe(storeFailuresAsDefects, failsOnlyWith("Overloaded"), withSpan("Accounts.logout"))
 
     return { register, login, authenticate, logout, ttlSeconds } as const
   })

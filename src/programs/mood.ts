@@ -4,6 +4,7 @@ import { MoodEntryId, type UserId } from "../domain/ids.ts"
 import { entriesBetween, LogMood, moodInsights } from "../domain/mood.ts"
 import { Aggregates, now, storeFailuresAsDefects } from "./Aggregates.ts"
 import { TaskIndex } from "./projections.ts"
+import { withSpan } from "../layers/spans.ts"
 
 export interface MoodInput {
   readonly score: number
@@ -36,7 +37,7 @@ export class MoodLog extends Effect.Service<MoodLog>()("MoodLog", {
         const entry = result.state.entries.find((e) => e.id === entry_id)
         if (entry === undefined) return yield* Effect.die(new Error(`mood entry ${entry_id} not recorded`))
         return entry
-      }).pipe(storeFailuresAsDefects, Effect.withSpan("MoodLog.log"))
+      }).pipe(storeFailuresAsDefects, withSpan("MoodLog.log"))
 
     const history = (
       userId: UserId,

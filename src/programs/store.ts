@@ -9,6 +9,7 @@ import { ledgerEntry, walletProfile } from "../domain/walletViews.ts"
 import { EventStore } from "../layers/EventStore.ts"
 import { streamIdOf } from "./actors/Hydrate.ts"
 import { Aggregates, failsOnlyWith, now, storeFailuresAsDefects } from "./Aggregates.ts"
+import { withSpan } from "../layers/spans.ts"
 
 const decodeWalletEvent = Schema.decodeUnknown(WalletEvent)
 
@@ -65,7 +66,7 @@ export class RewardStore extends Effect.Service<RewardStore>()("RewardStore", {
       }).pipe(
         storeFailuresAsDefects,
         failsOnlyWith("ItemNotFound", "InsufficientFunds", "Overloaded"),
-        Effect.withSpan("RewardStore.purchase")
+        withSpan("RewardStore.purchase")
       )
 
     const active = (userId: UserId) =>
@@ -85,7 +86,7 @@ export class RewardStore extends Effect.Service<RewardStore>()("RewardStore", {
       }).pipe(
         storeFailuresAsDefects,
         failsOnlyWith("RewardNotFound", "RewardExpired", "RewardAlreadyUsed", "Overloaded"),
-        Effect.withSpan("RewardStore.useReward")
+        withSpan("RewardStore.useReward")
       )
 
     /** The ledger, newest first, straight from the wallet's events: it cannot disagree with the balance. */

@@ -20,6 +20,7 @@ import { Aggregates, failsOnlyWith, now, storeFailuresAsDefects } from "./Aggreg
 import { TaskIndex } from "./projections.ts"
 import { bonusOf } from "./store.ts"
 import { TaskBreakdown } from "./TaskBreakdown.ts"
+import { withSpan } from "../layers/spans.ts"
 
 export interface NewTask {
   readonly title: string
@@ -77,11 +78,7 @@ export class Tasks extends Effect.Service<Tasks>()("Tasks", {
           CreateTask.make({ task_id, user_id: userId, ...input, blocks, at: yield* now })
         )
         return yield* mustExist(result.state.task, task_id)
-      }).pipe(
-        storeFailuresAsDefects,
-        failsOnlyWith("InvalidInput", "Overloaded"),
-        Effect.withSpan("Tasks.create")
-      )
+      }).pipe(storeFailuresAsDefects, failsOnlyWith("InvalidInput", "Overloaded"), withSpan("Tasks.create"))
 
     const get = (userId: UserId, taskId: TaskId) =>
       tasks.read(taskId).pipe(
@@ -132,17 +129,13 @@ export class Tasks extends Effect.Service<Tasks>()("Tasks", {
       }).pipe(
         storeFailuresAsDefects,
         failsOnlyWith("TaskNotFound", "InvalidTransition", "InvalidInput", "Overloaded"),
-        Effect.withSpan("Tasks.update")
+        withSpan("Tasks.update")
       )
 
     const remove = (userId: UserId, taskId: TaskId) =>
       Effect.gen(function* () {
         yield* tasks.send(taskId, DeleteTask.make({ task_id: taskId, user_id: userId, at: yield* now }))
-      }).pipe(
-        storeFailuresAsDefects,
-        failsOnlyWith("TaskNotFound", "Overloaded"),
-        Effect.withSpan("Tasks.delete")
-      )
+      }).pipe(storeFailuresAsDefects, failsOnlyWith("TaskNotFound", "Overloaded"), withSpan("Tasks.delete"))
 
     const startBlock = (userId: UserId, taskId: TaskId, blockId: BlockId) =>
       Effect.gen(function* () {
@@ -155,7 +148,7 @@ export class Tasks extends Effect.Service<Tasks>()("Tasks", {
       }).pipe(
         storeFailuresAsDefects,
         failsOnlyWith("TaskNotFound", "BlockNotFound", "InvalidTransition", "Overloaded"),
-        Effect.withSpan("Tasks.startBlock")
+        withSpan("Tasks.startBlock")
       )
 
     /**
@@ -207,7 +200,7 @@ export class Tasks extends Effect.Service<Tasks>()("Tasks", {
       }).pipe(
         storeFailuresAsDefects,
         failsOnlyWith("TaskNotFound", "BlockNotFound", "InvalidTransition", "Overloaded"),
-        Effect.withSpan("Tasks.completeBlock")
+        withSpan("Tasks.completeBlock")
       )
 
     const dashboardOf = (userId: UserId) =>

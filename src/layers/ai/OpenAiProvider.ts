@@ -7,6 +7,7 @@ import {
 import { Clock, Effect, JSONSchema, Option, ParseResult, type Redacted, Schema } from "effect"
 import type { LanguageModelShape } from "../LanguageModel.ts"
 import { MalformedResponse, ProviderConnectionError, ProviderHttpError, parseRetryAfter } from "./errors.ts"
+import { withSpan } from "../spans.ts"
 
 export interface OpenAiSettings {
   readonly baseUrl: string
@@ -117,7 +118,7 @@ export const makeOpenAiProvider = (settings: OpenAiSettings) =>
           return yield* Schema.decodeUnknown(Schema.parseJson(schema))(content).pipe(
             Effect.mapError(malformed("the model's answer does not match the schema"))
           )
-        }).pipe(Effect.withSpan("LanguageModel.generateObject", { attributes: { model: settings.model } })),
+        }).pipe(withSpan("LanguageModel.generateObject", { attributes: { model: settings.model } })),
       embed: (texts) =>
         Effect.gen(function* () {
           if (texts.length === 0) return []
@@ -132,7 +133,7 @@ export const makeOpenAiProvider = (settings: OpenAiSettings) =>
             })
           }
           return ordered.map((item) => item.embedding)
-        }).pipe(Effect.withSpan("LanguageModel.embed", { attributes: { model: settings.embeddingModel } }))
+        }).pipe(withSpan("LanguageModel.embed", { attributes: { model: settings.embeddingModel } }))
     }
     return provider
   })

@@ -22,6 +22,7 @@ import {
   VersionConflict
 } from "../../layers/EventStore.ts"
 import { catchUp, hydrate, streamIdOf } from "./Hydrate.ts"
+import { withSpan } from "../../layers/spans.ts"
 
 /** The entity's mailbox is full: the caller should come back after `retryAfterSeconds` (HTTP 503). */
 export class Overloaded extends Schema.TaggedError<Overloaded>()("Overloaded", {
@@ -251,7 +252,7 @@ export const makeEntityRuntime = <State, Command, Event, Err>(
       envelope: Envelope<State, Command, Event, Err>
     ) => {
       const spanned = handle(streamId, entity, envelope).pipe(
-        Effect.withSpan(`Actor.${decider.type}.${Option.isSome(envelope.command) ? "command" : "read"}`, {
+        withSpan(`Actor.${decider.type}.${Option.isSome(envelope.command) ? "command" : "read"}`, {
           attributes: { "actor.stream": streamId }
         })
       )

@@ -26,6 +26,7 @@ import {
   type RunSource,
   type StepSource
 } from "./ChainRuns.ts"
+import { withSpan } from "../../layers/spans.ts"
 
 export class ChainNotFound extends Schema.TaggedError<ChainNotFound>()("ChainNotFound", {
   chain: Schema.String
@@ -269,7 +270,7 @@ export const makeChainExecutor = Effect.gen(function* () {
           ])
           return outcome.output
         }).pipe(
-          Effect.withSpan(`chain.${chain.name}.${step.name}`, {
+          withSpan(`chain.${chain.name}.${step.name}`, {
             attributes: {
               "chain.name": chain.name,
               "chain.step": step.name,
@@ -343,7 +344,7 @@ export const makeChainExecutor = Effect.gen(function* () {
       }
     }).pipe(
       Effect.provideService(LanguageModel, model),
-      Effect.withSpan(`chain.${chain.name}`, { attributes: { "chain.name": chain.name } })
+      withSpan(`chain.${chain.name}`, { attributes: { "chain.name": chain.name } })
     )
 
   const register = <I, O>(chain: Chain<I, O, LanguageModel>) =>

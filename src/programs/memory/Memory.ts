@@ -14,6 +14,7 @@ import { Cache } from "../../layers/Cache.ts"
 import { localEmbedding } from "../../layers/ai/HeuristicProvider.ts"
 import { EventStore } from "../../layers/EventStore.ts"
 import { LanguageModel } from "../../layers/LanguageModel.ts"
+import { withSpan } from "../../layers/spans.ts"
 
 export interface MemoryLimits {
   readonly shortTermTtl: Duration.DurationInput
@@ -131,7 +132,7 @@ export const makeMemory = (limits: MemoryLimits = defaultMemoryLimits) =>
         yield* cache.set(keyOf(userId, tier), next, Entries, ttlOf(tier))
         track(userId, tier, next.length)
         return entry
-      }).pipe(Effect.withSpan("Memory.remember", { attributes: { tier } }))
+      }).pipe(withSpan("Memory.remember", { attributes: { tier } }))
 
     /** Provider embeddings when the provider answers, the local embedding otherwise. */
     const embed = (texts: ReadonlyArray<string>) =>
@@ -177,7 +178,7 @@ export const makeMemory = (limits: MemoryLimits = defaultMemoryLimits) =>
         Effect.catchTag("VersionConflict", "EventStoreError", (error) =>
           Effect.logWarning("memory not persisted", error)
         ),
-        Effect.withSpan("Memory.persist")
+        withSpan("Memory.persist")
       )
 
     const records = (userId: string) =>
@@ -216,7 +217,7 @@ export const makeMemory = (limits: MemoryLimits = defaultMemoryLimits) =>
           k
         )
         return scored.map(({ item, score }) => ({ ...view(item), score: Math.round(score * 1000) / 1000 }))
-      }).pipe(Effect.withSpan("Memory.recall"))
+      }).pipe(withSpan("Memory.recall"))
 
     const longTerm = (userId: string, limit: number) =>
       Effect.map(records(userId), (all) => all.slice(-limit).reverse().map(view))
@@ -234,7 +235,7 @@ export const makeMemory = (limits: MemoryLimits = defaultMemoryLimits) =>
           long_term: all.slice(-20).reverse().map(view),
           counts: { short_term: short_term.length, working: working.length, long_term: all.length }
         }
-      }).pipe(Effect.withSpan("Memory.userContext"))
+      }).pipe(withSpan("Memory.userContext"))
 
     const expire = Effect.gen(function* () {
       let dropped = 0
@@ -263,7 +264,7 @@ export const makeMemory = (limits: MemoryLimits = defaultMemoryLimits) =>
         }
       }
       return dropped
-    }).pipe(Effect.withSpan("Memory.expire"))
+    }).pipe(withSpan("Memory.expire"))
 
     const stats = Effect.sync(() => {
       let short = 0

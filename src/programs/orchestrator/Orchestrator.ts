@@ -23,6 +23,7 @@ import type {
 } from "./schemas.ts"
 import { TaskPort } from "./TaskPort.ts"
 import { WorkerState, type WorkerStatus } from "./WorkerState.ts"
+import { withSpan } from "../../layers/spans.ts"
 
 export interface OrchestratorStatus {
   readonly status: "operational" | "degraded"
@@ -139,7 +140,7 @@ export const makeOrchestrator = Effect.gen(function* () {
         chain_runs: [refOf(analysis), refOf(breakdown)],
         source: sourceOf(analysis, breakdown)
       } satisfies CreateEnhancedResponse
-    }).pipe(Effect.withSpan("Orchestrator.createEnhanced"))
+    }).pipe(withSpan("Orchestrator.createEnhanced"))
 
   const completeEnhanced = (userId: string, request: CompleteEnhancedRequest) =>
     Effect.gen(function* () {
@@ -206,7 +207,7 @@ export const makeOrchestrator = Effect.gen(function* () {
         chain_runs: runs.map(refOf),
         source: sourceOf(...runs)
       } satisfies CompleteEnhancedResponse
-    }).pipe(Effect.withSpan("Orchestrator.completeEnhanced"))
+    }).pipe(withSpan("Orchestrator.completeEnhanced"))
 
   const dailyOptimization = (userId: string, request: DailyOptimizationRequest) =>
     Effect.gen(function* () {
@@ -242,7 +243,7 @@ export const makeOrchestrator = Effect.gen(function* () {
         planned: planned.map(actionView),
         source: motivated.source
       } satisfies DailyOptimizationResponse
-    }).pipe(Effect.withSpan("Orchestrator.dailyOptimization"))
+    }).pipe(withSpan("Orchestrator.dailyOptimization"))
 
   const focusSession = (userId: string, request: FocusSessionRequest) =>
     Effect.gen(function* () {
@@ -289,7 +290,7 @@ export const makeOrchestrator = Effect.gen(function* () {
         check_in: actionView(checkIn),
         source: motivated.source
       } satisfies FocusSessionResponse
-    }).pipe(Effect.withSpan("Orchestrator.focusSession"))
+    }).pipe(withSpan("Orchestrator.focusSession"))
 
   const status = Effect.gen(function* () {
     const [chains, executorStats, optimizerStats, plannerStats, memoryStats, workerStatus] =

@@ -14,6 +14,7 @@ import {
   type Priority
 } from "../../domain/planner.ts"
 import { EventStore, type EventStoreError, type VersionConflict } from "../../layers/EventStore.ts"
+import { withSpan } from "../../layers/spans.ts"
 
 export interface ActionSpec {
   /** Chosen by the caller so later specs of one batch can depend on earlier ones. */
@@ -159,7 +160,7 @@ export const makePlanner = Effect.gen(function* () {
         if (state.action !== null) planned.push(state.action)
       }
       return planned
-    }).pipe(Effect.withSpan("Planner.plan"))
+    }).pipe(withSpan("Planner.plan"))
 
   const actions = (userId: string) =>
     catchUp.pipe(
@@ -220,7 +221,7 @@ export const makePlanner = Effect.gen(function* () {
       else if (status === "failed") report.failed++
       else report.retried++
     }).pipe(
-      Effect.withSpan("Planner.run", {
+      withSpan("Planner.run", {
         attributes: { "action.type": action.type, "action.id": action.action_id }
       })
     )
@@ -257,7 +258,7 @@ export const makePlanner = Effect.gen(function* () {
       ticks++
       lastTickAt = yield* Clock.currentTimeMillis
       return { worker, ...report }
-    }).pipe(Effect.withSpan("Planner.tick", { attributes: { worker } }))
+    }).pipe(withSpan("Planner.tick", { attributes: { worker } }))
 
   const stats = Effect.gen(function* () {
     yield* catchUp
