@@ -12,7 +12,7 @@ import { type ServerProcess, startServer } from "../support/server.ts"
  * the API traffic a few slow requests are certainly in flight when the signal lands.
  */
 
-const SLOW_MS = 1500
+const SLOW_MS = 2500
 const DRAIN_DEADLINE_MS = 60_000
 
 /** Whether a fresh TCP connection to the port is refused. */
