@@ -210,6 +210,35 @@ describe("graceful shutdown", () => {
     expect(released.length).toBeGreaterThanOrEqual(1)
   })
 
+  it("answers a request that arrives on a kept-alive connection during the drain, with Connection: close", async () => {
+    // The drain deadline is far beyond the test's patience: only answering the late request lets the
+    // connection, and so the drain, end.
+    const server = await startServer({ SHUTDOWN_DRAIN_MS: "60000" }, { entry: "test/support/testServer.ts" })
+    const socket = Net.connect({ port: server.port, host: "127.0.0.1" })
+    let received = ""
+    socket.on("data", (chunk: Buffer) => {
+      received += chunk.toString("utf8")
+    })
+    const closed = new Promise<void>((resolve) => socket.on("close", () => resolve()))
+    socket.on("error", () => {})
+    const get = (path: string) => `GET ${path} HTTP/1.1\r\nhost: 127.0.0.1:${server.port}\r\n\r\n`
+    socket.write(get("/test/slow?ms=1500"))
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    server.child.kill("SIGTERM")
+    // The listener is closed: the drain has begun. The connection is busy, so it is still open.
+    expect(await waitFor(() => connectionRefused(server.port), 1000)).toBe(true)
+    socket.write(get("/test/items/late"))
+    await closed
+    const responses = received.split(/(?=HTTP\/1\.1 )/)
+    expect(responses).toHaveLength(2)
+    expect(responses[0]).toMatch(/^HTTP\/1\.1 200/)
+    expect(responses[0]).toContain('{"slept_ms":1500}')
+    expect(responses[1]).toMatch(/^HTTP\/1\.1 200/)
+    expect(responses[1]?.toLowerCase()).toContain("connection: close")
+    expect(responses[1]).toContain('{"item_id":"late"}')
+    expect(await server.exited).toBe(0)
+  })
+
   it("cuts requests still running at the drain deadline and still exits 0", async () => {
     const server = await startServer({ SHUTDOWN_DRAIN_MS: "500" }, { entry: "test/support/testServer.ts" })
     const inFlight = request(`${server.url}/test/slow?ms=20000`).then(

@@ -1,6 +1,6 @@
 import { type HttpApi, HttpApiBuilder, HttpApiScalar, HttpServer } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Effect, Layer } from "effect"
+import { Context, Effect, Layer } from "effect"
 import * as Http from "node:http"
 import * as NodeAdapter from "./NodeAdapter.ts"
 import { AppLayer } from "../AppLayer.ts"
@@ -26,10 +26,14 @@ const KEEP_ALIVE_TIMEOUT_MS = 65_000
 // Node's default (511) overflows under a burst of new connections; the kernel caps it at somaxconn.
 const LISTEN_BACKLOG = 4096
 
+/** The node:http server under the platform's HttpServer, for the drain that must run before it is unplugged. */
+class NodeServer extends Context.Tag("NodeServer")<NodeServer, Http.Server>() {}
+
 /**
  * Stop accepting, let in-flight requests finish up to the deadline, then cut whatever is left.
- * Idle keep-alive sockets are closed as soon as they go idle so they do not hold the drain open.
- * A second signal during the drain exits at once.
+ * A request that still arrives on an open keep-alive connection is served, as the last one on that
+ * connection (`Connection: close`); idle keep-alive sockets are closed as soon as they go idle so they do
+ * not hold the drain open. A second signal during the drain exits at once.
  */
 const drain = (server: Http.Server, deadlineMs: number) =>
   Effect.async<void>((resume) => {
@@ -39,24 +43,27 @@ const drain = (server: Http.Server, deadlineMs: number) =>
       )
       process.exit(130)
     }
+    const lastOnConnection = (_request: Http.IncomingMessage, response: Http.ServerResponse) => {
+      response.shouldKeepAlive = false
+    }
     process.once("SIGTERM", forceExit)
     process.once("SIGINT", forceExit)
+    server.prependListener("request", lastOnConnection)
     const sweep = setInterval(() => server.closeIdleConnections(), 25)
     const deadline = setTimeout(() => server.closeAllConnections(), deadlineMs)
     server.close(() => {
       clearInterval(sweep)
       clearTimeout(deadline)
+      server.off("request", lastOnConnection)
       process.off("SIGTERM", forceExit)
       process.off("SIGINT", forceExit)
       resume(Effect.void)
     })
   })
 
-const NodeServerLive = Layer.scoped(
-  HttpServer.HttpServer,
+const NodeServerLive = Layer.scopedContext(
   Effect.gen(function* () {
     const config = yield* AppConfig
-    const health = yield* Health
     yield* logReleased("http-server")
     const server = Http.createServer({ keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS })
     server.headersTimeout = KEEP_ALIVE_TIMEOUT_MS + 1_000
@@ -65,7 +72,20 @@ const NodeServerLive = Layer.scoped(
       host: config.host,
       backlog: LISTEN_BACKLOG
     })
-    // Registered after the listener, so it runs before the platform's own close.
+    return Context.make(HttpServer.HttpServer, httpServer).pipe(Context.add(NodeServer, server))
+  })
+).pipe(Layer.merge(NodeHttpServer.layerContext))
+
+/**
+ * The drain, as a layer above the one that serves the app: layers are released in reverse order, so on
+ * SIGTERM the drain runs while the app's request handler is still attached. (Run after it, requests that
+ * arrive on kept-alive connections during the drain would find no handler and hang until the deadline.)
+ */
+const DrainOnShutdown = Layer.scopedDiscard(
+  Effect.gen(function* () {
+    const config = yield* AppConfig
+    const health = yield* Health
+    const server = yield* NodeServer
     yield* Effect.addFinalizer(() =>
       Effect.logInfo("draining in-flight requests").pipe(
         Effect.annotateLogs("deadline_ms", config.http.drainTimeoutMs),
@@ -73,9 +93,8 @@ const NodeServerLive = Layer.scoped(
         Effect.zipRight(drain(server, config.http.drainTimeoutMs))
       )
     )
-    return httpServer
   })
-).pipe(Layer.merge(NodeHttpServer.layerContext))
+)
 
 /** Every group's handlers and the authentication they sit behind; test servers reuse them. */
 export const ApiHandlersLive = Layer.mergeAll(
@@ -98,12 +117,16 @@ type AppServices = Layer.Layer.Success<typeof AppLayer>
  * the API so tests can serve the same stack with extra endpoints.
  */
 export const makeServer = <E>(api: Layer.Layer<HttpApi.Api, E, AppServices>) =>
-  serveObserved.pipe(
-    Layer.provide(HttpApiScalar.layer({ path: "/docs" })),
-    Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
-    Layer.provide(ApiMiddlewareLive),
-    Layer.provide(api),
-    HttpServer.withLogAddress,
+  DrainOnShutdown.pipe(
+    Layer.provide(
+      serveObserved.pipe(
+        Layer.provide(HttpApiScalar.layer({ path: "/docs" })),
+        Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
+        Layer.provide(ApiMiddlewareLive),
+        Layer.provide(api),
+        HttpServer.withLogAddress
+      )
+    ),
     Layer.provide(NodeServerLive),
     Layer.provide(EmbeddedBackgroundLive),
     Layer.provide(EmbeddedJobsLive),

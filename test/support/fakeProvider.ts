@@ -29,7 +29,9 @@ export interface FakeProvider {
   readonly script: (...behaviors: ReadonlyArray<Behavior>) => void
   readonly setDefault: (behavior: Behavior) => void
   readonly calls: () => number
+  /** Calls received and neither answered nor given up by their client yet. */
   readonly inFlight: () => number
+  /** The most calls ever in flight at once. */
   readonly maxInFlight: () => number
   readonly requests: () => ReadonlyArray<RecordedRequest>
   readonly close: () => Promise<void>
@@ -113,14 +115,20 @@ export const startFakeProvider = async (defaultBehavior: Behavior = { kind: "ans
   const server = createServer((request, response) => {
     inFlight++
     maxInFlight = Math.max(maxInFlight, inFlight)
+    // A call is in flight from its arrival until it is answered or its client hangs up. The client's
+    // FIN ("end" on the socket) is seen at once; the response's "close" only comes a loop turn later, by
+    // when a caller that gave up on this call may already have sent its next one.
     let done = false
+    const socket = request.socket
     const finish = () => {
       if (!done) {
         done = true
         inFlight--
+        socket.off("end", finish)
       }
     }
     response.on("close", finish)
+    socket.once("end", finish)
     void readBody(request).then(async (text) => {
       let body: unknown
       try {
