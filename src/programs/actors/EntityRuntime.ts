@@ -10,7 +10,7 @@ import {
   Random,
   Schema,
   type Scope,
-  type Tracer
+  Tracer
 } from "effect"
 import { randomUUID } from "node:crypto"
 import type { Decider } from "../../domain/Decider.ts"
@@ -220,12 +220,14 @@ export const makeEntityRuntime = <State, Command, Event, Err>(
           const expected = entity.version === 0 ? ("noStream" as const) : entity.version
           entity.stale = true // until the outcome is known and folded in
           // A failed append may have committed: re-sending the same event ids is answered from the store.
-          const appended = yield* store
-            .append(streamId, expected, batch)
-            .pipe(
-              Effect.retry({ times: 1, while: (error) => error instanceof EventStoreError }),
-              Effect.either
-            )
+          const appended = yield* store.append(streamId, expected, batch).pipe(
+            // Once more, without a Schedule: a retry policy allocates its driver on every command.
+            Effect.catchIf(
+              (error) => error instanceof EventStoreError,
+              () => store.append(streamId, expected, batch)
+            ),
+            Effect.either
+          )
           if (Either.isLeft(appended)) {
             const error = appended.left
             if (error instanceof VersionConflict && attempt < options.maxConflictRetries) {
@@ -345,7 +347,9 @@ export const makeEntityRuntime = <State, Command, Event, Err>(
           CommandResult<State, Event>,
           Err | VersionConflict | EventStoreError
         >()
-        const envelope = { command, context, reply, parent: yield* Effect.option(Effect.currentSpan) }
+        // Read from the context: `Effect.currentSpan` fails with an exception (a stack trace) per
+        // untraced command.
+        const envelope = { command, context, reply, parent: yield* Effect.serviceOption(Tracer.ParentSpan) }
         const warm = actors.get(entityId)
         const accepted = warm
           ? offer(warm, envelope)
