@@ -96,6 +96,15 @@ export interface EventStoreShape {
   ) => Effect.Effect<AppendResult, VersionConflict | EventStoreError>
   /** The stream's events in version order, read page by page. */
   readonly read: (streamId: string, options?: ReadOptions) => Stream.Stream<StoredEvent, EventStoreError>
+  /**
+   * One page of the stream from `fromVersion` on, in version order: at most `READ_PAGE_SIZE` events, so a
+   * full page means there may be more. What an actor catches up with on every read; a plain effect, as
+   * running a `Stream` costs more than the query itself.
+   */
+  readonly readPage: (
+    streamId: string,
+    fromVersion: number
+  ) => Effect.Effect<ReadonlyArray<StoredEvent>, EventStoreError>
   /** Every event of every stream in global position order, read page by page. */
   readonly readAll: (options?: ReadAllOptions) => Stream.Stream<StoredEvent, EventStoreError>
   /** Keeps the latest snapshot of a stream; an older one than the stored one is ignored. */

@@ -331,6 +331,14 @@ export const makeMongoEventStore = (client: MongoClient, db: Db) =>
               .toArray(),
           (last) => last.version + 1
         ),
+      readPage: (streamId, fromVersion) =>
+        attempt("read", () =>
+          committedEvents
+            .find({ streamId, version: { $gte: Math.max(1, fromVersion) } })
+            .sort({ version: 1 })
+            .limit(READ_PAGE_SIZE)
+            .toArray()
+        ).pipe(Effect.map((docs) => docs.map(fromDocument))),
       readAll: (options) =>
         paged(
           "readAll",

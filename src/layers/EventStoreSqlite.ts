@@ -328,6 +328,11 @@ export const makeSqliteEventStore = (options: SqliteEventStoreOptions) =>
           (fromVersion) => selectStream.all(streamId, fromVersion, READ_PAGE_SIZE),
           (last) => last.version + 1
         ),
+      readPage: (streamId, fromVersion) =>
+        Effect.try({
+          try: () => selectStream.all(streamId, Math.max(1, fromVersion), READ_PAGE_SIZE).map(toStored),
+          catch: (cause) => new EventStoreError({ operation: "read", message: describe(cause) })
+        }),
       readAll: (readOptions) =>
         paged(
           "readAll",

@@ -263,6 +263,20 @@ export const eventStoreSuite = (name: string, store: Layer.Layer<EventStore, unk
       })
     )
 
+    it.effect("readPage answers one page of the tail in version order, empty past the end", () =>
+      Effect.gen(function* () {
+        const store = yield* EventStore
+        const streamId = uniqueStream("page")
+        yield* store.append(streamId, "noStream", batchOf(5))
+        const tail = yield* store.readPage(streamId, 3)
+        expect(tail.map((e) => e.version)).toEqual([3, 4, 5])
+        expect(tail).toEqual((yield* readStream(streamId)).slice(2))
+        expect(yield* store.readPage(streamId, 6)).toEqual([])
+        expect(yield* store.readPage(uniqueStream("none"), 1)).toEqual([])
+        expect((yield* store.readPage(streamId, 0)).map((e) => e.version)).toEqual([1, 2, 3, 4, 5])
+      })
+    )
+
     it.effect("reads page by page across page boundaries", () =>
       Effect.gen(function* () {
         const store = yield* EventStore

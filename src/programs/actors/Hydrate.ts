@@ -1,6 +1,11 @@
-import { Effect, Option, ParseResult, Schema, Stream } from "effect"
+import { Effect, Either, Option, ParseResult, Schema } from "effect"
 import type { Decider } from "../../domain/Decider.ts"
-import type { EventStoreError, EventStoreShape, StoredEvent } from "../../layers/EventStore.ts"
+import {
+  type EventStoreError,
+  type EventStoreShape,
+  READ_PAGE_SIZE,
+  type StoredEvent
+} from "../../layers/EventStore.ts"
 
 export interface Hydrated<State> {
   readonly state: State
@@ -14,40 +19,37 @@ export const streamIdOf = (decider: { readonly type: string }, entityId: string)
   `${decider.type}-${entityId}`
 
 /** An event in the store that no longer decodes is corrupt data or a missing migration: a defect. */
-const decodeEvent = <Event>(schema: Schema.Schema<Event, unknown>, stored: StoredEvent) =>
-  Schema.decodeUnknown(schema)(stored.data).pipe(
-    Effect.mapError((error) => ParseResult.TreeFormatter.formatErrorSync(error)),
-    Effect.orDieWith(
-      (message) =>
-        new Error(
-          `event ${stored.eventId} (${stored.streamId}@${stored.version}) does not decode: ${message}`
-        )
-    )
+const undecodable = (stored: StoredEvent, error: ParseResult.ParseError) =>
+  new Error(
+    `event ${stored.eventId} (${stored.streamId}@${stored.version}) does not decode: ${ParseResult.TreeFormatter.formatErrorSync(error)}`
   )
 
-/** Folds the events after `from.version` into `from.state`. */
+/**
+ * Folds the events after `from.version` into `from.state`, page by page. A plain loop over
+ * `EventStore.readPage` rather than a `Stream`: an actor catches up on every read, and most of the time
+ * the tail is empty or one event, where running a stream would cost more than the query.
+ */
 export const catchUp = <State, Command, Event, Err>(
   store: EventStoreShape,
   decider: Decider<State, Command, Event, Err>,
   streamId: string,
   from: { readonly state: State; readonly version: number }
-): Effect.Effect<Hydrated<State>, EventStoreError> =>
-  store.read(streamId, { fromVersion: from.version + 1 }).pipe(
-    Stream.mapEffect((stored) =>
-      Effect.map(decodeEvent(decider.event, stored), (event) => ({
-        event,
-        version: stored.version
-      }))
-    ),
-    Stream.runFold(
-      { state: from.state, version: from.version, eventsRead: 0 },
-      (acc, { event, version }) => ({
-        state: decider.evolve(acc.state, event),
-        version,
-        eventsRead: acc.eventsRead + 1
-      })
-    )
-  )
+): Effect.Effect<Hydrated<State>, EventStoreError> => {
+  const decode = Schema.decodeUnknownEither(decider.event)
+  const fold = (acc: Hydrated<State>): Effect.Effect<Hydrated<State>, EventStoreError> =>
+    Effect.flatMap(store.readPage(streamId, acc.version + 1), (page) => {
+      let { state, version } = acc
+      for (const stored of page) {
+        const event = decode(stored.data)
+        if (Either.isLeft(event)) return Effect.die(undecodable(stored, event.left))
+        state = decider.evolve(state, event.right)
+        version = stored.version
+      }
+      const next = { state, version, eventsRead: acc.eventsRead + page.length }
+      return page.length < READ_PAGE_SIZE ? Effect.succeed(next) : fold(next)
+    })
+  return fold({ state: from.state, version: from.version, eventsRead: 0 })
+}
 
 /**
  * State = latest snapshot + the events after it. A snapshot that no longer decodes (the state schema
