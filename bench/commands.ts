@@ -21,7 +21,7 @@
  *   BENCH_USERS (1000), BENCH_SECONDS (30), BENCH_WARMUP_SECONDS (5), BENCH_CONNECTIONS (500),
  *   BENCH_CPU_SECONDS (10: the per-endpoint CPU runs), BENCH_SAMPLER (OTEL_TRACES_SAMPLER_ARG, 1)
  */
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import * as Os from "node:os"
 import { join } from "node:path"
 import {
@@ -740,14 +740,13 @@ Machine: ${machine()}; load average ${loadBefore} before the timed run and ${loa
       if (file === undefined) throw new Error(`no .cpuprofile in ${profileDir}`)
       const cpuProfile = JSON.parse(readFileSync(join(profileDir, file), "utf8")) as CpuProfile
       // Kept for a closer look (e.g. in Chrome DevTools), with the windows of the three runs.
-      const kept = join(ROOT, "bench/results")
-      mkdirSync(kept, { recursive: true })
-      copyFileSync(join(profileDir, file), join(kept, "commands.cpuprofile"))
       writeFileSync(
-        join(kept, "commands.windows.json"),
+        join(profileDir, "windows.json"),
         JSON.stringify({ health: health.window, me: me.window, command: timedRun.window })
       )
-      console.log("profile kept in bench/results/commands.cpuprofile (windows in commands.windows.json)")
+      console.log(
+        `profile kept in ${join(profileDir, file)} (run windows in ${join(profileDir, "windows.json")})`
+      )
       const columns = [
         { label: "`/health/live`", run: health },
         { label: "`/api/v1/auth/me`", run: me },
