@@ -8,206 +8,56 @@
  * pinned to core 0 and wrk to core 1 (taskset, when there are at least 2 cores). Each scenario gets a
  * warm-up, then ROUNDS rounds visit every scenario in a rotated order so a slow moment of a shared
  * machine is spread over all of them; the tables show medians and ratios to raw node:http measured in
- * the same rounds. Loopback only. Scenarios are data (`scenarios` below): the command path and the
- * fault suite can be added as more of them (a wrk Lua script for requests with bodies and tokens,
- * a setup hook for seeding users).
+ * the same rounds. Loopback only. Scenarios are data (`scenarios` below); an `authed` scenario sends
+ * the bearer tokens of users registered on its server before the warm-up (bench/lua/bearer.lua).
+ * The command path and the connection soak are bench/commands.ts and bench/soak.ts; what the three
+ * share (build, servers, sink, wrk, BENCHMARKS.md sections) is bench/support/harness.ts.
  *
  *   npx tsx bench/http.ts [--no-build]     BENCH_SECONDS (default 5), BENCH_ROUNDS (default 3),
- *                                          BENCH_CONNECTIONS (default 500)
+ *                                          BENCH_CONNECTIONS (default 500), BENCH_AUTH_USERS (default 50)
  *   BENCH_BEFORE_DIR=<dir>                 adds rows for an older build of dist-bench (before/after)
  */
-import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process"
-import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
-import * as Http from "node:http"
-import type { AddressInfo } from "node:net"
 import * as Os from "node:os"
 import { join } from "node:path"
-import { promisify } from "node:util"
+import {
+  buildServers,
+  pinned,
+  registerUsers,
+  type Running,
+  rssMb,
+  type ServerSpec,
+  startServerProcess,
+  startSink,
+  tempFile,
+  median,
+  fmt,
+  writeSection,
+  wrk as runWrk,
+  type WrkResult
+} from "./support/harness.ts"
 
-const ROOT = new URL("..", import.meta.url).pathname
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
 const WARMUP_SECONDS = 2
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 500)
 const BEFORE_DIR = process.env.BENCH_BEFORE_DIR
+/** Users registered on each authenticated server; the auth rungs rotate through their tokens. */
+const AUTH_USERS = Number(process.env.BENCH_AUTH_USERS ?? 50)
 const build = !process.argv.includes("--no-build")
-
-const pinned = Os.availableParallelism() >= 2 && existsSync("/usr/bin/taskset")
-const SERVER_CPU = "0"
-const LOAD_CPU = "1"
-const pin = (cpu: string, command: ReadonlyArray<string>): ReadonlyArray<string> =>
-  pinned ? ["taskset", "-c", cpu, ...command] : command
-
-// --- servers ---------------------------------------------------------------------------------------
-
-interface ServerSpec {
-  readonly id: string
-  /** Script run with plain `node`, relative to the repository root. */
-  readonly script: string
-  readonly env: Record<string, string>
-  readonly describe: string
-}
-
-/** A loopback OTLP/HTTP collector that accepts every export and discards it. */
-const startSink = async () => {
-  let exports = 0
-  const sink = Http.createServer((request, response) => {
-    request.resume()
-    request.on("end", () => {
-      exports++
-      response.writeHead(200, { "content-type": "application/json" }).end("{}")
-    })
-  })
-  await new Promise<void>((resolve) => sink.listen(0, "127.0.0.1", resolve))
-  return {
-    url: `http://127.0.0.1:${(sink.address() as AddressInfo).port}`,
-    exports: () => exports,
-    close: () => new Promise<void>((resolve) => sink.close(() => resolve()))
-  }
-}
-
-interface Running {
-  readonly spec: ServerSpec
-  readonly port: number
-  readonly child: ChildProcess
-  readonly stop: () => Promise<void>
-}
-
-const rssMb = (pid: number): number => {
-  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))
-  return match?.[1] === undefined ? Number.NaN : Number(match[1]) / 1024
-}
-
-const startServerProcess = async (spec: ServerSpec): Promise<Running> => {
-  const dataDir = mkdtempSync(join(Os.tmpdir(), "focusforge-bench-"))
-  const [command, ...args] = pin(SERVER_CPU, [process.execPath, spec.script])
-  const child = spawn(command!, args, {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      PORT: "0",
-      HOST: "127.0.0.1",
-      DATA_DIR: dataDir,
-      LOG_LEVEL: "Info",
-      NODE_ENV: "production",
-      ...spec.env
-    },
-    stdio: ["ignore", "pipe", "pipe"]
-  })
-  let output = ""
-  child.stdout?.on("data", (chunk: Buffer) => {
-    output += chunk.toString()
-  })
-  child.stderr?.on("data", (chunk: Buffer) => {
-    output += chunk.toString()
-  })
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${spec.id} did not start:\n${output}`)), 90_000)
-    const poll = setInterval(() => {
-      const match = /Listening on http:\/\/[^:]+:(\d+)/.exec(output)
-      if (match?.[1]) {
-        clearInterval(poll)
-        clearTimeout(timer)
-        resolve(Number(match[1]))
-      }
-    }, 50)
-    void exited.then(() => {
-      clearInterval(poll)
-      clearTimeout(timer)
-      reject(new Error(`${spec.id} exited before listening:\n${output}`))
-    })
-  })
-  return {
-    spec,
-    port,
-    child,
-    stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM")
-      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 15_000))])
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
-    }
-  }
-}
-
-// --- load ------------------------------------------------------------------------------------------
-
-interface WrkResult {
-  readonly rps: number
-  readonly p50Ms: number
-  readonly p99Ms: number
-  /** Socket errors plus non-2xx/3xx responses. */
-  readonly errors: number
-}
-
-const toMs = (value: string, unit: string): number =>
-  Number(value) * (unit === "us" ? 0.001 : unit === "ms" ? 1 : unit === "s" ? 1000 : 60_000)
-
-export const parseWrk = (text: string): WrkResult => {
-  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1] ?? Number.NaN)
-  const percentile = (p: string) => {
-    const match = new RegExp(`^\\s+${p}%\\s+([\\d.]+)(us|ms|s|m)\\s*$`, "m").exec(text)
-    return match?.[1] === undefined || match[2] === undefined ? Number.NaN : toMs(match[1], match[2])
-  }
-  const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(text)
-  const socketErrors = socket === null ? 0 : socket.slice(1).reduce((sum, n) => sum + Number(n), 0)
-  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(text)?.[1] ?? 0)
-  return { rps, p50Ms: percentile("50"), p99Ms: percentile("99"), errors: socketErrors + non2xx }
-}
 
 interface Scenario {
   readonly id: string
   readonly label: string
   readonly server: string
   readonly path: string
-  /** A wrk Lua script (method, body, headers, per-request paths) for scenarios beyond a plain GET. */
-  readonly script?: string
-  readonly connections?: number
-}
-
-const execFileAsync = promisify(execFile)
-
-/** Asynchronous, so the bench process's own event loop (the OTLP sink) keeps answering meanwhile. */
-const wrk = async (url: string, seconds: number, scenario: Scenario): Promise<WrkResult> => {
-  const connections = scenario.connections ?? CONNECTIONS
-  const args = [
-    "wrk",
-    "-t1",
-    `-c${connections}`,
-    `-d${seconds}s`,
-    "--timeout",
-    "10s",
-    "--latency",
-    ...(scenario.script === undefined ? [] : ["-s", scenario.script]),
-    url
-  ]
-  const [command, ...rest] = pin(LOAD_CPU, args)
-  const { stdout } = await execFileAsync(command!, rest, { encoding: "utf8", maxBuffer: 1 << 20 })
-  return parseWrk(stdout)
+  /** Requests carry a bearer token of one of the server's bench users (bench/lua/bearer.lua). */
+  readonly authed?: boolean
 }
 
 // --- the run ---------------------------------------------------------------------------------------
 
-const median = (values: ReadonlyArray<number>): number => {
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN
-}
-
 const main = async () => {
-  if (build) {
-    console.log("building dist/ (npm run build) and dist-bench/ (tsconfig.bench.json)")
-    execFileSync("npm", ["run", "-s", "build"], { cwd: ROOT, stdio: "inherit" })
-    execFileSync(
-      process.execPath,
-      [join(ROOT, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.bench.json"],
-      {
-        cwd: ROOT,
-        stdio: "inherit"
-      }
-    )
-  }
-  // src/layers/Health.ts reads the version from ../../package.json relative to its compiled file.
-  cpSync(join(ROOT, "package.json"), join(ROOT, "dist-bench/package.json"))
+  if (build) buildServers()
 
   const sink = await startSink()
   const tracing = (ratio: string) => ({
@@ -265,14 +115,34 @@ const main = async () => {
       server: "ff-plain",
       path: "/bench/live"
     },
-    { id: "ff-metrics", label: "+ metrics (monitoring on)", server: "ff-metrics", path: "/bench/live" },
+    {
+      id: "ff-auth",
+      label: "+ auth (bearer JWT, account read through its actor), monitoring off",
+      server: "ff-plain",
+      path: "/bench/authed",
+      authed: true
+    },
+    {
+      id: "ff-metrics",
+      label: "+ metrics (monitoring on)",
+      server: "ff-metrics",
+      path: "/bench/authed",
+      authed: true
+    },
     {
       id: "ff-trace-0.1",
       label: "+ tracing, sampler ratio 0.1",
       server: "ff-trace-0.1",
-      path: "/bench/live"
+      path: "/bench/authed",
+      authed: true
     },
-    { id: "ff-trace-1", label: "+ tracing, sampler ratio 1", server: "ff-trace-1", path: "/bench/live" },
+    {
+      id: "ff-trace-1",
+      label: "+ tracing, sampler ratio 1",
+      server: "ff-trace-1",
+      path: "/bench/authed",
+      authed: true
+    },
     {
       id: "main",
       label: "**target**: `node dist/main.js` `/health/live`, monitoring + tracing on",
@@ -306,25 +176,39 @@ const main = async () => {
     await new Promise((resolve) => setTimeout(resolve, 2_000))
     const idleRss = new Map([...running].map(([id, server]) => [id, rssMb(server.child.pid!)]))
 
-    for (const scenario of scenarios) {
-      const server = running.get(scenario.server)!
-      await wrk(`http://127.0.0.1:${server.port}${scenario.path}`, WARMUP_SECONDS, scenario)
+    // Bench users on every server an authenticated rung runs on (not timed; after the idle RSS reading).
+    const tokenFiles = new Map<string, string>()
+    for (const id of new Set(scenarios.filter((s) => s.authed).map((s) => s.server))) {
+      const users = await registerUsers(running.get(id)!.url, AUTH_USERS, `ladder-${id}`)
+      tokenFiles.set(id, tempFile("tokens.txt", `${users.map((u) => u.token).join("\n")}\n`))
     }
+    const wrk = (scenario: Scenario, seconds: number) =>
+      runWrk({
+        url: `${running.get(scenario.server)!.url}${scenario.path}`,
+        seconds,
+        connections: CONNECTIONS,
+        ...(scenario.authed
+          ? {
+              script: "bench/lua/bearer.lua",
+              scriptArgs: [`tokens=${tokenFiles.get(scenario.server)}`, `paths=${scenario.path}`]
+            }
+          : {})
+      })
+
+    for (const scenario of scenarios) await wrk(scenario, WARMUP_SECONDS)
     const results = new Map<string, Array<WrkResult>>(scenarios.map((s) => [s.id, []]))
     // The raw run right before each scenario's run: on a shared machine the load changes within a minute,
     // so each ratio compares two runs seconds apart.
     const pairedRaw = new Map<string, Array<WrkResult>>(scenarios.map((s) => [s.id, []]))
-    const rawServer = running.get("raw")!
     const others = scenarios.filter((scenario) => scenario.id !== "raw")
     const rawScenario = scenarios.find((scenario) => scenario.id === "raw")!
     for (let round = 0; round < ROUNDS; round++) {
       const order = others.map((_, i) => others[(i + round) % others.length]!)
       for (const scenario of order) {
-        const raw = await wrk(`http://127.0.0.1:${rawServer.port}${rawScenario.path}`, SECONDS, rawScenario)
+        const raw = await wrk(rawScenario, SECONDS)
         results.get("raw")!.push(raw)
         pairedRaw.get(scenario.id)!.push(raw)
-        const server = running.get(scenario.server)!
-        const result = await wrk(`http://127.0.0.1:${server.port}${scenario.path}`, SECONDS, scenario)
+        const result = await wrk(scenario, SECONDS)
         results.get(scenario.id)!.push(result)
         console.log(
           `round ${round + 1} ${scenario.id.padEnd(16)} ${result.rps.toFixed(0).padStart(7)} req/s  p99 ${result.p99Ms.toFixed(1)} ms  errors ${result.errors}  (raw just before: ${raw.rps.toFixed(0)} req/s, p99 ${raw.p99Ms.toFixed(1)} ms)`
@@ -355,10 +239,6 @@ const main = async () => {
       const raws = pairedRaw.get(id)!
       return median(results.get(id)!.map((r, i) => r.rps / (raws[i]?.rps ?? Number.NaN)))
     }
-    const fmt = (n: number, digits = 0) =>
-      Number.isFinite(n)
-        ? n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits })
-        : "–"
     const table = summary
       .map(
         ({ scenario, rps, p50, p99, errors, rounds, rss }) =>
@@ -369,8 +249,7 @@ const main = async () => {
     const targetRatio = ratioTo("main")
     const verdict = `Target (\`/health/live\`, monitoring + tracing on, ≥ 0.50 × raw and p99 < 50 ms at ${CONNECTIONS} connections): ${fmt(targetRatio, 2)} × raw, p99 ${fmt(target.p99, 1)} ms → ${targetRatio >= 0.5 && target.p99 < 50 ? "**met**" : "**not met**"}.`
     const cpu = Os.cpus()[0]?.model ?? "unknown CPU"
-    const section = `<!-- http:start -->
-## HTTP stack under load (\`bench/http.ts\`)
+    const section = `## HTTP stack under load (\`bench/http.ts\`)
 
 \`npx tsx bench/http.ts\` (or \`npm run bench -- http\`). Builds first: \`npm run build\` (dist/) and
 \`tsc -p tsconfig.bench.json\` (dist-bench/: src + bench/servers with the same compiler settings), then
@@ -384,6 +263,12 @@ loopback sink in the bench process that discards the spans (${sink.exports()} ex
 \`/proc/<pid>/status\` after start-up, before any load. \`/health/*\` is counted by the metrics but, by
 design, never traced (probes); the ladder's tracing rows therefore use \`/bench/live\`, a cheap traced endpoint
 that \`bench/servers/focusforge.ts\` adds to the real API (same stack, same handler shape as \`/health/live\`).
+The "+ auth" rung and those above it request \`/bench/authed\`: the same constant answer behind the API's
+bearer authentication, exactly as every protected route (HS256 JWT signature and expiry, then the account read
+through its actor — the stream's tail is read from SQLite — to check it exists and the token is not revoked);
+\`bench/lua/bearer.lua\` rotates through the tokens of ${AUTH_USERS} users registered and logged in on each
+server before the warm-up (\`-s bench/lua/bearer.lua <url> -- tokens=<file> paths=/bench/authed\`). Each rung
+adds one layer to the one above it; "× raw" divided by the previous row's is the layer's own cost.
 
 ${verdict}
 
@@ -393,17 +278,8 @@ ${table}
 
 Machine: ${Os.availableParallelism()} vCPU (${cpu}), Node.js ${process.versions.node}, load average
 ${loadBefore.map((n) => n.toFixed(1)).join(" / ")} before and ${loadAfter.map((n) => n.toFixed(1)).join(" / ")} after (shared with other jobs:
-read the ratios, not the absolute rates). ${new Date().toISOString()}.
-<!-- http:end -->`
-    const file = join(ROOT, "BENCHMARKS.md")
-    const current = readFileSync(file, "utf8")
-    const start = current.indexOf("<!-- http:start -->")
-    const end = current.indexOf("<!-- http:end -->")
-    const updated =
-      start === -1 || end === -1
-        ? `${current.trimEnd()}\n\n${section}\n`
-        : `${current.slice(0, start)}${section}${current.slice(end + "<!-- http:end -->".length)}`
-    writeFileSync(file, updated)
+read the ratios, not the absolute rates). ${new Date().toISOString()}.`
+    writeSection("http", section)
     console.log(`\n${section}`)
   } finally {
     await Promise.all([...running.values()].map((server) => server.stop()))

@@ -1,23 +1,32 @@
 /**
  * The real FocusForge server stack (`makeServer`: layers, middleware, observation, runMain, drain)
- * serving the FocusForge API plus one cheap endpoint that, unlike `/health/*`, is traced: the ladder's
- * upper rungs (middleware → + metrics → + tracing) are measured on it. MONITORING and
- * OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_TRACES_SAMPLER_ARG switch the rungs, exactly as in production.
+ * serving the FocusForge API plus two cheap endpoints that, unlike `/health/*`, are traced: the ladder's
+ * upper rungs are measured on them. `/bench/live` answers a constant like `/health/live`;
+ * `/bench/authed` answers the same constant behind the API's bearer authentication (JWT signature and
+ * expiry, then the account read through its actor: exists, token not revoked), exactly as every
+ * protected route. MONITORING and OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_TRACES_SAMPLER_ARG switch the
+ * rungs, exactly as in production.
  */
 import { HttpApiBuilder, HttpApiEndpoint, HttpApiGroup } from "@effect/platform"
 import { Effect, Layer, Schema } from "effect"
 import { FocusForgeApi } from "../../src/http/Api.ts"
+import { Authentication } from "../../src/http/api/Security.ts"
+import { AuthenticationLive } from "../../src/http/handlers/security.ts"
 import { ApiHandlersLive, makeServer } from "../../src/http/Server.ts"
 import { launch } from "../../src/launch.ts"
 
-class BenchGroup extends HttpApiGroup.make("bench").add(
-  HttpApiEndpoint.get("live", "/bench/live").addSuccess(Schema.Struct({ status: Schema.Literal("ok") }))
-) {}
+const Ok = Schema.Struct({ status: Schema.Literal("ok") })
+
+class BenchGroup extends HttpApiGroup.make("bench")
+  .add(HttpApiEndpoint.get("live", "/bench/live").addSuccess(Ok))
+  .add(HttpApiEndpoint.get("authed", "/bench/authed").addSuccess(Ok).middleware(Authentication)) {}
 
 const BenchApi = FocusForgeApi.add(BenchGroup)
 
 const BenchHandlers = HttpApiBuilder.group(BenchApi, "bench", (handlers) =>
-  handlers.handle("live", () => Effect.succeed({ status: "ok" as const }))
-)
+  handlers
+    .handle("live", () => Effect.succeed({ status: "ok" as const }))
+    .handle("authed", () => Effect.succeed({ status: "ok" as const }))
+).pipe(Layer.provide(AuthenticationLive))
 
 launch(makeServer(HttpApiBuilder.api(BenchApi).pipe(Layer.provide([ApiHandlersLive, BenchHandlers]))))
