@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, FiberRef, Tracer } from "effect"
 import { randomUUID } from "node:crypto"
 import { EventStore } from "../src/layers/EventStore.ts"
 import { EventStoreSqliteMemory } from "../src/layers/EventStoreSqlite.ts"
@@ -52,6 +52,38 @@ describe("EntityRuntime.read", () => {
           { concurrency: "unbounded" }
         )
         expect(view.state.count).toBe(2)
+      })
+    )
+  })
+})
+
+describe("actor fibers", () => {
+  it.layer(EventStoreSqliteMemory)("on an in-memory store", (it) => {
+    it.scoped("trace as their sender does, whichever request started them", () =>
+      Effect.gen(function* () {
+        const spans: Array<string> = []
+        const base = yield* Effect.tracer
+        const recording = Tracer.make({
+          span: (name, ...rest) => {
+            spans.push(name)
+            return base.span(name, ...rest)
+          },
+          context: base.context
+        })
+        yield* Effect.gen(function* () {
+          const runtime = yield* makeEntityRuntime(counterDecider)
+          // An unsampled request (the edge turned its tracer off) starts the actor: no span at all.
+          yield* runtime
+            .send("inherit", { _tag: "Increment" })
+            .pipe(Effect.withSpan("unsampled"), Effect.locally(FiberRef.currentTracerEnabled, false))
+          expect(spans).toEqual([])
+          // A later, sampled request: the actor's span is recorded, under the request's.
+          yield* runtime.send("inherit", { _tag: "Increment" }).pipe(Effect.withSpan("sampled"))
+          expect(spans).toEqual(
+            ["sampled", "Actor.counter.command", "EventStore.append"].slice(0, spans.length)
+          )
+          expect(spans).toContain("Actor.counter.command")
+        }).pipe(Effect.withTracer(recording))
       })
     )
   })

@@ -4,6 +4,7 @@ import {
   Duration,
   Effect,
   Either,
+  FiberRef,
   FiberSet,
   Option,
   Queue,
@@ -105,6 +106,8 @@ interface Envelope<State, Command, Event, Err> {
   readonly reply: Deferred.Deferred<CommandResult<State, Event>, Err | VersionConflict | EventStoreError>
   /** The sender's span: the actor's fiber is not the sender's, so the trace is carried across by hand. */
   readonly parent: Option.Option<Tracer.AnySpan>
+  /** Whether the sender traces (an unsampled request does not): the actor's span follows the sender. */
+  readonly tracing: boolean
 }
 
 interface Actor<State, Command, Event, Err> {
@@ -143,6 +146,10 @@ export const makeEntityRuntime = <State, Command, Event, Err>(
     const options = { ...defaultEntityRuntimeOptions, ...overrides }
     const store = yield* EventStore
     const fibers = yield* FiberSet.make()
+    // Actors are forked from the runtime's own context, not the context of the request that happens to
+    // start one: they must not inherit its FiberRefs (request id in logs, a tracer disabled for an
+    // unsampled request, the request itself kept alive for the actor's lifetime).
+    const runDetached = yield* FiberSet.runtime(fibers)<never>()
     // Only starting an actor needs a lock (it is effectful); everything else is synchronous.
     const spawning = yield* Effect.makeSemaphore(1)
     const clock = yield* Effect.clock
@@ -258,6 +265,7 @@ export const makeEntityRuntime = <State, Command, Event, Err>(
           attributes: { "actor.stream": streamId }
         })
       )
+      if (!envelope.tracing) return Effect.withTracerEnabled(spanned, false)
       return Option.isSome(envelope.parent) ? Effect.withParentSpan(spanned, envelope.parent.value) : spanned
     }
 
@@ -301,7 +309,7 @@ export const makeEntityRuntime = <State, Command, Event, Err>(
           lastActiveMillis: clock.unsafeCurrentTimeMillis()
         }
         actors.set(entityId, actor)
-        yield* FiberSet.run(fibers, runActor(entityId, actor))
+        runDetached(runActor(entityId, actor))
         return actor
       })
 
@@ -349,7 +357,13 @@ export const makeEntityRuntime = <State, Command, Event, Err>(
         >()
         // Read from the context: `Effect.currentSpan` fails with an exception (a stack trace) per
         // untraced command.
-        const envelope = { command, context, reply, parent: yield* Effect.serviceOption(Tracer.ParentSpan) }
+        const envelope = {
+          command,
+          context,
+          reply,
+          parent: yield* Effect.serviceOption(Tracer.ParentSpan),
+          tracing: yield* FiberRef.get(FiberRef.currentTracerEnabled)
+        }
         const warm = actors.get(entityId)
         const accepted = warm
           ? offer(warm, envelope)
