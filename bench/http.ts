@@ -74,6 +74,12 @@ const main = async () => {
       describe: "Effect NodeHttpServer + HttpRouter"
     },
     {
+      id: "effect-adapter",
+      script: "dist-bench/bench/servers/effectAdapter.js",
+      env: {},
+      describe: "Effect HttpRouter on FocusForge's Node adapter"
+    },
+    {
       id: "httpapi",
       script: "dist-bench/bench/servers/httpapi.js",
       env: {},
@@ -108,6 +114,13 @@ const main = async () => {
   const scenarios: Array<Scenario> = [
     { id: "raw", label: "raw node:http", server: "raw", path: "/health/live" },
     { id: "effect", label: "Effect NodeHttpServer + HttpRouter", server: "effect", path: "/health/live" },
+    {
+      id: "effect-adapter",
+      label:
+        "Effect HttpRouter on FocusForge's Node adapter (`src/http/NodeAdapter.ts`; every row below uses it)",
+      server: "effect-adapter",
+      path: "/health/live"
+    },
     { id: "httpapi", label: "+ HttpApi decoding/encoding", server: "httpapi", path: "/health/live" },
     {
       id: "ff-plain",
