@@ -86,6 +86,8 @@ const main = async () => {
       scriptArgs: [`tokens=${tokens}`, `paths=${PATHS.join(",")}`, `delay_ms=${delayMs}`],
       openFiles: OPEN_FILES
     }
+    // The setup client's idle keep-alive sockets are on the same port: counted before, told apart after.
+    const before = established(server.port)
     const samples: Array<{ at: number; rss: number; fds: number }> = []
     const started = performance.now()
     const sample = () =>
@@ -126,7 +128,7 @@ const main = async () => {
     const end = samples[samples.length - 1]!
     const peakRss = Math.max(...samples.map((s) => s.rss))
     const peakFds = Math.max(...samples.map((s) => s.fds))
-    const held = midRun >= CONNECTIONS
+    const held = midRun - before >= CONNECTIONS
     const met = errors === 0 && held
     console.log(result.text)
     const verdict = `Target (${fmt(CONNECTIONS)} concurrent keep-alive connections held for ${SECONDS} s with steady requests, zero errors, RSS reported): ${fmt(midRun)} connections established mid-run, ${fmt(ok)} requests answered 2xx, ${errors} errors → ${met ? "**met**" : "**not met**"}; RSS ${fmt(start.rss)} MB at the start, ${fmt(peakRss)} MB at the peak, ${fmt(end.rss)} MB at the end.`
@@ -153,7 +155,7 @@ ${verdict}
 
 | measure | value |
 |---|---:|
-| connections established on the server's port, half-way | ${fmt(midRun)} |
+| connections established on the server's port, half-way (of which the setup client's, idle) | ${fmt(midRun)} (${fmt(before)}) |
 | requests answered / 2xx / requests/s | ${fmt(result.requests)} / ${fmt(ok)} / ${fmt(result.rps)} |
 | latency p50 / p99 (ms) | ${fmt(result.p50Ms, 1)} / ${fmt(result.p99Ms, 1)} |
 | CPU busy over the run: server (core 0) / wrk (core 1) | ${fmt(serverCpu)} % / ${fmt(loadCpu)} % |

@@ -134,7 +134,18 @@ export const startServerProcess = async (spec: ServerSpec): Promise<Running> => 
   child.stderr?.on("data", (chunk: Buffer) => {
     output += chunk.toString()
   })
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
+  let stopping = false
+  const exited = new Promise<void>((resolve) =>
+    child.once("exit", (code, signal) => {
+      // A server that dies under a benchmark explains the connection errors that follow: say so at once.
+      if (!stopping) {
+        console.error(
+          `${spec.id} (pid ${child.pid}) exited unexpectedly: code ${code}, signal ${signal}\n${output.slice(-3000)}`
+        )
+      }
+      resolve()
+    })
+  )
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${spec.id} did not start:\n${output}`)), 90_000)
     const poll = setInterval(() => {
@@ -159,6 +170,7 @@ export const startServerProcess = async (spec: ServerSpec): Promise<Running> => 
     dataDir,
     output: () => output,
     stop: async () => {
+      stopping = true
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM")
       await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 15_000))])
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
