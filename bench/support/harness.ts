@@ -147,7 +147,12 @@ export const startServerProcess = async (spec: ServerSpec): Promise<Running> => 
     })
   )
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${spec.id} did not start:\n${output}`)), 90_000)
+    const timer = setTimeout(() => {
+      clearInterval(poll)
+      stopping = true
+      child.kill("SIGKILL")
+      reject(new Error(`${spec.id} did not start within 90 s:\n${output}`))
+    }, 90_000)
     const poll = setInterval(() => {
       const match = /Listening on http:\/\/[^:]+:(\d+)/.exec(output)
       if (match?.[1]) {
