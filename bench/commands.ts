@@ -526,7 +526,7 @@ const analyseProfile = (profile: CpuProfile, fromMicros: number, toMicros: numbe
 const main = async () => {
   if (build) buildServers()
   const sink = await startSink()
-  const profileDir = mkdtempSync(join(Os.tmpdir(), "focusforge-commands-prof-"))
+  const profileDir = profile ? mkdtempSync(join(Os.tmpdir(), "focusforge-commands-prof-")) : ""
   const server = await startServerProcess({
     id: "main",
     script: "dist/main.js",

@@ -5,7 +5,7 @@
  * Not a benchmark itself (`bench/run.ts` only runs the `.ts` files directly in `bench/`).
  */
 import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process"
-import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 import * as Os from "node:os"
@@ -179,6 +179,7 @@ export const startServerProcess = async (spec: ServerSpec): Promise<Running> => 
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM")
       await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 15_000))])
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
+      rmSync(dataDir, { recursive: true, force: true })
     }
   }
 }
