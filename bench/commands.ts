@@ -526,7 +526,7 @@ const analyseProfile = (profile: CpuProfile, fromMicros: number, toMicros: numbe
 const main = async () => {
   if (build) buildServers()
   const sink = await startSink()
-  const profileDir = mkdtempSync(join(Os.tmpdir(), "focusforge-commands-prof-"))
+  const profileDir = profile ? mkdtempSync(join(Os.tmpdir(), "focusforge-commands-prof-")) : ""
   const server = await startServerProcess({
     id: "main",
     script: "dist/main.js",
@@ -770,7 +770,8 @@ Machine: ${machine()}; load average ${loadBefore} before the timed run and ${loa
         .join("\n")
       const profileSection = `## Command path: where the time goes (\`bench/commands.ts --profile\`)
 
-\`npx tsx bench/commands.ts --profile\`: the run above with the server under \`node --cpu-prof\` (1 ms
+\`npx tsx bench/commands.ts --profile\` (or \`npm run bench -- commands --profile\`): a separate run with the same
+settings and the server under \`node --cpu-prof\` (1 ms
 sampling; the profiler's own overhead is in every cell), ${fmt(USERS)} users, ${SECONDS} s timed. Each column takes
 only the samples inside its run's window (V8's sample timestamps and the bench's \`process.hrtime\` share
 CLOCK_MONOTONIC) and divides by the requests wrk counted in it. A sample is attributed to the first of our

@@ -5,7 +5,7 @@
  * Not a benchmark itself (`bench/run.ts` only runs the `.ts` files directly in `bench/`).
  */
 import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process"
-import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 import * as Os from "node:os"
@@ -134,9 +134,25 @@ export const startServerProcess = async (spec: ServerSpec): Promise<Running> => 
   child.stderr?.on("data", (chunk: Buffer) => {
     output += chunk.toString()
   })
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
+  let stopping = false
+  const exited = new Promise<void>((resolve) =>
+    child.once("exit", (code, signal) => {
+      // A server that dies under a benchmark explains the connection errors that follow: say so at once.
+      if (!stopping) {
+        console.error(
+          `${spec.id} (pid ${child.pid}) exited unexpectedly: code ${code}, signal ${signal}\n${output.slice(-3000)}`
+        )
+      }
+      resolve()
+    })
+  )
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${spec.id} did not start:\n${output}`)), 90_000)
+    const timer = setTimeout(() => {
+      clearInterval(poll)
+      stopping = true
+      child.kill("SIGKILL")
+      reject(new Error(`${spec.id} did not start within 90 s:\n${output}`))
+    }, 90_000)
     const poll = setInterval(() => {
       const match = /Listening on http:\/\/[^:]+:(\d+)/.exec(output)
       if (match?.[1]) {
@@ -159,9 +175,11 @@ export const startServerProcess = async (spec: ServerSpec): Promise<Running> => 
     dataDir,
     output: () => output,
     stop: async () => {
+      stopping = true
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM")
       await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 15_000))])
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
+      rmSync(dataDir, { recursive: true, force: true })
     }
   }
 }
