@@ -83,3 +83,49 @@ describe("block credit process manager", () => {
     )
   })
 })
+
+/** The aggregates with every wallet command counted, to see which commands the process manager sends. */
+const walletCommands = { count: 0 }
+const CountingAggregates = Layer.effect(
+  Aggregates,
+  Effect.map(Aggregates, (real) =>
+    Aggregates.make({
+      ...real,
+      wallets: {
+        ...real.wallets,
+        send: (entityId, command, context) => {
+          walletCommands.count++
+          return real.wallets.send(entityId, command, context)
+        }
+      }
+    })
+  )
+).pipe(Layer.provide(Aggregates.Default))
+
+describe("block credit process manager, wallet commands", () => {
+  // Fresh: the other suite's layer (same layer values) must not be shared with this one.
+  it.layer(
+    Layer.fresh(BlockCredits.Default).pipe(
+      Layer.provideMerge(CountingAggregates),
+      Layer.provideMerge(ActorSystem.Default),
+      Layer.provideMerge(EventStoreSqliteMemory)
+    )
+  )("on an in-memory store", (it) => {
+    it.effect("sends none for a block whose payment is already in the log, one for a block without", () =>
+      Effect.gen(function* () {
+        const { wallets } = yield* Aggregates
+        const credits = yield* BlockCredits
+        const paidBlock = yield* completeWithoutCredit(30)
+        const completed = paidBlock.done.events.find((e) => e._tag === "BlockCompleted")
+        if (completed?._tag !== "BlockCompleted") throw new Error("no BlockCompleted")
+        yield* wallets.send(paidBlock.user_id, creditFor(completed))
+        const unpaidBlock = yield* completeWithoutCredit(25)
+        walletCommands.count = 0
+        const run = yield* credits.runOnce
+        expect(run.credited).toBe(1)
+        expect(walletCommands.count).toBe(1)
+        expect((yield* wallets.read(unpaidBlock.user_id)).state.balance).toBeGreaterThan(0)
+      })
+    )
+  })
+})

@@ -1,4 +1,4 @@
-import { Duration, Effect, Layer, Option, Schema, Stream } from "effect"
+import { Chunk, Duration, Effect, Layer, Option, Schema, Stream } from "effect"
 import { TaskEvent } from "../domain/task.ts"
 import { creditFor } from "../domain/wallet.ts"
 import { EventStore } from "../layers/EventStore.ts"
@@ -14,6 +14,12 @@ export const CHECKPOINT_STREAM = "checkpoint-block-credits"
 const Checkpoint = Schema.Struct({ position: Schema.NonNegativeInt })
 const decodeCheckpoint = Schema.decodeUnknownOption(Checkpoint)
 const decodeTaskEvent = Schema.decodeUnknown(TaskEvent)
+/** The block a wallet's `TokensEarned` paid for. */
+const decodePaid = Schema.decodeUnknownOption(
+  Schema.Struct({ task_id: Schema.String, block_id: Schema.String })
+)
+const blockKey = (block: { readonly task_id: string; readonly block_id: string }) =>
+  `${block.task_id}/${block.block_id}`
 
 export interface CreditRun {
   /** Global position of the last event examined. */
@@ -25,8 +31,10 @@ export interface CreditRun {
 /**
  * Block completion pays at least once, whatever crashes: this process manager reads the
  * `BlockCompleted` events from `readAll` after its checkpoint and sends the wallet the `CreditBlock`
- * each one implies. The request that completed the block normally credited it already; the wallet
- * pays each (task, block) once, so a re-sent credit writes nothing. The checkpoint only advances past
+ * each one implies, unless the wallet's `TokensEarned` for that block is in the same page of the log
+ * (the request that completed the block paid it: the usual case, which then costs no wallet command).
+ * The wallet pays each (task, block) once, so a credit sent for a block paid after the page was read
+ * writes nothing. The checkpoint only advances past
  * events whose credit was answered, so a failure is retried on the next run.
  */
 export class BlockCredits extends Effect.Service<BlockCredits>()("BlockCredits", {
@@ -45,18 +53,29 @@ export class BlockCredits extends Effect.Service<BlockCredits>()("BlockCredits",
         let position = start
         let credited = 0
         const failure = yield* store.readAll({ fromPosition: start + 1 }).pipe(
-          Stream.runForEach((stored) =>
+          Stream.runForEachChunk((chunk) =>
             Effect.gen(function* () {
-              if (stored.type === "BlockCompleted" && stored.streamId.startsWith("task-")) {
-                const event = yield* Effect.orDie(decodeTaskEvent(stored.data))
-                if (event._tag === "BlockCompleted") {
-                  const result = yield* wallets.send(event.user_id, creditFor(event), {
-                    causationId: stored.eventId
-                  })
-                  if (result.events.length > 0) credited++
-                }
+              const events = Chunk.toReadonlyArray(chunk)
+              // The request that completed a block normally paid it a moment later: its `TokensEarned`
+              // is then in the same page of the log, and that block needs no second credit.
+              const paid = new Set<string>()
+              for (const stored of events) {
+                if (stored.type !== "TokensEarned") continue
+                const credit = decodePaid(stored.data)
+                if (Option.isSome(credit)) paid.add(blockKey(credit.value))
               }
-              position = stored.position
+              for (const stored of events) {
+                if (stored.type === "BlockCompleted" && stored.streamId.startsWith("task-")) {
+                  const event = yield* Effect.orDie(decodeTaskEvent(stored.data))
+                  if (event._tag === "BlockCompleted" && !paid.has(blockKey(event))) {
+                    const result = yield* wallets.send(event.user_id, creditFor(event), {
+                      causationId: stored.eventId
+                    })
+                    if (result.events.length > 0) credited++
+                  }
+                }
+                position = stored.position
+              }
             })
           ),
           Effect.flip,
