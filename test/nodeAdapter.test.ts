@@ -43,6 +43,23 @@ const router = HttpRouter.empty.pipe(
       )
     )
   ),
+  HttpRouter.get(
+    "/stream-cookies",
+    Effect.succeed(
+      HttpServerResponse.stream(Stream.make("x").pipe(Stream.encodeText)).pipe(
+        HttpServerResponse.unsafeSetCookie("a", "1"),
+        HttpServerResponse.unsafeSetCookie("b", "2")
+      )
+    )
+  ),
+  HttpRouter.get(
+    "/stream-fails",
+    Effect.succeed(
+      HttpServerResponse.stream(
+        Stream.concat(Stream.make("partial").pipe(Stream.encodeText), Stream.fail(new Error("broken")))
+      )
+    )
+  ),
   HttpRouter.post(
     "/echo",
     Effect.flatMap(HttpServerRequest.HttpServerRequest, (req) =>
@@ -135,6 +152,20 @@ describe("the Node adapter", () => {
     expect(reply.status).toBe(200)
     expect(reply.text).toBe("abc")
     expect(reply.headers["content-type"]).toContain("text/plain")
+  })
+
+  it("keeps every cookie of a streamed response", async () => {
+    const reply = await request(`${base}/stream-cookies`)
+    expect(reply.text).toBe("x")
+    expect(reply.headers["set-cookie"]).toEqual(expect.arrayContaining(["a=1", "b=2"]))
+  })
+
+  it("cuts a streamed response whose stream fails, and goes on serving", async () => {
+    const reply = await request(`${base}/stream-fails`).catch((error: Error) => error)
+    // The head went out with a 200; the failure can only cut the body short.
+    if (!(reply instanceof Error)) expect(reply.text).not.toContain("broken")
+    const next = await request(`${base}/json`)
+    expect(next.status).toBe(200)
   })
 
   it("reads JSON, form and byte bodies, and the request's method, url and cookies", async () => {

@@ -184,23 +184,28 @@ const bodyInMemory = (
  * Writes the platform's response to Node. Bodies already in memory take one `end`; the rest (streams,
  * form data, Node readables) are converted by the platform to a Web response and piped.
  */
-const respond =
-  (runtime: Runtime.Runtime<never>) =>
-  (
-    request: HttpServerRequest.HttpServerRequest,
-    response: HttpServerResponse.HttpServerResponse
-  ): Effect.Effect<void, HttpServerError.ResponseError> => {
-    const node = (request as NodeServerRequest).response
-    if (node.writableEnded) return Effect.void
-    const inMemory = bodyInMemory(response.body)
-    if (inMemory !== undefined || request.method === "HEAD") {
-      node.writeHead(response.status, headersOf(response))
-      if (inMemory === undefined || inMemory === null || request.method === "HEAD") node.end()
-      else node.end(inMemory)
-      return Effect.void
-    }
+const respond = (
+  request: HttpServerRequest.HttpServerRequest,
+  response: HttpServerResponse.HttpServerResponse
+): Effect.Effect<void, HttpServerError.ResponseError> => {
+  const node = (request as NodeServerRequest).response
+  // Answered already, or a streamed answer failed after its head went out (the socket was destroyed):
+  // the error response the platform then tries must not write a second head.
+  if (node.writableEnded || node.headersSent || node.destroyed) return Effect.void
+  const inMemory = bodyInMemory(response.body)
+  if (inMemory !== undefined || request.method === "HEAD") {
+    node.writeHead(response.status, headersOf(response))
+    if (inMemory === undefined || inMemory === null || request.method === "HEAD") node.end()
+    else node.end(inMemory)
+    return Effect.void
+  }
+  // The body is produced by the request's own fiber's runtime (its logs, its span).
+  return Effect.flatMap(Effect.runtime<never>(), (runtime) => {
     const web = HttpServerResponse.toWeb(response, { runtime })
-    node.writeHead(response.status, { ...headersOf(response), ...Object.fromEntries(web.headers) })
+    // The Web response adds content type and length; cookies stay those of `headersOf` (a Headers
+    // object keeps one set-cookie per name when turned into a record).
+    const added = Object.fromEntries([...web.headers].filter(([name]) => name !== "set-cookie"))
+    node.writeHead(response.status, { ...added, ...headersOf(response) })
     if (web.body === null) {
       node.end()
       return Effect.void
@@ -217,7 +222,8 @@ const respond =
         })
       )
     )
-  }
+  })
+}
 
 /**
  * The Node `request` listener for an app: one fiber per request, forked from the server's runtime with
@@ -225,7 +231,7 @@ const respond =
  */
 const makeHandler = (httpApp: HttpApp.Default<unknown>, middleware?: HttpMiddleware.HttpMiddleware) =>
   Effect.map(Effect.runtime<never>(), (runtime) => {
-    const handled = HttpApp.toHandled(httpApp, respond(runtime), middleware)
+    const handled = HttpApp.toHandled(httpApp, respond, middleware)
     return (incoming: Http.IncomingMessage, outgoing: Http.ServerResponse) => {
       const request = new NodeServerRequest(incoming, outgoing)
       const fiber = Runtime.runFork(

@@ -238,6 +238,9 @@ export const makeSqliteEventStore = (options: SqliteEventStoreOptions) =>
         try {
           return appendTransaction(pending.streamId, pending.expected, pending.events)
         } catch (cause) {
+          // Some errors (disk full, I/O) roll back the whole transaction, not just the savepoint: then
+          // the group is lost and must fail as one, not go on in autocommit.
+          if (!db.inTransaction) throw cause
           return { _tag: "Failed" as const, cause }
         }
       })
@@ -279,6 +282,9 @@ export const makeSqliteEventStore = (options: SqliteEventStoreOptions) =>
       })
     )
 
+    // Not interruptible once queued: an append whose caller was interrupted may still be written by the
+    // next flush (or the one at shutdown), as with any store whose reply can be lost. Re-sending the same
+    // event ids is answered from the store, which is how the actors retry.
     const queuedAppend: EventStoreShape["append"] = (streamId, expected, events) =>
       Effect.async<AppendResult, VersionConflict | EventStoreError>((resume) => {
         queued.push({ streamId, expected, events, resume })
