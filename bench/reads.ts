@@ -66,8 +66,8 @@ const bareSelect = (): number => {
 const rows = [
   "bare better-sqlite3 SELECT of a stream's tail (no new events)",
   "EventStore.read of the same tail (Stream), collected",
-  "catchUp on it (Stream.mapEffect + runFold: an actor's refresh)",
-  "EntityRuntime.read, warm actor, 1 in flight",
+  "catchUp on it (`EventStore.readPage` + a fold: an actor's refresh)",
+  "EntityRuntime.read, warm idle actor (the reader folds the tail itself), 1 in flight",
   "EntityRuntime.read, warm actors, 50 in flight over 100 entities",
   "EntityRuntime.send (one event appended), warm actors, 1 in flight",
   "EntityRuntime.send (one event appended), warm actors, 50 in flight over 100 entities"
@@ -139,7 +139,11 @@ ${table}
 
 Reading: the SQL is cheap; the \`Stream\` around it (\`Stream.paginateChunkEffect\` → \`mapEffect\` →
 \`runFold\`, run by the channel executor) costs tens of times the query for a tail that is almost always
-empty, and an actor read is that plus the mailbox hand-off (\`Queue\`, \`Deferred\`, a span).
+empty. So actors catch up with \`EventStore.readPage\` (one page, a plain effect; the \`catchUp\` row), and
+a read of an idle, loaded actor does that fold in the reader's own fiber (the first \`EntityRuntime.read\`
+row); a busy actor's read queues behind its commands (mailbox \`Queue\`, \`Deferred\`, two fiber hand-offs).
+A send is that hand-off plus deciding, encoding the event and the append, which commits with the other
+appends of the same event-loop turn (group commit).
 
 Machine: ${machine()}; load average ${loadBefore} before and ${loadAverage()} after (shared with other
 jobs). ${new Date().toISOString()}.`
