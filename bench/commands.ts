@@ -19,7 +19,7 @@
  *
  *   npx tsx bench/commands.ts [--no-build] [--profile]
  *   BENCH_USERS (1000), BENCH_SECONDS (30), BENCH_WARMUP_SECONDS (5), BENCH_CONNECTIONS (500),
- *   BENCH_CPU_SECONDS (10: the per-endpoint CPU runs), BENCH_SAMPLER (OTEL_TRACES_SAMPLER_ARG, 1)
+ *   BENCH_CPU_SECONDS (10: the per-endpoint CPU runs), BENCH_SAMPLER (OTEL_TRACES_SAMPLER_ARG, 0.1: the sampling production is told to use)
  */
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import * as Os from "node:os"
@@ -57,7 +57,7 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 30)
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 5)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 500)
 const CPU_SECONDS = Number(process.env.BENCH_CPU_SECONDS ?? 10)
-const SAMPLER = process.env.BENCH_SAMPLER ?? "1"
+const SAMPLER = process.env.BENCH_SAMPLER ?? "0.1"
 const build = !process.argv.includes("--no-build")
 const profile = process.argv.includes("--profile")
 
