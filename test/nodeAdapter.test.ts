@@ -11,9 +11,7 @@ import {
   HttpServerRequest,
   HttpServerResponse
 } from "@effect/platform"
-import { NodeHttpServer } from "@effect/platform-node"
 import { Deferred, Effect, Exit, Layer, ManagedRuntime, Option, Schedule, Stream } from "effect"
-import * as Http from "node:http"
 import * as Net from "node:net"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as NodeAdapter from "../src/http/NodeAdapter.ts"
@@ -92,21 +90,11 @@ const router = HttpRouter.empty.pipe(
   HttpRouter.catchAll(() => Effect.succeed(HttpServerResponse.text("bad request", { status: 400 })))
 )
 
-const NodeServerLive = Layer.scoped(
-  HttpServer.HttpServer,
-  Effect.acquireRelease(
-    Effect.sync(() => Http.createServer()),
-    (server) =>
-      Effect.async<void>((resume) => {
-        server.close(() => resume(Effect.void))
-      })
-  ).pipe(Effect.flatMap((server) => NodeAdapter.make(server, { port: 0, host: "127.0.0.1", backlog: 16 })))
-)
+const NodeServerLive = NodeAdapter.layer({ port: 0, host: "127.0.0.1", backlog: 16 })
 
 const ServerLive = HttpServer.serve(router).pipe(
   Layer.provide(Layer.succeed(HttpIncomingMessage.MaxBodySize, Option.some(FileSystem.Size(1024)))),
-  Layer.provideMerge(NodeServerLive),
-  Layer.provide(NodeHttpServer.layerContext)
+  Layer.provideMerge(NodeServerLive)
 )
 
 const runtime = ManagedRuntime.make(ServerLive)

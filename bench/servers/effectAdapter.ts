@@ -4,29 +4,19 @@
  * adapter's share of the per-request cost is read off side by side.
  */
 import { HttpRouter, HttpServer, HttpServerResponse } from "@effect/platform"
-import { NodeHttpServer, NodeRuntime } from "@effect/platform-node"
-import { Effect, Layer } from "effect"
-import * as Http from "node:http"
+import { NodeRuntime } from "@effect/platform-node"
+import { Layer } from "effect"
 import * as NodeAdapter from "../../src/http/NodeAdapter.ts"
 
 const router = HttpRouter.empty.pipe(
   HttpRouter.get("/health/live", HttpServerResponse.unsafeJson({ status: "ok" }))
 )
 
-const NodeServerLive = Layer.scoped(
-  HttpServer.HttpServer,
-  Effect.acquireRelease(
-    Effect.sync(() => Http.createServer({ keepAliveTimeout: 65_000 })),
-    (server) =>
-      Effect.async<void>((resume) => {
-        server.close(() => resume(Effect.void))
-      })
-  ).pipe(
-    Effect.flatMap((server) =>
-      NodeAdapter.make(server, { port: Number(process.env.PORT ?? 0), host: "127.0.0.1", backlog: 4096 })
-    )
-  )
-).pipe(Layer.merge(NodeHttpServer.layerContext))
+const NodeServerLive = NodeAdapter.layer({
+  port: Number(process.env.PORT ?? 0),
+  host: "127.0.0.1",
+  backlog: 4096
+})
 
 const ServerLive = HttpServer.serve(router).pipe(HttpServer.withLogAddress, Layer.provide(NodeServerLive))
 

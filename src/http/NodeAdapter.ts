@@ -28,9 +28,9 @@ import {
   HttpServerResponse,
   UrlParams
 } from "@effect/platform"
-import { NodeMultipart, NodeStream } from "@effect/platform-node"
-import { Context, Effect, Inspectable, Option, Runtime, type Stream } from "effect"
-import type * as Http from "node:http"
+import { NodeHttpServer, NodeMultipart, NodeStream } from "@effect/platform-node"
+import { Context, Effect, Inspectable, Layer, Option, Runtime, type Stream } from "effect"
+import * as Http from "node:http"
 import { Readable } from "node:stream"
 import { pipeline } from "node:stream/promises"
 import type { ReadableStream as WebReadableStream } from "node:stream/web"
@@ -288,3 +288,20 @@ export const make = (
         ).pipe(Effect.asVoid)
     })
   })
+
+/**
+ * The adapter as a layer for a fresh server that is closed when the layer is released, with the
+ * platform's Node context (`NodeHttpServer.layerContext`). The application server uses `make` instead,
+ * because its drain on SIGTERM decides how the server closes.
+ */
+export const layer = (options: { readonly port: number; readonly host: string; readonly backlog: number }) =>
+  Layer.scoped(
+    HttpServer.HttpServer,
+    Effect.acquireRelease(
+      Effect.sync(() => Http.createServer({ keepAliveTimeout: 65_000 })),
+      (server) =>
+        Effect.async<void>((resume) => {
+          server.close(() => resume(Effect.void))
+        })
+    ).pipe(Effect.flatMap((server) => make(server, options)))
+  ).pipe(Layer.merge(NodeHttpServer.layerContext))
