@@ -444,8 +444,7 @@ const DIST = `file://${ROOT}dist/`
 const srcCategory = (url: string): string | undefined => {
   if (!url.startsWith(DIST)) return undefined
   const file = url.slice(DIST.length).replace(/\.js$/, "")
-  if (file === "layers/EventStoreSqlite")
-    return "SQLite store (EventStoreSqlite + better-sqlite3, incl. native)"
+  if (file === "layers/EventStoreSqlite") return "SQLite store (EventStoreSqlite + node:sqlite, incl. native)"
   if (file === "layers/auth/Jwt") return "JWT verify (HMAC-SHA256, base64url, JSON)"
   if (file === "programs/blockCredits" || file === "programs/projections")
     return "process manager and projections (src/programs/blockCredits, projections)"
@@ -458,7 +457,8 @@ const srcCategory = (url: string): string | undefined => {
 const libraryCategory = (url: string, functionName: string): string => {
   if (functionName === "(garbage collector)") return "GC"
   if (functionName === "(program)") return "V8 / native, unattributed ((program))"
-  if (url.includes("better-sqlite3")) return "SQLite store (EventStoreSqlite + better-sqlite3, incl. native)"
+  if (url === "node:sqlite" || url.startsWith("node:internal/sqlite"))
+    return "SQLite store (EventStoreSqlite + node:sqlite, incl. native)"
   if (url.includes("@opentelemetry") || url.includes("@effect/opentelemetry")) return "OpenTelemetry"
   if (url.includes("prom-client")) return "metrics (prom-client)"
   if (url.includes("@effect/platform")) return "@effect/platform HTTP + HttpApi + Node adapter"

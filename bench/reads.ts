@@ -1,6 +1,6 @@
 /**
  * What one actor message costs, and how much of it is the store's tail read, in one process: the
- * CPU per operation of a stream-tail read as a bare better-sqlite3 SELECT, through the SQLite store's
+ * CPU per operation of a stream-tail read as a bare node:sqlite SELECT, through the SQLite store's
  * `read` (an Effect `Stream`), through `catchUp` (what an actor does before answering a read), and of
  * `EntityRuntime.read` / `send` on warm actors. Every authenticated request is one `read` of the
  * account's actor; every command is one `send` (a completion two). Explains the auth and command rows
@@ -8,7 +8,6 @@
  *
  *   npx tsx bench/reads.ts          BENCH_READS_OPS (default 5000), BENCH_READS_ROUNDS (default 3)
  */
-import Sqlite from "better-sqlite3"
 import { Effect, Stream } from "effect"
 import { randomUUID } from "node:crypto"
 import { mkdtempSync } from "node:fs"
@@ -16,6 +15,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { EventStore } from "../src/layers/EventStore.ts"
 import { layerSqlite } from "../src/layers/EventStoreSqlite.ts"
+import { DatabaseSync } from "node:sqlite"
 import { makeEntityRuntime } from "../src/programs/actors/EntityRuntime.ts"
 import { catchUp } from "../src/programs/actors/Hydrate.ts"
 import { counterDecider } from "../test/support/counter.ts"
@@ -39,11 +39,11 @@ const cpuPerOp =
       })
     })
 
-/** The floor: the store's own SELECT (same table, index and query) on a bare better-sqlite3 handle. */
+/** The floor: the store's own SELECT (same table, index and query) on a bare node:sqlite handle. */
 const bareSelect = (): number => {
-  const db = new Sqlite(freshFile())
-  db.pragma("journal_mode = WAL")
-  db.pragma("synchronous = NORMAL")
+  const db = new DatabaseSync(freshFile())
+  db.exec("PRAGMA journal_mode = WAL")
+  db.exec("PRAGMA synchronous = NORMAL")
   db.exec(
     "CREATE TABLE events (position INTEGER PRIMARY KEY, stream_id TEXT NOT NULL, version INTEGER NOT NULL, event_id TEXT NOT NULL UNIQUE, type TEXT NOT NULL, data TEXT NOT NULL, metadata TEXT NOT NULL, UNIQUE (stream_id, version))"
   )
@@ -64,7 +64,7 @@ const bareSelect = (): number => {
 }
 
 const rows = [
-  "bare better-sqlite3 SELECT of a stream's tail (no new events)",
+  "bare node:sqlite SELECT of a stream's tail (no new events)",
   "EventStore.read of the same tail (Stream), collected",
   "catchUp on it (`EventStore.readPage` + a fold: an actor's refresh)",
   "EntityRuntime.read, warm idle actor (the reader folds the tail itself), 1 in flight",

@@ -1,11 +1,11 @@
 import { describe, expect, it } from "@effect/vitest"
-import Sqlite from "better-sqlite3"
 import { Chunk, Effect, Stream } from "effect"
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { EventStore } from "../src/layers/EventStore.ts"
 import { layerSqlite } from "../src/layers/EventStoreSqlite.ts"
 import { type ChildRun, runScript, tempDataDir } from "./support/server.ts"
+import { DatabaseSync } from "node:sqlite"
 
 type Child = ChildRun
 
@@ -70,8 +70,8 @@ describe("several OS processes on one SQLite file", () => {
         writer.child.kill("SIGKILL")
         expect(yield* Effect.promise(() => writer.exited)).toBe("SIGKILL")
 
-        const db = new Sqlite(filename)
-        expect(db.pragma("integrity_check", { simple: true })).toBe("ok")
+        const db = new DatabaseSync(filename)
+        expect(db.prepare("PRAGMA integrity_check").get()).toEqual({ integrity_check: "ok" })
         db.close()
         const events = yield* readAllEvents(filename)
         const batches = new Map<string, number>()

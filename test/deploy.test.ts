@@ -277,8 +277,19 @@ describe("deploy/Dockerfile", () => {
     expect(prodStage).toBeDefined()
     expect(runtime).toContain(`COPY --from=${prodStage} /app/node_modules`)
     expect(runtime).not.toMatch(/npm (ci|install)|g\+\+|python3/)
-    // better-sqlite3 is a native addon: it is loaded once where it was compiled.
-    expect(dockerfile).toContain("require('better-sqlite3')")
+    // SQLite is built into the runtime: no native addon, no compiler in any stage.
+    expect(dockerfile).not.toMatch(/better-sqlite3|g\+\+|node-gyp/)
+    expect(dockerfile).toContain("require('node:sqlite')")
+    // The pinned runtime package is a devDependency: the production install leaves it out.
+    expect(dockerfile).toMatch(/npm ci --omit=dev \\\n && test ! -e node_modules\/node/)
+  })
+
+  it("runs on the Node major the project pins", () => {
+    const pinned = (JSON.parse(read("package.json")) as { devDependencies: { node: string } }).devDependencies
+      .node
+    const image = /^ARG NODE_VERSION=(\d+)/m.exec(dockerfile)?.[1]
+    expect(image).toBe(pinned.split(".")[0])
+    for (const [, base] of stages) expect(base).toMatch(/^(node:\$\{NODE_VERSION\}-bookworm-slim|base)$/)
   })
 
   it("runs as a non-root user with a liveness health check, SIGTERM and the compiled entry point", () => {

@@ -1,7 +1,7 @@
-import Sqlite from "better-sqlite3"
 import { Chunk, Config, Effect, Layer, Option, Stream } from "effect"
-import { mkdirSync } from "node:fs"
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from "node:fs"
 import { join } from "node:path"
+import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite"
 import { AppConfig } from "./AppConfig.ts"
 import {
   type AppendResult,
@@ -18,7 +18,7 @@ import {
 import { logReleased } from "./Logging.ts"
 
 /*
- * Why better-sqlite3 directly rather than `@effect/sql-sqlite-node`:
+ * Why `node:sqlite` (`DatabaseSync`) directly rather than an `@effect/sql` client:
  * - SqlClient.withTransaction opens transactions with a deferred `BEGIN`. An append reads the stream
  *   head and then writes; with a deferred transaction, a second process that commits in between makes
  *   the upgrade to a write lock fail at once with SQLITE_BUSY (the busy handler is not consulted for a
@@ -27,6 +27,8 @@ import { logReleased } from "./Logging.ts"
  * - The append path must sustain thousands of single-event commands per second from one process: here
  *   it is one synchronous call (three prepared statements and a commit), with no statement cache
  *   lookup, semaphore or fiber hop per statement.
+ * `node:sqlite` is built into the runtime: no native addon to compile at install, and it measures the same
+ * as better-sqlite3 did (BENCHMARKS.md, "Event store").
  * The cost: a call blocks the event loop while it runs, and while it waits for another process's write
  * lock (bounded by SQLITE_BUSY_TIMEOUT_MS). Writes hold the lock for well under a millisecond.
  *
@@ -103,14 +105,77 @@ export interface SqliteEventStoreOptions {
 
 const describe = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause))
 
+/** A prepared statement whose parameters and rows are typed by the query that made it. */
+interface Query<P extends ReadonlyArray<SQLInputValue>, R> {
+  readonly all: (...params: P) => Array<R>
+  readonly get: (...params: P) => R | undefined
+  readonly run: (...params: P) => { readonly lastInsertRowid: number | bigint }
+}
+
+const query = <P extends ReadonlyArray<SQLInputValue>, R = never>(
+  db: DatabaseSync,
+  sql: string
+): Query<P, R> => {
+  const statement: StatementSync = db.prepare(sql)
+  // node:sqlite types rows as records of SQL values; the SQL text above each query fixes their shape.
+  return {
+    all: (...params) => statement.all(...params) as unknown as Array<R>,
+    get: (...params) => statement.get(...params) as unknown as R | undefined,
+    run: (...params) => statement.run(...params)
+  }
+}
+
+/**
+ * Runs `body` in a write transaction: `BEGIN IMMEDIATE` takes the write lock up front (see above), so
+ * another process's writer makes this one wait on the busy timeout instead of failing.
+ */
+const immediateTransaction = <A>(db: DatabaseSync, body: () => A): A => {
+  db.exec("BEGIN IMMEDIATE")
+  try {
+    const result = body()
+    db.exec("COMMIT")
+    return result
+  } catch (cause) {
+    // Some errors (disk full, I/O) have rolled the transaction back already.
+    if (db.isTransaction) db.exec("ROLLBACK")
+    throw cause
+  }
+}
+
+/** Runs `body` inside the open transaction, in a savepoint: if it throws, only its own writes roll back. */
+const savepoint = <A>(db: DatabaseSync, body: () => A): A => {
+  db.exec("SAVEPOINT append")
+  try {
+    const result = body()
+    db.exec("RELEASE append")
+    return result
+  } catch (cause) {
+    if (db.isTransaction) db.exec("ROLLBACK TO append; RELEASE append")
+    throw cause
+  }
+}
+
+/**
+ * The store holds password hashes: its file, and the -wal and -shm files SQLite creates with the main
+ * file's mode, are readable by the owner only. A file made by an older build is narrowed too.
+ */
+const restrictFileModes = (filename: string) => {
+  if (filename === ":memory:") return
+  closeSync(openSync(filename, "a", 0o600))
+  for (const file of [filename, `${filename}-wal`, `${filename}-shm`]) {
+    if (existsSync(file)) chmodSync(file, 0o600)
+  }
+}
+
 export const makeSqliteEventStore = (options: SqliteEventStoreOptions) =>
   Effect.gen(function* () {
     const db = yield* Effect.acquireRelease(
       Effect.try({
         try: () => {
-          const db = new Sqlite(options.filename, { timeout: options.busyTimeoutMs ?? 5000 })
-          db.pragma("journal_mode = WAL")
-          db.pragma("synchronous = NORMAL")
+          restrictFileModes(options.filename)
+          const db = new DatabaseSync(options.filename, { timeout: options.busyTimeoutMs ?? 5000 })
+          db.exec("PRAGMA journal_mode = WAL")
+          db.exec("PRAGMA synchronous = NORMAL")
           db.exec(SCHEMA)
           return db
         },
@@ -123,28 +188,34 @@ export const makeSqliteEventStore = (options: SqliteEventStoreOptions) =>
       (db) => Effect.sync(() => db.close())
     )
 
-    const selectByEventId = db.prepare<[string], EventRow>(`SELECT ${COLUMNS} FROM events WHERE event_id = ?`)
-    const selectHead = db.prepare<[string], { readonly version: number | null }>(
+    const selectByEventId = query<[string], EventRow>(db, `SELECT ${COLUMNS} FROM events WHERE event_id = ?`)
+    const selectHead = query<[string], { readonly version: number | null }>(
+      db,
       "SELECT MAX(version) AS version FROM events WHERE stream_id = ?"
     )
-    const selectStream = db.prepare<[string, number, number], EventRow>(
+    const selectStream = query<[string, number, number], EventRow>(
+      db,
       `SELECT ${COLUMNS} FROM events WHERE stream_id = ? AND version >= ? ORDER BY version LIMIT ?`
     )
-    const selectAll = db.prepare<[number, number], EventRow>(
+    const selectAll = query<[number, number], EventRow>(
+      db,
       `SELECT ${COLUMNS} FROM events WHERE position >= ? ORDER BY position LIMIT ?`
     )
-    const insertEvent = db.prepare<[string, number, string, string, string, string]>(
+    const insertEvent = query<[string, number, string, string, string, string]>(
+      db,
       "INSERT INTO events (stream_id, version, event_id, type, data, metadata) VALUES (?, ?, ?, ?, ?, ?)"
     )
-    const upsertSnapshot = db.prepare<[string, number, string]>(
+    const upsertSnapshot = query<[string, number, string]>(
+      db,
       `INSERT INTO snapshots (stream_id, version, state) VALUES (?, ?, ?)
        ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, state = excluded.state
        WHERE excluded.version > snapshots.version`
     )
-    const selectSnapshot = db.prepare<[string], { readonly version: number; readonly state: string }>(
+    const selectSnapshot = query<[string], { readonly version: number; readonly state: string }>(
+      db,
       "SELECT version, state FROM snapshots WHERE stream_id = ?"
     )
-    const selectOne = db.prepare("SELECT 1")
+    const selectOne = query<[]>(db, "SELECT 1")
 
     /** A batch whose first event id is stored already is a retry: it must match what is stored. */
     const replayed = (streamId: string, events: ReadonlyArray<NewEvent>, first: EventRow): AppendOutcome => {
@@ -161,31 +232,34 @@ export const makeSqliteEventStore = (options: SqliteEventStoreOptions) =>
       }
     }
 
-    const appendTransaction = db.transaction(
-      (streamId: string, expected: ExpectedVersion, events: ReadonlyArray<NewEvent>): AppendOutcome => {
-        const first = events[0] ? selectByEventId.get(events[0].eventId) : undefined
-        if (first) return replayed(streamId, events, first)
-        const current = selectHead.get(streamId)?.version ?? 0
-        const required = requiredVersion(expected)
-        if (required !== undefined && required !== current) return { _tag: "Conflict", actual: current }
-        const stored = events.map((event, i): StoredEvent => {
-          const version = current + i + 1
-          const { lastInsertRowid } = insertEvent.run(
-            streamId,
-            version,
-            event.eventId,
-            event.type,
-            JSON.stringify(event.data),
-            JSON.stringify(event.metadata)
-          )
-          return { ...event, streamId, version, position: Number(lastInsertRowid) }
-        })
-        return {
-          _tag: "Appended",
-          result: { streamId, version: current + events.length, events: stored, duplicate: false }
-        }
+    /** One append's reads and writes; the caller runs it in a transaction or a savepoint. */
+    const appendStatements = (
+      streamId: string,
+      expected: ExpectedVersion,
+      events: ReadonlyArray<NewEvent>
+    ): AppendOutcome => {
+      const first = events[0] ? selectByEventId.get(events[0].eventId) : undefined
+      if (first) return replayed(streamId, events, first)
+      const current = selectHead.get(streamId)?.version ?? 0
+      const required = requiredVersion(expected)
+      if (required !== undefined && required !== current) return { _tag: "Conflict", actual: current }
+      const stored = events.map((event, i): StoredEvent => {
+        const version = current + i + 1
+        const { lastInsertRowid } = insertEvent.run(
+          streamId,
+          version,
+          event.eventId,
+          event.type,
+          JSON.stringify(event.data),
+          JSON.stringify(event.metadata)
+        )
+        return { ...event, streamId, version, position: Number(lastInsertRowid) }
+      })
+      return {
+        _tag: "Appended",
+        result: { streamId, version: current + events.length, events: stored, duplicate: false }
       }
-    )
+    }
 
     const answer = (
       pending: Pick<PendingAppend, "streamId" | "expected">,
@@ -226,25 +300,25 @@ export const makeSqliteEventStore = (options: SqliteEventStoreOptions) =>
 
     /*
      * Group commit. Appends that arrive within one turn of the event loop are written in one
-     * transaction, each inside its own savepoint (a nested better-sqlite3 transaction): an append that
-     * fails rolls back alone and is answered alone; the others commit together. A commit costs about as
+     * transaction, each inside its own savepoint: an append that fails rolls back alone and is answered alone; the others commit together. A commit costs about as
      * much as ten single-row inserts (WAL frames for the same pages, the lock, the header), so under load
      * this is the difference between one commit per command and one per turn. Each append stays atomic
      * and isolated exactly as before; positions are still allocated in commit order. An idle store pays
      * one `setImmediate` hop per append. (File databases only: see `immediateAppend`.)
      */
-    const commitGroup = db.transaction((group: ReadonlyArray<PendingAppend>) =>
-      group.map((pending) => {
-        try {
-          return appendTransaction(pending.streamId, pending.expected, pending.events)
-        } catch (cause) {
-          // Some errors (disk full, I/O) roll back the whole transaction, not just the savepoint: then
-          // the group is lost and must fail as one, not go on in autocommit.
-          if (!db.inTransaction) throw cause
-          return { _tag: "Failed" as const, cause }
-        }
-      })
-    )
+    const commitGroup = (group: ReadonlyArray<PendingAppend>) =>
+      immediateTransaction(db, () =>
+        group.map((pending): AppendOutcome | { readonly _tag: "Failed"; readonly cause: unknown } => {
+          try {
+            return savepoint(db, () => appendStatements(pending.streamId, pending.expected, pending.events))
+          } catch (cause) {
+            // Some errors (disk full, I/O) roll back the whole transaction, not just the savepoint: then
+            // the group is lost and must fail as one, not go on in autocommit.
+            if (!db.isTransaction) throw cause
+            return { _tag: "Failed", cause }
+          }
+        })
+      )
 
     const queued: Array<PendingAppend> = []
     let flushScheduled = false
@@ -255,7 +329,7 @@ export const makeSqliteEventStore = (options: SqliteEventStoreOptions) =>
       if (group.length === 0) return
       let outcomes: ReturnType<typeof commitGroup>
       try {
-        outcomes = commitGroup.immediate(group)
+        outcomes = commitGroup(group)
       } catch (cause) {
         // The group's transaction itself failed (lock timeout, I/O): nothing of it was written.
         for (const pending of group) pending.resume(answer(pending, { _tag: "Failed", cause }))
@@ -296,7 +370,10 @@ export const makeSqliteEventStore = (options: SqliteEventStoreOptions) =>
     const immediateAppend: EventStoreShape["append"] = (streamId, expected, events) =>
       Effect.suspend(() => {
         try {
-          return answer({ streamId, expected }, appendTransaction.immediate(streamId, expected, events))
+          return answer(
+            { streamId, expected },
+            immediateTransaction(db, () => appendStatements(streamId, expected, events))
+          )
         } catch (cause) {
           return answer({ streamId, expected }, { _tag: "Failed", cause })
         }

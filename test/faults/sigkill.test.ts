@@ -1,4 +1,3 @@
-import Database from "better-sqlite3"
 import { randomUUID } from "node:crypto"
 import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
@@ -6,6 +5,7 @@ import { achievementBonus, levelFor, levelUpBonus } from "../../src/domain/rules
 import { call, registerUser, type TestUser } from "../support/api.ts"
 import { type Load, type LoadClient, startLoad, waitUntil } from "../support/load.ts"
 import { type ServerProcess, startServer, tempDataDir } from "../support/server.ts"
+import { DatabaseSync } from "node:sqlite"
 
 /**
  * (d) The server is SIGKILLed while clients complete blocks (and spend tokens) for many users, then
@@ -27,11 +27,11 @@ interface Row {
 
 /** Every event of the server's SQLite file, read-only beside the running server (WAL). */
 const readEvents = (dataDir: string): ReadonlyArray<Row> => {
-  const db = new Database(join(dataDir, "focusforge.db"), { readonly: true, fileMustExist: true })
+  const db = new DatabaseSync(join(dataDir, "focusforge.db"), { readOnly: true })
   try {
     return db
       .prepare("SELECT position, stream_id, version, type, data FROM events ORDER BY position")
-      .all() as ReadonlyArray<Row>
+      .all() as unknown as ReadonlyArray<Row>
   } finally {
     db.close()
   }

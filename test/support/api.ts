@@ -1,6 +1,6 @@
-import Database from "better-sqlite3"
 import { randomUUID } from "node:crypto"
 import { join } from "node:path"
+import { DatabaseSync } from "node:sqlite"
 import { type Reply, request } from "./http.ts"
 
 /** The JWT secret test servers run with, so tests can mint expired or forged tokens. */
@@ -96,9 +96,9 @@ export const focus = async (base: string, token: string, taskId: string, blockId
 
 /** How many events the server's SQLite file holds (read-only; WAL lets it read beside the server). */
 export const countEvents = (dataDir: string): number => {
-  const db = new Database(join(dataDir, "focusforge.db"), { readonly: true, fileMustExist: true })
+  const db = new DatabaseSync(join(dataDir, "focusforge.db"), { readOnly: true })
   try {
-    return (db.prepare("SELECT COUNT(*) AS n FROM events").get() as { n: number }).n
+    return (db.prepare("SELECT COUNT(*) AS n FROM events").get() as { n: number } | undefined)?.n ?? 0
   } finally {
     db.close()
   }

@@ -1,0 +1,92 @@
+import { copyFileSync, readFileSync, statSync } from "node:fs"
+import { join } from "node:path"
+import { DatabaseSync } from "node:sqlite"
+import { afterAll, describe, expect, it } from "vitest"
+import {
+  FIXTURE_ENV,
+  FIXTURE_PASSWORD,
+  type FixtureAnswers,
+  stableReadPaths
+} from "./fixtures/store-v1/journey.ts"
+import { call } from "./support/api.ts"
+import { type ServerProcess, startServer, tempDataDir } from "./support/server.ts"
+
+/*
+ * `test/fixtures/store-v1/` was written by an older build (Effect 3.22 with better-sqlite3 on Node 20,
+ * commit 471c3df; see its generate.ts). Stored data is forever: every build must open that file and
+ * answer the same through the API.
+ */
+const FIXTURE = new URL("./fixtures/store-v1/", import.meta.url).pathname
+const answers = JSON.parse(readFileSync(join(FIXTURE, "answers.json"), "utf8")) as FixtureAnswers
+
+describe("a store written by the previous build", () => {
+  const running: Array<ServerProcess> = []
+  afterAll(async () => {
+    await Promise.all(running.map((s) => s.stop()))
+  })
+
+  it("holds events and snapshots of the task, wallet, mood and account aggregates", () => {
+    const db = new DatabaseSync(join(FIXTURE, "focusforge.db"), { readOnly: true })
+    try {
+      const kinds = (
+        db.prepare("SELECT stream_id FROM snapshots").all() as unknown as Array<{ stream_id: string }>
+      ).map((row) => row.stream_id.split("-")[0])
+      expect(new Set(kinds)).toEqual(new Set(["task", "wallet", "mood", "account"]))
+      const types = db.prepare("SELECT DISTINCT type FROM events").all() as unknown as Array<{ type: string }>
+      expect(types.length).toBeGreaterThanOrEqual(20)
+    } finally {
+      db.close()
+    }
+  })
+
+  it("is opened by this build and answers every read the same, keeps revocations, and takes new commands", async () => {
+    const dataDir = tempDataDir()
+    copyFileSync(join(FIXTURE, "focusforge.db"), join(dataDir, "focusforge.db"))
+    // No background jobs: the planner would run the fixture's due actions and change their answers.
+    const server = await startServer({ DATA_DIR: dataDir, BACKGROUND_JOBS: "worker", ...FIXTURE_ENV })
+    running.push(server)
+
+    for (const path of stableReadPaths(answers)) {
+      const reply = await call(server.url, "GET", path, { token: answers.token })
+      expect({ path, status: reply.status }).toEqual({ path, status: 200 })
+      expect(reply.json()).toEqual(answers.reads[path])
+    }
+    expect((await call(server.url, "GET", "/api/v1/auth/me", { token: answers.revokedToken })).status).toBe(
+      401
+    )
+    expect(
+      (await call(server.url, "GET", `/api/v1/tasks/${answers.deletedTaskId}`, { token: answers.token }))
+        .status
+    ).toBe(404)
+    const login = await call(server.url, "POST", "/api/v1/auth/login", {
+      body: { email: "fixture-ann@example.com", password: FIXTURE_PASSWORD }
+    })
+    expect(login.status).toBe(200)
+
+    // The stored state goes on: the report's second block completes the task and pays the wallet.
+    const reportId = answers.taskIds[0] as string
+    const report = answers.reads[`/api/v1/tasks/${reportId}`] as {
+      blocks: ReadonlyArray<{ id: string; status: string }>
+    }
+    const open = report.blocks.find((block) => block.status === "pending")?.id as string
+    const before = answers.reads["/api/v1/store/profile"] as { balance: number }
+    expect(
+      (
+        await call(server.url, "POST", `/api/v1/tasks/${reportId}/blocks/${open}/start`, {
+          token: answers.token
+        })
+      ).status
+    ).toBe(200)
+    const done = await call(server.url, "POST", `/api/v1/tasks/${reportId}/blocks/${open}/complete`, {
+      token: answers.token,
+      body: {}
+    })
+    expect(done.status).toBe(200)
+    const completion = done.json() as { task: { status: string }; balance: number; tokens_earned: number }
+    expect(completion.task.status).toBe("completed")
+    expect(completion.balance).toBeGreaterThanOrEqual(before.balance + completion.tokens_earned)
+
+    // Opening an older build's file narrows it to its owner: it holds password hashes.
+    expect(statSync(join(dataDir, "focusforge.db")).mode & 0o777).toBe(0o600)
+  }, 90_000)
+})
