@@ -26,7 +26,10 @@ describe("a store written by the previous build", () => {
   })
 
   it("holds events and snapshots of the task, wallet, mood and account aggregates", () => {
-    const db = new DatabaseSync(join(FIXTURE, "focusforge.db"), { readOnly: true })
+    // A copy: even a read-only open of a WAL database creates its -shm file beside it.
+    const copy = join(tempDataDir(), "focusforge.db")
+    copyFileSync(join(FIXTURE, "focusforge.db"), copy)
+    const db = new DatabaseSync(copy, { readOnly: true })
     try {
       const kinds = (
         db.prepare("SELECT stream_id FROM snapshots").all() as unknown as Array<{ stream_id: string }>
