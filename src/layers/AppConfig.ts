@@ -1,7 +1,8 @@
-import { FileSystem, Path } from "@effect/platform"
 import { Config, ConfigError, Context, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { randomBytes } from "node:crypto"
 import { hostname } from "node:os"
+import { join } from "node:path"
+import { createFileOnce } from "./createFileOnce.ts"
 
 export type Mode = "embedded" | "production"
 export type AiProviderName = "heuristic" | "openai"
@@ -141,29 +142,32 @@ export const describeConfigError = (error: ConfigError.ConfigError): string =>
 
 /**
  * In embedded mode the JWT secret is generated once and kept under DATA_DIR so that tokens survive a
- * restart; production must be given one explicitly.
+ * restart; production must be given one explicitly. Processes starting together on a fresh DATA_DIR all
+ * end up with the one secret that was stored (`createFileOnce`). A stored secret too short to be one is
+ * refused rather than replaced: replacing it would race the same way, and would silently invalidate the
+ * tokens of every process still using it.
  */
 const embeddedJwtSecret = (dataDir: string) =>
   Effect.gen(function* () {
-    const fs = yield* FileSystem.FileSystem
-    const path = yield* Path.Path
-    const file = path.join(dataDir, "jwt-secret")
-    yield* fs.makeDirectory(dataDir, { recursive: true })
-    if (yield* fs.exists(file)) {
-      const stored = (yield* fs.readFileString(file)).trim()
-      if (stored.length >= 32) return Redacted.make(stored)
-    }
-    const secret = randomBytes(48).toString("base64url")
-    yield* fs.writeFileString(file, secret, { mode: 0o600 })
-    return Redacted.make(secret)
-  }).pipe(
-    Effect.mapError(
-      (cause) =>
+    const file = join(dataDir, "jwt-secret")
+    const { content } = yield* Effect.try({
+      try: () =>
+        createFileOnce(file, () => randomBytes(48).toString("base64url"), {
+          complete: (stored) => stored.trim().length >= 32
+        }),
+      catch: (cause) =>
         new InvalidConfig({
-          message: `DATA_DIR: cannot keep the JWT secret under ${dataDir}: ${cause.message}`
+          message: `DATA_DIR: cannot keep the JWT secret under ${dataDir}: ${cause instanceof Error ? cause.message : String(cause)}`
         })
-    )
-  )
+    })
+    const stored = content.trim()
+    if (stored.length < 32) {
+      return yield* new InvalidConfig({
+        message: `DATA_DIR: ${file} holds ${stored.length} characters, a JWT secret needs at least 32: stop every process using this DATA_DIR and delete the file to have a new one generated, or set JWT_SECRET`
+      })
+    }
+    return Redacted.make(stored)
+  })
 
 export const load = Effect.gen(function* () {
   const raw = yield* base.pipe(
