@@ -1,5 +1,5 @@
 import { Chunk, Config, Effect, Layer, Option, Stream } from "effect"
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from "node:fs"
+import { chmodSync, closeSync, mkdirSync, openSync } from "node:fs"
 import { join } from "node:path"
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite"
 import { AppConfig } from "./AppConfig.ts"
@@ -163,7 +163,40 @@ const restrictFileModes = (filename: string) => {
   if (filename === ":memory:") return
   closeSync(openSync(filename, "a", 0o600))
   for (const file of [filename, `${filename}-wal`, `${filename}-shm`]) {
-    if (existsSync(file)) chmodSync(file, 0o600)
+    try {
+      chmodSync(file, 0o600)
+    } catch (cause) {
+      // Absent, or removed just now by another process closing the store's last connection.
+      if (!(cause instanceof Error && "code" in cause && cause.code === "ENOENT")) throw cause
+    }
+  }
+}
+
+const SQLITE_BUSY = 5
+const isBusy = (cause: unknown): boolean =>
+  cause instanceof Error && "errcode" in cause && typeof cause.errcode === "number"
+    ? (cause.errcode & 0xff) === SQLITE_BUSY
+    : false
+
+const pause = new Int32Array(new SharedArrayBuffer(4))
+
+/**
+ * On a new file, the switch to WAL writes the file header in a rollback-journal transaction. A connection
+ * that meets another one in the middle of that switch gets SQLITE_BUSY at once: the busy handler is not
+ * called for it, since each holds a read lock the other's write would wait for. So processes opening a
+ * fresh file together (several instances, or the server and the worker, on an empty DATA_DIR) retry the
+ * switch here, for up to the busy timeout. Once the file is in WAL mode the pragma only reads.
+ */
+const enableWal = (db: DatabaseSync, busyTimeoutMs: number) => {
+  const deadline = Date.now() + busyTimeoutMs
+  for (;;) {
+    try {
+      db.exec("PRAGMA journal_mode = WAL")
+      return
+    } catch (cause) {
+      if (!isBusy(cause) || Date.now() >= deadline) throw cause
+      Atomics.wait(pause, 0, 0, 2 + Math.random() * 8)
+    }
   }
 }
 
@@ -173,10 +206,14 @@ export const makeSqliteEventStore = (options: SqliteEventStoreOptions) =>
       Effect.try({
         try: () => {
           restrictFileModes(options.filename)
-          const db = new DatabaseSync(options.filename, { timeout: options.busyTimeoutMs ?? 5000 })
-          db.exec("PRAGMA journal_mode = WAL")
+          const busyTimeoutMs = options.busyTimeoutMs ?? 5000
+          const db = new DatabaseSync(options.filename, { timeout: busyTimeoutMs })
+          enableWal(db, busyTimeoutMs)
           db.exec("PRAGMA synchronous = NORMAL")
-          db.exec(SCHEMA)
+          // One write transaction taken up front (waiting on the busy timeout like any append), so
+          // processes creating the schema together do it one after the other; IF NOT EXISTS makes
+          // every one after the first a no-op.
+          immediateTransaction(db, () => db.exec(SCHEMA))
           return db
         },
         catch: (cause) =>
