@@ -1,7 +1,8 @@
 -- wrk script for authenticated reads (bench/http.ts's "+ auth" rung, bench/commands.ts's per-endpoint
 -- CPU rows, bench/soak.ts): each request takes the next user's token and the next path in turn.
+-- With body=<json> each request is a POST of that JSON body instead (bench/instances.ts's mood writes).
 --
---   wrk ... -s bench/lua/bearer.lua <url> -- tokens=<file> paths=/a,/b
+--   wrk ... -s bench/lua/bearer.lua <url> -- tokens=<file> paths=/a,/b [body=<json>]
 --   tokens file: one access token per line
 -- (bench/lua/paced.lua is the same with a delay between requests.)
 --
@@ -12,6 +13,7 @@ local tokens = {}
 local paths = {}
 local next_token = 1
 local next_path = 1
+local body = nil
 
 delay_ms = 0
 
@@ -32,6 +34,8 @@ function init(args)
       for path in value:gmatch("[^,]+") do
         paths[#paths + 1] = path
       end
+    elseif key == "body" then
+      body = value
     elseif key == "delay_ms" then
       delay_ms = tonumber(value)
     end
@@ -49,6 +53,10 @@ function request()
   if #tokens > 0 then
     headers["Authorization"] = tokens[next_token]
     next_token = next_token % #tokens + 1
+  end
+  if body ~= nil then
+    headers["Content-Type"] = "application/json"
+    return wrk.format("POST", path, headers, body)
   end
   return wrk.format("GET", path, headers, nil)
 end
