@@ -6,7 +6,7 @@ export default defineConfig({
     // Tests share one real Redis and spawn real server processes; two cores are plenty busy with
     // two forks at a time.
     pool: "forks",
-    poolOptions: { forks: { maxForks: 2, minForks: 1 } },
+    maxWorkers: 2,
     testTimeout: 120_000,
     hookTimeout: 120_000,
     reporters: ["default", "./test/support/summaryReporter.ts"]

@@ -1,11 +1,12 @@
 /** A new chain in a few lines, registered with the executor and served by the real API. Run: npx tsx examples/custom-chain.ts */
 import { Effect, Layer, Schema } from "effect"
-import { ApiLive, makeServer } from "../src/http/Server.ts"
+import { FocusForgeApi } from "../src/http/Api.ts"
+import { ApiHandlersLive, makeServer } from "../src/http/Server.ts"
 import { launch } from "../src/launch.ts"
 import * as Chain from "../src/programs/chains/Chain.ts"
 import { ChainExecutor } from "../src/programs/chains/ChainExecutor.ts"
 
-const Goal = Schema.Struct({ goal: Schema.String.pipe(Schema.minLength(1)), minutes: Schema.Int })
+const Goal = Schema.Struct({ goal: Schema.String.check(Schema.isMinLength(1)), minutes: Schema.Int })
 const Plan = Schema.Struct({ first_step: Schema.String, minutes: Schema.Int })
 
 export const firstStep = Chain.make({
@@ -33,4 +34,4 @@ export const FirstStepLive = Layer.effectDiscard(
 )
 
 // POST /api/v1/orchestrator/chains/execute/first_step {"goal": "...", "minutes": 25}
-launch(makeServer(ApiLive.pipe(Layer.provide(FirstStepLive))))
+launch(makeServer(FocusForgeApi, ApiHandlersLive.pipe(Layer.provide(FirstStepLive))))

@@ -1,4 +1,4 @@
-import { NodeContext } from "@effect/platform-node"
+import { NodeServices } from "@effect/platform-node"
 import { Effect, Layer, Option } from "effect"
 import { AiOptimizerLive } from "./layers/AiOptimizer.ts"
 import { AppConfig, AppConfigLive } from "./layers/AppConfig.ts"
@@ -26,13 +26,13 @@ import { ProgramsLive } from "./programs/Programs.ts"
  * The MongoDB store and its pool, imported only when MONGODB_URI is set: the driver is ~23 MB of memory
  * and ~140 ms of start-up that the embedded default never uses.
  */
-const MongoEventStoreLive = Layer.unwrapEffect(
+const MongoEventStoreLive = Layer.unwrap(
   Effect.promise(async () => {
     const [{ EventStoreMongoLive }, { Database }] = await Promise.all([
       import("./layers/EventStoreMongo.ts"),
       import("./layers/Database.ts")
     ])
-    return EventStoreMongoLive.pipe(Layer.provide(Database.Default))
+    return EventStoreMongoLive.pipe(Layer.provide(Database.layer))
   })
 )
 
@@ -42,7 +42,7 @@ const MongoEventStoreLive = Layer.unwrapEffect(
  */
 const EventStoreLive = EventStoreMetricsLive.pipe(
   Layer.provide(
-    Layer.unwrapEffect(
+    Layer.unwrap(
       Effect.map(AppConfig, (config) =>
         Option.isSome(config.mongodb) ? MongoEventStoreLive : EventStoreSqliteLive
       )
@@ -55,19 +55,19 @@ const EventStoreLive = EventStoreMetricsLive.pipe(
  * they differ only in what they put on top.
  */
 export const AppLayer = InstrumentationLive.pipe(
-  Layer.provideMerge(Layer.mergeAll(EmbeddedHealthChecks, MemoryChainPlannerLive, Monitor.Default)),
+  Layer.provideMerge(Layer.mergeAll(EmbeddedHealthChecks, MemoryChainPlannerLive, Monitor.layer)),
   Layer.provideMerge(Layer.mergeAll(TasksTaskPort, WorkerStateLive)),
   Layer.provideMerge(ProgramsLive),
   Layer.provideMerge(ChainTaskBreakdown),
   Layer.provideMerge(ChainsLive),
   Layer.provideMerge(LanguageModelLive),
   Layer.provideMerge(CacheLive),
-  Layer.provideMerge(ActorSystem.Default),
+  Layer.provideMerge(ActorSystem.layer),
   Layer.provideMerge(AiOptimizerLive),
   Layer.provideMerge(RedisLive),
   Layer.provideMerge(EventStoreLive),
-  Layer.provideMerge(Layer.mergeAll(Metrics.Default, SystemProbeLive, TelemetryLive)),
-  Layer.provideMerge(Health.Default),
+  Layer.provideMerge(Layer.mergeAll(Metrics.layer, SystemProbeLive, TelemetryLive)),
+  Layer.provideMerge(Health.layer),
   Layer.provideMerge(AppConfigLive),
-  Layer.provideMerge(NodeContext.layer)
+  Layer.provideMerge(NodeServices.layer)
 )

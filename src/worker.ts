@@ -9,7 +9,7 @@ import { backgroundJobs } from "./programs/orchestrator/BackgroundJobs.ts"
  * more workers) this is where block credits lost to a crash between two appends are paid; every job is
  * idempotent, so running more than one worker is safe.
  */
-const WorkerLive = Layer.scopedDiscard(
+const WorkerLive = Layer.effectDiscard(
   Effect.gen(function* () {
     yield* Effect.logInfo("worker started")
     yield* Effect.addFinalizer(() => Effect.logInfo("worker stopping"))

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, Layer, Redacted, Schema } from "effect"
+import { Effect, Layer, Redacted, Result, Schema } from "effect"
 import { randomUUID } from "node:crypto"
 import { ClaimEmail, Email } from "../src/domain/account.ts"
 import { UserId } from "../src/domain/ids.ts"
@@ -9,9 +9,9 @@ import { Accounts } from "../src/programs/accounts.ts"
 import { ActorSystem } from "../src/programs/actors/ActorSystem.ts"
 import { Aggregates, emailEntityId } from "../src/programs/Aggregates.ts"
 
-const TestLayer = Accounts.Default.pipe(
-  Layer.provideMerge(Aggregates.Default),
-  Layer.provideMerge(ActorSystem.Default),
+const TestLayer = Accounts.layer.pipe(
+  Layer.provideMerge(Aggregates.layer),
+  Layer.provideMerge(ActorSystem.layer),
   Layer.provideMerge(Layer.merge(EventStoreSqliteMemory, AppConfigTest()))
 )
 
@@ -34,8 +34,8 @@ describe("accounts program", () => {
             ClaimEmail.make({ email: address, user_id: orphan, at: new Date() })
           )
 
-          const unknown = yield* Effect.either(accounts.login({ email: address, password }))
-          expect(Either.isLeft(unknown) && unknown.left._tag).toBe("InvalidCredentials")
+          const unknown = yield* Effect.result(accounts.login({ email: address, password }))
+          expect(Result.isFailure(unknown) && unknown.failure._tag).toBe("InvalidCredentials")
 
           const session = yield* accounts.register({ email: address, password, display_name: "Retry" })
           expect(session.user.id).toBe(orphan)
@@ -43,10 +43,10 @@ describe("accounts program", () => {
           expect(login.user.id).toBe(orphan)
 
           // Once the account exists, the address is taken for good.
-          const again = yield* Effect.either(
+          const again = yield* Effect.result(
             accounts.register({ email: address, password, display_name: "Thief" })
           )
-          expect(Either.isLeft(again) && again.left._tag).toBe("EmailTaken")
+          expect(Result.isFailure(again) && again.failure._tag).toBe("EmailTaken")
         })
     )
 
@@ -56,12 +56,12 @@ describe("accounts program", () => {
         const address = email()
         const results = yield* Effect.all(
           Array.from({ length: 5 }, (_, i) =>
-            Effect.either(accounts.register({ email: address, password, display_name: `Racer ${i}` }))
+            Effect.result(accounts.register({ email: address, password, display_name: `Racer ${i}` }))
           ),
           { concurrency: "unbounded" }
         )
-        expect(results.filter(Either.isRight)).toHaveLength(1)
-        for (const failed of results.filter(Either.isLeft)) expect(failed.left._tag).toBe("EmailTaken")
+        expect(results.filter(Result.isSuccess)).toHaveLength(1)
+        for (const failed of results.filter(Result.isFailure)) expect(failed.failure._tag).toBe("EmailTaken")
       })
     )
 
@@ -72,8 +72,8 @@ describe("accounts program", () => {
         const principal = yield* accounts.authenticate(session.access_token)
         expect(principal.user.id).toBe(session.user.id)
         yield* accounts.logout(principal)
-        const after = yield* Effect.either(accounts.authenticate(session.access_token))
-        expect(Either.isLeft(after) && after.left._tag === "InvalidToken" && after.left.reason).toBe(
+        const after = yield* Effect.result(accounts.authenticate(session.access_token))
+        expect(Result.isFailure(after) && after.failure._tag === "InvalidToken" && after.failure.reason).toBe(
           "revoked"
         )
       })

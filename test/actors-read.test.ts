@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, FiberRef, Tracer } from "effect"
+import { Effect, References, Tracer } from "effect"
 import { randomUUID } from "node:crypto"
 import { EventStore } from "../src/layers/EventStore.ts"
 import { EventStoreSqliteMemory } from "../src/layers/EventStoreSqlite.ts"
@@ -15,7 +15,7 @@ const external = (by: number) => ({
 
 describe("EntityRuntime.read", () => {
   it.layer(EventStoreSqliteMemory)("on an in-memory store", (it) => {
-    it.scoped("an entity without events reads as the initial state at version 0", () =>
+    it.effect("an entity without events reads as the initial state at version 0", () =>
       Effect.gen(function* () {
         const runtime = yield* makeEntityRuntime(counterDecider)
         const view = yield* runtime.read("empty")
@@ -23,7 +23,7 @@ describe("EntityRuntime.read", () => {
       })
     )
 
-    it.scoped("a warm actor's read sees events another writer appended behind its back", () =>
+    it.effect("a warm actor's read sees events another writer appended behind its back", () =>
       Effect.gen(function* () {
         const store = yield* EventStore
         const runtime = yield* makeEntityRuntime(counterDecider)
@@ -40,7 +40,7 @@ describe("EntityRuntime.read", () => {
       })
     )
 
-    it.scoped("a read queued behind commands answers after them", () =>
+    it.effect("a read queued behind commands answers after them", () =>
       Effect.gen(function* () {
         const runtime = yield* makeEntityRuntime(counterDecider)
         const [, , view] = yield* Effect.all(
@@ -59,23 +59,23 @@ describe("EntityRuntime.read", () => {
 
 describe("actor fibers", () => {
   it.layer(EventStoreSqliteMemory)("on an in-memory store", (it) => {
-    it.scoped("trace as their sender does, whichever request started them", () =>
+    it.effect("trace as their sender does, whichever request started them", () =>
       Effect.gen(function* () {
         const spans: Array<string> = []
         const base = yield* Effect.tracer
         const recording = Tracer.make({
-          span: (name, ...rest) => {
-            spans.push(name)
-            return base.span(name, ...rest)
+          span: (options) => {
+            spans.push(options.name)
+            return base.span(options)
           },
-          context: base.context
+          ...(base.context === undefined ? {} : { context: base.context })
         })
         yield* Effect.gen(function* () {
           const runtime = yield* makeEntityRuntime(counterDecider)
           // An unsampled request (the edge turned its tracer off) starts the actor: no span at all.
           yield* runtime
             .send("inherit", { _tag: "Increment" })
-            .pipe(Effect.withSpan("unsampled"), Effect.locally(FiberRef.currentTracerEnabled, false))
+            .pipe(Effect.withSpan("unsampled"), Effect.provideService(References.TracerEnabled, false))
           expect(spans).toEqual([])
           // A later, sampled request: the actor's span is recorded, under the request's.
           yield* runtime.send("inherit", { _tag: "Increment" }).pipe(Effect.withSpan("sampled"))

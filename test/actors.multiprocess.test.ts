@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Stream } from "effect"
+import { Effect, Stream } from "effect"
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { EventStore } from "../src/layers/EventStore.ts"
@@ -20,7 +20,6 @@ const waitUntil = async (what: string, child: Child, done: () => boolean, timeou
 
 const readAllEvents = (filename: string) =>
   Effect.flatMap(EventStore, (store) => Stream.runCollect(store.readAll())).pipe(
-    Effect.map(Chunk.toReadonlyArray),
     Effect.scoped,
     Effect.provide(layerSqlite({ filename }))
   )

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Either, Fiber, Layer, Option, Stream, TestClock } from "effect"
+import { Effect, Fiber, Layer, Option, Result, Stream } from "effect"
+import { TestClock } from "effect/testing"
 import { randomUUID } from "node:crypto"
 import { EventStore, VersionConflict } from "../src/layers/EventStore.ts"
 import { EventStoreSqliteMemory } from "../src/layers/EventStoreSqlite.ts"
@@ -10,9 +11,7 @@ import { BelowZero, counterDecider } from "./support/counter.ts"
 import { makeGate } from "./support/gatedStore.ts"
 
 const readStream = (streamId: string) =>
-  Effect.flatMap(EventStore, (store) => Stream.runCollect(store.read(streamId))).pipe(
-    Effect.map(Chunk.toReadonlyArray)
-  )
+  Effect.flatMap(EventStore, (store) => Stream.runCollect(store.read(streamId)))
 
 const external = (by: number) => ({
   eventId: randomUUID(),
@@ -26,14 +25,14 @@ const waitFor = <A>(probe: Effect.Effect<A>, done: (a: A) => boolean) =>
   Effect.gen(function* () {
     for (let i = 0; i < 1000; i++) {
       if (done(yield* probe)) return
-      yield* Effect.yieldNow()
+      yield* Effect.yieldNow
     }
     throw new Error("condition not reached")
   })
 
 describe("entity actor runtime", () => {
   it.layer(EventStoreSqliteMemory)("on an in-memory store", (it) => {
-    it.scoped("1,000 concurrent increments to one entity: state 1000, events at versions 1..1000", () =>
+    it.effect("1,000 concurrent increments to one entity: state 1000, events at versions 1..1000", () =>
       Effect.gen(function* () {
         const runtime = yield* makeEntityRuntime(counterDecider)
         const results = yield* Effect.forEach(
@@ -53,7 +52,7 @@ describe("entity actor runtime", () => {
       })
     )
 
-    it.scoped("a command's result carries the new state, version and the events it appended", () =>
+    it.effect("a command's result carries the new state, version and the events it appended", () =>
       Effect.gen(function* () {
         const runtime = yield* makeEntityRuntime(counterDecider)
         const result = yield* runtime.send("r", { _tag: "Increment", by: 3 }, { correlationId: "req-1" })
@@ -71,7 +70,7 @@ describe("entity actor runtime", () => {
       })
     )
 
-    it.scoped("a failing command (domain error or defect) leaves the actor and its state intact", () =>
+    it.effect("a failing command (domain error or defect) leaves the actor and its state intact", () =>
       Effect.gen(function* () {
         const runtime = yield* makeEntityRuntime(counterDecider)
         const refused = yield* Effect.flip(runtime.send("f", { _tag: "Decrement" }))
@@ -86,7 +85,7 @@ describe("entity actor runtime", () => {
       })
     )
 
-    it.scoped(
+    it.effect(
       "a full mailbox rejects with a typed Overloaded carrying retryAfter; queued commands still run",
       () =>
         Effect.gen(function* () {
@@ -95,10 +94,10 @@ describe("entity actor runtime", () => {
             Effect.provide(gate.layer)
           )
           // The first command is taken from the mailbox and waits in append; two more fill the mailbox.
-          const inFlight = yield* Effect.fork(runtime.send("busy", { _tag: "Increment" }))
+          const inFlight = yield* Effect.forkChild(runtime.send("busy", { _tag: "Increment" }))
           yield* waitFor(runtime.stats, (s) => s.liveActors === 1 && s.mailboxDepth === 0)
           const queued = yield* Effect.forEach([1, 2], () =>
-            Effect.fork(runtime.send("busy", { _tag: "Increment" }))
+            Effect.forkChild(runtime.send("busy", { _tag: "Increment" }))
           )
           yield* waitFor(runtime.stats, (s) => s.mailboxDepth === 2)
           expect(yield* runtime.stats).toMatchObject({ type: "counter", liveActors: 1, mailboxDepth: 2 })
@@ -112,7 +111,7 @@ describe("entity actor runtime", () => {
         })
     )
 
-    it.scoped(
+    it.effect(
       "an idle actor is passivated after its TTL and rehydrated from the store on the next command",
       () =>
         Effect.gen(function* () {
@@ -121,7 +120,7 @@ describe("entity actor runtime", () => {
           yield* TestClock.adjust("30 seconds")
           expect((yield* runtime.stats).liveActors).toBe(1)
           yield* TestClock.adjust("31 seconds")
-          yield* Effect.yieldNow()
+          yield* Effect.yieldNow
           expect((yield* runtime.stats).liveActors).toBe(0)
           const next = yield* runtime.send("idle", { _tag: "Increment" })
           expect(next.state.count).toBe(6)
@@ -130,7 +129,7 @@ describe("entity actor runtime", () => {
         })
     )
 
-    it.scoped("on a VersionConflict the actor reloads the tail and decides the command again", () =>
+    it.effect("on a VersionConflict the actor reloads the tail and decides the command again", () =>
       Effect.gen(function* () {
         const store = yield* EventStore
         const runtime = yield* makeEntityRuntime(counterDecider)
@@ -145,7 +144,7 @@ describe("entity actor runtime", () => {
       })
     )
 
-    it.scoped("retries are bounded: past the limit the conflict is the command's answer", () =>
+    it.effect("retries are bounded: past the limit the conflict is the command's answer", () =>
       Effect.gen(function* () {
         const store = yield* EventStore
         const runtime = yield* makeEntityRuntime(counterDecider, { maxConflictRetries: 0 })
@@ -158,7 +157,7 @@ describe("entity actor runtime", () => {
       })
     )
 
-    it.scoped("saves a snapshot every N events, and a cold actor loads from it", () =>
+    it.effect("saves a snapshot every N events, and a cold actor loads from it", () =>
       Effect.gen(function* () {
         const store = yield* EventStore
         const runtime = yield* makeEntityRuntime(counterDecider, { snapshotEvery: 10 })
@@ -173,15 +172,15 @@ describe("entity actor runtime", () => {
       })
     )
 
-    it.scoped("different entities are independent actors", () =>
+    it.effect("different entities are independent actors", () =>
       Effect.gen(function* () {
         const runtime = yield* makeEntityRuntime(counterDecider)
         const results = yield* Effect.forEach(
           Array.from({ length: 300 }, (_, i) => `e${i % 30}`),
-          (id) => Effect.either(runtime.send(id, { _tag: "Increment" })),
+          (id) => Effect.result(runtime.send(id, { _tag: "Increment" })),
           { concurrency: "unbounded" }
         )
-        expect(results.every(Either.isRight)).toBe(true)
+        expect(results.every(Result.isSuccess)).toBe(true)
         expect((yield* runtime.stats).liveActors).toBe(30)
         const one = yield* runtime.send("e7", { _tag: "Noop" })
         expect(one.state.count).toBe(10)
@@ -189,7 +188,7 @@ describe("entity actor runtime", () => {
     )
   })
 
-  it.layer(ActorSystem.Default.pipe(Layer.provideMerge(EventStoreSqliteMemory)))("the actor system", (it) => {
+  it.layer(ActorSystem.layer.pipe(Layer.provideMerge(EventStoreSqliteMemory)))("the actor system", (it) => {
     it.effect("registers each aggregate once and reports stats per aggregate", () =>
       Effect.gen(function* () {
         const system = yield* ActorSystem

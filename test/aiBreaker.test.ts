@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Either, Fiber, Option, TestClock } from "effect"
+import { Duration, Effect, Fiber, Option, Result } from "effect"
+import { TestClock } from "effect/testing"
 import { makeAiOptimizer } from "../src/layers/AiOptimizer.ts"
 import { defaultAiOptimizerConfig } from "../src/layers/ai/AiOptimizerConfig.ts"
 import { eventually, makeCountingProvider, testConfig } from "./support/aiScript.ts"
@@ -7,27 +8,27 @@ import { eventually, makeCountingProvider, testConfig } from "./support/aiScript
 const breaker = (overrides: Partial<typeof defaultAiOptimizerConfig.breaker> = {}) =>
   testConfig({ breaker: { ...defaultAiOptimizerConfig.breaker, ...overrides } })
 
-const leftTag = <A, E extends { readonly _tag: string }>(either: Either.Either<A, E>) =>
-  Either.isLeft(either) ? either.left._tag : "success"
+const leftTag = <A, E extends { readonly _tag: string }>(either: Result.Result<A, E>) =>
+  Result.isFailure(either) ? either.failure._tag : "success"
 
 describe("AiOptimizer circuit breaker", () => {
-  it.scoped("5 consecutive failures open it; the 6th call fails fast without reaching the provider", () =>
+  it.effect("5 consecutive failures open it; the 6th call fails fast without reaching the provider", () =>
     Effect.gen(function* () {
       const provider = yield* makeCountingProvider
       const optimizer = yield* makeAiOptimizer(breaker())
       for (let i = 0; i < 5; i++) {
-        expect(leftTag(yield* Effect.either(optimizer.execute(provider.fail500)))).toBe("ProviderHttpError")
+        expect(leftTag(yield* Effect.result(optimizer.execute(provider.fail500)))).toBe("ProviderHttpError")
       }
-      const sixth = yield* Effect.either(optimizer.execute(provider.ok("never")))
+      const sixth = yield* Effect.result(optimizer.execute(provider.ok("never")))
       expect(yield* provider.calls).toBe(5)
-      expect(Either.isLeft(sixth) && sixth.left._tag === "CircuitOpen").toBe(true)
-      if (Either.isLeft(sixth) && sixth.left._tag === "CircuitOpen") {
-        expect(Duration.toMillis(sixth.left.retryAfter)).toBe(5 * 60_000)
+      expect(Result.isFailure(sixth) && sixth.failure._tag === "CircuitOpen").toBe(true)
+      if (Result.isFailure(sixth) && sixth.failure._tag === "CircuitOpen") {
+        expect(Duration.toMillis(sixth.failure.retryAfter)).toBe(5 * 60_000)
       }
       yield* TestClock.adjust("2 minutes")
-      const later = yield* Effect.either(optimizer.execute(provider.ok("never")))
-      if (Either.isLeft(later) && later.left._tag === "CircuitOpen") {
-        expect(Duration.toMillis(later.left.retryAfter)).toBe(3 * 60_000)
+      const later = yield* Effect.result(optimizer.execute(provider.ok("never")))
+      if (Result.isFailure(later) && later.failure._tag === "CircuitOpen") {
+        expect(Duration.toMillis(later.failure.retryAfter)).toBe(3 * 60_000)
       } else expect.fail("expected CircuitOpen")
       const stats = yield* optimizer.stats
       expect(stats.breaker.state).toBe("open")
@@ -36,35 +37,35 @@ describe("AiOptimizer circuit breaker", () => {
     })
   )
 
-  it.scoped("one success in between resets the count", () =>
+  it.effect("one success in between resets the count", () =>
     Effect.gen(function* () {
       const provider = yield* makeCountingProvider
       const optimizer = yield* makeAiOptimizer(breaker())
-      for (let i = 0; i < 4; i++) yield* Effect.either(optimizer.execute(provider.fail500))
+      for (let i = 0; i < 4; i++) yield* Effect.result(optimizer.execute(provider.fail500))
       yield* optimizer.execute(provider.ok(1))
-      for (let i = 0; i < 4; i++) yield* Effect.either(optimizer.execute(provider.fail500))
+      for (let i = 0; i < 4; i++) yield* Effect.result(optimizer.execute(provider.fail500))
       expect(yield* optimizer.execute(provider.ok(2))).toBe(2)
       expect(yield* provider.calls).toBe(10)
       expect((yield* optimizer.stats).breaker.state).toBe("closed")
     })
   )
 
-  it.scoped("faults of the request (400, malformed reply) and its own rejections never trip it", () =>
+  it.effect("faults of the request (400, malformed reply) and its own rejections never trip it", () =>
     Effect.gen(function* () {
       const provider = yield* makeCountingProvider
       const optimizer = yield* makeAiOptimizer(breaker())
       for (let i = 0; i < 10; i++) {
-        yield* Effect.either(optimizer.execute(provider.fail400))
-        yield* Effect.either(optimizer.execute(provider.malformed))
+        yield* Effect.result(optimizer.execute(provider.fail400))
+        yield* Effect.result(optimizer.execute(provider.malformed))
       }
       expect((yield* optimizer.stats).breaker.state).toBe("closed")
       // Open it, hammer it while open, then one successful probe must close it for good.
-      for (let i = 0; i < 5; i++) yield* Effect.either(optimizer.execute(provider.fail500))
-      for (let i = 0; i < 100; i++) yield* Effect.either(optimizer.execute(provider.ok(0)))
+      for (let i = 0; i < 5; i++) yield* Effect.result(optimizer.execute(provider.fail500))
+      for (let i = 0; i < 100; i++) yield* Effect.result(optimizer.execute(provider.ok(0)))
       yield* TestClock.adjust("5 minutes")
       expect(yield* optimizer.execute(provider.ok("probe"))).toBe("probe")
       // Had the 100 rejections counted, this single failure would reopen it.
-      yield* Effect.either(optimizer.execute(provider.fail500))
+      yield* Effect.result(optimizer.execute(provider.fail500))
       expect(yield* optimizer.execute(provider.ok("still closed"))).toBe("still closed")
       const stats = yield* optimizer.stats
       expect(stats.breaker.state).toBe("closed")
@@ -73,27 +74,29 @@ describe("AiOptimizer circuit breaker", () => {
   )
 
   for (const probes of [1, 3]) {
-    it.scoped(`after 5 minutes, of 1,000 fibers arriving at once exactly ${probes} reach the provider`, () =>
+    it.effect(`after 5 minutes, of 1,000 fibers arriving at once exactly ${probes} reach the provider`, () =>
       Effect.gen(function* () {
         const provider = yield* makeCountingProvider
         const optimizer = yield* makeAiOptimizer(breaker({ halfOpenProbes: probes }))
-        for (let i = 0; i < 5; i++) yield* Effect.either(optimizer.execute(provider.fail500))
+        for (let i = 0; i < 5; i++) yield* Effect.result(optimizer.execute(provider.fail500))
         yield* TestClock.adjust("5 minutes")
-        const fibers = yield* Effect.forEach(
-          Array.from({ length: 1000 }),
-          () => Effect.fork(Effect.either(optimizer.execute(provider.hang))),
-          { concurrency: "unbounded" }
+        // Forked from the test's fiber itself: in Effect 4 a fiber forked inside a concurrent `forEach`
+        // is a child of that worker and is interrupted when the worker ends.
+        const fibers = yield* Effect.forEach(Array.from({ length: 1000 }), () =>
+          Effect.forkChild(Effect.result(optimizer.execute(provider.hang)))
         )
         yield* eventually(
           Effect.map(
-            Effect.forEach(fibers, (fiber) => fiber.poll),
-            (polls) => polls.filter(Option.isSome).length === 1000 - probes
+            Effect.forEach(fibers, (fiber) => Effect.sync(() => fiber.pollUnsafe())),
+            (polls) => polls.filter((poll) => poll !== undefined).length === 1000 - probes
           )
         )
         expect(yield* provider.calls).toBe(5 + probes)
-        const rejected = (yield* Effect.forEach(fibers, (fiber) => fiber.poll)).flatMap((poll) =>
-          Option.isSome(poll) && poll.value._tag === "Success" && Either.isLeft(poll.value.value)
-            ? [poll.value.value.left]
+        const rejected = (yield* Effect.forEach(fibers, (fiber) =>
+          Effect.sync(() => fiber.pollUnsafe())
+        )).flatMap((poll) =>
+          poll !== undefined && poll._tag === "Success" && Result.isFailure(poll.value)
+            ? [poll.value.failure]
             : []
         )
         expect(rejected).toHaveLength(1000 - probes)
@@ -111,27 +114,27 @@ describe("AiOptimizer circuit breaker", () => {
         const stats = yield* optimizer.stats
         expect(stats.breaker.state).toBe("open")
         expect(stats.breaker.trips).toBe(2)
-        const next = yield* Effect.either(optimizer.execute(provider.ok(0)))
-        if (Either.isLeft(next) && next.left._tag === "CircuitOpen") {
-          expect(Duration.toMillis(next.left.retryAfter)).toBe(5 * 60_000)
+        const next = yield* Effect.result(optimizer.execute(provider.ok(0)))
+        if (Result.isFailure(next) && next.failure._tag === "CircuitOpen") {
+          expect(Duration.toMillis(next.failure.retryAfter)).toBe(5 * 60_000)
         } else expect.fail("expected CircuitOpen")
         expect(yield* provider.calls).toBe(5 + probes)
       })
     )
   }
 
-  it.scoped("a failed probe reopens it for another 5 minutes; a successful one closes it", () =>
+  it.effect("a failed probe reopens it for another 5 minutes; a successful one closes it", () =>
     Effect.gen(function* () {
       const provider = yield* makeCountingProvider
       const optimizer = yield* makeAiOptimizer(breaker())
-      for (let i = 0; i < 5; i++) yield* Effect.either(optimizer.execute(provider.fail500))
+      for (let i = 0; i < 5; i++) yield* Effect.result(optimizer.execute(provider.fail500))
       yield* TestClock.adjust("5 minutes")
-      expect(leftTag(yield* Effect.either(optimizer.execute(provider.failConnection)))).toBe(
+      expect(leftTag(yield* Effect.result(optimizer.execute(provider.failConnection)))).toBe(
         "ProviderConnectionError"
       )
-      expect(leftTag(yield* Effect.either(optimizer.execute(provider.ok(0))))).toBe("CircuitOpen")
+      expect(leftTag(yield* Effect.result(optimizer.execute(provider.ok(0))))).toBe("CircuitOpen")
       yield* TestClock.adjust("4 minutes")
-      expect(leftTag(yield* Effect.either(optimizer.execute(provider.ok(0))))).toBe("CircuitOpen")
+      expect(leftTag(yield* Effect.result(optimizer.execute(provider.ok(0))))).toBe("CircuitOpen")
       yield* TestClock.adjust("1 minute")
       expect(yield* optimizer.execute(provider.ok("closed"))).toBe("closed")
       expect((yield* optimizer.stats).breaker.state).toBe("closed")
@@ -139,13 +142,13 @@ describe("AiOptimizer circuit breaker", () => {
     })
   )
 
-  it.scoped("an interrupted probe hands its turn to the next caller instead of wedging half-open", () =>
+  it.effect("an interrupted probe hands its turn to the next caller instead of wedging half-open", () =>
     Effect.gen(function* () {
       const provider = yield* makeCountingProvider
       const optimizer = yield* makeAiOptimizer(breaker())
-      for (let i = 0; i < 5; i++) yield* Effect.either(optimizer.execute(provider.fail500))
+      for (let i = 0; i < 5; i++) yield* Effect.result(optimizer.execute(provider.fail500))
       yield* TestClock.adjust("5 minutes")
-      const probe = yield* Effect.fork(optimizer.execute(provider.hang))
+      const probe = yield* Effect.forkChild(optimizer.execute(provider.hang))
       yield* eventually(Effect.map(provider.calls, (n) => n === 6))
       yield* Fiber.interrupt(probe)
       expect(yield* optimizer.execute(provider.ok("next probe"))).toBe("next probe")
@@ -153,7 +156,7 @@ describe("AiOptimizer circuit breaker", () => {
     })
   )
 
-  it.scoped("failure-rate mode trips on the share of failures once the window has enough calls", () =>
+  it.effect("failure-rate mode trips on the share of failures once the window has enough calls", () =>
     Effect.gen(function* () {
       const provider = yield* makeCountingProvider
       const optimizer = yield* makeAiOptimizer(
@@ -161,25 +164,25 @@ describe("AiOptimizer circuit breaker", () => {
       )
       // Alternating: never 5 in a row, but half of them fail.
       for (let i = 0; i < 9; i++) {
-        yield* Effect.either(optimizer.execute(i % 2 === 0 ? provider.ok(i) : provider.fail500))
+        yield* Effect.result(optimizer.execute(i % 2 === 0 ? provider.ok(i) : provider.fail500))
       }
       expect((yield* optimizer.stats).breaker.state).toBe("closed")
-      yield* Effect.either(optimizer.execute(provider.fail500))
+      yield* Effect.result(optimizer.execute(provider.fail500))
       expect((yield* optimizer.stats).breaker.state).toBe("open")
     })
   )
 
-  it.scoped("failure-rate mode forgets calls older than its window", () =>
+  it.effect("failure-rate mode forgets calls older than its window", () =>
     Effect.gen(function* () {
       const provider = yield* makeCountingProvider
       const optimizer = yield* makeAiOptimizer(
         breaker({ failureRate: Option.some({ ratio: 0.5, windowMillis: 60_000, minThroughput: 10 }) })
       )
       for (let i = 0; i < 9; i++) {
-        yield* Effect.either(optimizer.execute(i % 2 === 0 ? provider.ok(i) : provider.fail500))
+        yield* Effect.result(optimizer.execute(i % 2 === 0 ? provider.ok(i) : provider.fail500))
       }
       yield* TestClock.adjust("61 seconds")
-      yield* Effect.either(optimizer.execute(provider.fail500))
+      yield* Effect.result(optimizer.execute(provider.fail500))
       expect((yield* optimizer.stats).breaker.state).toBe("closed")
     })
   )

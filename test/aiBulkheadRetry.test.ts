@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Deferred, Duration, Effect, Either, Fiber, Ref, TestClock } from "effect"
+import { Clock, Deferred, Duration, Effect, Fiber, Ref, Result } from "effect"
+import { TestClock } from "effect/testing"
 import { makeAiOptimizer } from "../src/layers/AiOptimizer.ts"
 import { defaultAiOptimizerConfig } from "../src/layers/ai/AiOptimizerConfig.ts"
 import { ProviderHttpError } from "../src/layers/ai/errors.ts"
@@ -8,13 +9,13 @@ import { eventually, makeCountingProvider, testConfig } from "./support/aiScript
 const seedBulkhead = defaultAiOptimizerConfig.bulkhead
 
 describe("AiOptimizer bulkhead", () => {
-  it.scoped("at most 3 calls in flight; a full queue rejects with BulkheadFull", () =>
+  it.effect("at most 3 calls in flight; a full queue rejects with BulkheadFull", () =>
     Effect.gen(function* () {
       const provider = yield* makeCountingProvider
       const optimizer = yield* makeAiOptimizer(testConfig({ bulkhead: { maxConcurrent: 3, maxQueue: 5 } }))
       const gate = yield* Deferred.make<void>()
       const fibers = yield* Effect.forEach(Array.from({ length: 10 }), () =>
-        Effect.fork(Effect.either(optimizer.execute(provider.custom(Deferred.await(gate)))))
+        Effect.forkChild(Effect.result(optimizer.execute(provider.custom(Deferred.await(gate)))))
       )
       yield* eventually(Effect.map(optimizer.stats, (s) => s.rejections.bulkhead_full === 2))
       const stats = yield* optimizer.stats
@@ -23,22 +24,22 @@ describe("AiOptimizer bulkhead", () => {
       expect(yield* provider.inFlight).toBe(3)
       yield* Deferred.succeed(gate, undefined)
       const results = yield* Effect.forEach(fibers, Fiber.join)
-      expect(results.filter(Either.isRight)).toHaveLength(8)
-      expect(results.filter((r) => Either.isLeft(r) && r.left._tag === "BulkheadFull")).toHaveLength(2)
+      expect(results.filter(Result.isSuccess)).toHaveLength(8)
+      expect(results.filter((r) => Result.isFailure(r) && r.failure._tag === "BulkheadFull")).toHaveLength(2)
       expect(yield* provider.maxInFlight).toBe(3)
     })
   )
 
-  it.scoped("interrupting 100 queued callers returns the bulkhead to full capacity", () =>
+  it.effect("interrupting 100 queued callers returns the bulkhead to full capacity", () =>
     Effect.gen(function* () {
       const provider = yield* makeCountingProvider
       const optimizer = yield* makeAiOptimizer(testConfig({ bulkhead: { maxConcurrent: 3, maxQueue: 100 } }))
       const gate = yield* Deferred.make<void>()
       const holders = yield* Effect.forEach(Array.from({ length: 3 }), () =>
-        Effect.fork(optimizer.execute(provider.custom(Deferred.await(gate))))
+        Effect.forkChild(optimizer.execute(provider.custom(Deferred.await(gate))))
       )
       const queued = yield* Effect.forEach(Array.from({ length: 100 }), () =>
-        Effect.fork(optimizer.execute(provider.ok("queued")))
+        Effect.forkChild(optimizer.execute(provider.ok("queued")))
       )
       yield* eventually(Effect.map(optimizer.stats, (s) => s.queueDepth === 100))
       yield* Effect.forEach(queued, Fiber.interrupt, { concurrency: "unbounded" })
@@ -49,24 +50,24 @@ describe("AiOptimizer bulkhead", () => {
       // Full capacity again: 3 run at once and 100 more fit in the queue, none rejected.
       const again = yield* Deferred.make<void>()
       const next = yield* Effect.forEach(Array.from({ length: 103 }), () =>
-        Effect.fork(Effect.either(optimizer.execute(provider.custom(Deferred.await(again)))))
+        Effect.forkChild(Effect.result(optimizer.execute(provider.custom(Deferred.await(again)))))
       )
       yield* eventually(Effect.map(optimizer.stats, (s) => s.inFlight === 3 && s.queueDepth === 100))
       yield* Deferred.succeed(again, undefined)
       const results = yield* Effect.forEach(next, Fiber.join)
-      expect(results.every(Either.isRight)).toBe(true)
+      expect(results.every(Result.isSuccess)).toBe(true)
       expect(yield* provider.calls).toBe(3 + 103)
     })
   )
 
-  it.scoped("a waiter interrupted just as a slot is handed to it passes the slot on", () =>
+  it.effect("a waiter interrupted just as a slot is handed to it passes the slot on", () =>
     Effect.gen(function* () {
       const optimizer = yield* makeAiOptimizer(testConfig({ bulkhead: { maxConcurrent: 1, maxQueue: 10 } }))
       for (let round = 0; round < 200; round++) {
         const gate = yield* Deferred.make<void>()
-        const holder = yield* Effect.fork(optimizer.execute(Deferred.await(gate)))
+        const holder = yield* Effect.forkChild(optimizer.execute(Deferred.await(gate)))
         yield* eventually(Effect.map(optimizer.stats, (s) => s.inFlight === 1))
-        const waiter = yield* Effect.fork(optimizer.execute(Effect.void))
+        const waiter = yield* Effect.forkChild(optimizer.execute(Effect.void))
         yield* eventually(Effect.map(optimizer.stats, (s) => s.queueDepth === 1))
         // Race the hand-over against the interruption, with a varying head start.
         yield* Effect.all([Deferred.succeed(gate, undefined), Fiber.interrupt(waiter)], {
@@ -88,7 +89,7 @@ const withRetries = (maxRetries: number) =>
 
 describe("AiOptimizer retry", () => {
   for (const status of [429, 503]) {
-    it.scoped(`a ${status} with Retry-After: 7 delays the next attempt by at least 7 s`, () =>
+    it.effect(`a ${status} with Retry-After: 7 delays the next attempt by at least 7 s`, () =>
       Effect.gen(function* () {
         const provider = yield* makeCountingProvider
         const optimizer = yield* makeAiOptimizer(withRetries(3))
@@ -104,7 +105,7 @@ describe("AiOptimizer retry", () => {
                 : Effect.succeed("answer")
           )
         )
-        const fiber = yield* Effect.fork(optimizer.execute(attempt))
+        const fiber = yield* Effect.forkChild(optimizer.execute(attempt))
         yield* eventually(Effect.map(provider.calls, (n) => n === 1))
         yield* TestClock.adjust("6999 millis")
         expect(yield* provider.calls).toBe(1)
@@ -115,19 +116,19 @@ describe("AiOptimizer retry", () => {
     )
   }
 
-  it.scoped("a malformed reply and a 400 are not retried", () =>
+  it.effect("a malformed reply and a 400 are not retried", () =>
     Effect.gen(function* () {
       const provider = yield* makeCountingProvider
       const optimizer = yield* makeAiOptimizer(withRetries(3))
-      const malformed = yield* Effect.either(optimizer.execute(provider.malformed))
-      expect(Either.isLeft(malformed) && malformed.left._tag).toBe("MalformedResponse")
-      const badRequest = yield* Effect.either(optimizer.execute(provider.fail400))
-      expect(Either.isLeft(badRequest) && badRequest.left._tag).toBe("ProviderHttpError")
+      const malformed = yield* Effect.result(optimizer.execute(provider.malformed))
+      expect(Result.isFailure(malformed) && malformed.failure._tag).toBe("MalformedResponse")
+      const badRequest = yield* Effect.result(optimizer.execute(provider.fail400))
+      expect(Result.isFailure(badRequest) && badRequest.failure._tag).toBe("ProviderHttpError")
       expect(yield* provider.calls).toBe(2)
     })
   )
 
-  it.scoped("retryable faults back off exponentially with jitter, capped, then give up", () =>
+  it.effect("retryable faults back off exponentially with jitter, capped, then give up", () =>
     Effect.gen(function* () {
       const base = withRetries(5)
       const optimizer = yield* makeAiOptimizer({
@@ -135,14 +136,14 @@ describe("AiOptimizer retry", () => {
         breaker: { ...base.breaker, consecutiveFailures: 100 }
       })
       const times = yield* Ref.make<ReadonlyArray<number>>([])
-      const attempt = Effect.zipRight(
+      const attempt = Effect.andThen(
         Effect.flatMap(Clock.currentTimeMillis, (now) => Ref.update(times, (all) => [...all, now])),
         Effect.fail(new ProviderHttpError({ status: 502, message: "bad gateway" }))
       )
-      const fiber = yield* Effect.fork(Effect.either(optimizer.execute(attempt)))
+      const fiber = yield* Effect.forkChild(Effect.result(optimizer.execute(attempt)))
       for (let i = 0; i < 40; i++) yield* TestClock.adjust("500 millis")
       const result = yield* Fiber.join(fiber)
-      expect(Either.isLeft(result) && result.left._tag).toBe("ProviderHttpError")
+      expect(Result.isFailure(result) && result.failure._tag).toBe("ProviderHttpError")
       const recorded = yield* Ref.get(times)
       expect(recorded).toHaveLength(6)
       const gaps = recorded.slice(1).map((t, i) => t - recorded[i]!)
@@ -158,7 +159,7 @@ describe("AiOptimizer retry", () => {
     })
   )
 
-  it.scoped("a hung attempt times out after 30 s and is retried", () =>
+  it.effect("a hung attempt times out after 30 s and is retried", () =>
     Effect.gen(function* () {
       const provider = yield* makeCountingProvider
       const optimizer = yield* makeAiOptimizer(withRetries(1))
@@ -169,7 +170,7 @@ describe("AiOptimizer retry", () => {
           (n) => (n === 0 ? Effect.never : Effect.succeed("second"))
         )
       )
-      const fiber = yield* Effect.fork(optimizer.execute(attempt))
+      const fiber = yield* Effect.forkChild(optimizer.execute(attempt))
       yield* eventually(Effect.map(provider.calls, (n) => n === 1))
       yield* TestClock.adjust("29999 millis")
       expect(yield* provider.calls).toBe(1)
@@ -179,18 +180,18 @@ describe("AiOptimizer retry", () => {
     })
   )
 
-  it.scoped("the overall deadline ends the call, retries and all", () =>
+  it.effect("the overall deadline ends the call, retries and all", () =>
     Effect.gen(function* () {
       const provider = yield* makeCountingProvider
       const optimizer = yield* makeAiOptimizer({ ...withRetries(10), deadlineMillis: 45_000 })
-      const fiber = yield* Effect.fork(Effect.either(optimizer.execute(provider.hang)))
+      const fiber = yield* Effect.forkChild(Effect.result(optimizer.execute(provider.hang)))
       yield* eventually(Effect.map(provider.calls, (n) => n === 1))
       yield* TestClock.adjust("44 seconds")
-      expect(fiber.unsafePoll()).toBeNull()
+      expect(fiber.pollUnsafe()).toBeUndefined()
       yield* TestClock.adjust("1 second")
       const result = yield* Fiber.join(fiber)
-      if (Either.isLeft(result) && result.left._tag === "DeadlineExceeded") {
-        expect(Duration.toMillis(result.left.after)).toBe(45_000)
+      if (Result.isFailure(result) && result.failure._tag === "DeadlineExceeded") {
+        expect(Duration.toMillis(result.failure.after)).toBe(45_000)
       } else expect.fail("expected DeadlineExceeded")
       expect(yield* provider.calls).toBe(2)
       const stats = yield* optimizer.stats

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, Layer, Schema } from "effect"
+import { Effect, Layer, Result, Schema } from "effect"
 import { AiOptimizer, AiOptimizerLive, aiHealthCheck, makeAiOptimizer } from "../src/layers/AiOptimizer.ts"
 import { AppConfigTest } from "../src/layers/AppConfig.ts"
 import { EMBEDDING_DIMENSIONS, localEmbedding } from "../src/layers/ai/HeuristicProvider.ts"
@@ -12,7 +12,7 @@ const cosine = (a: ReadonlyArray<number>, b: ReadonlyArray<number>) =>
 
 const heuristicApp = LanguageModelLive.pipe(
   Layer.provideMerge(AiOptimizerLive),
-  Layer.provideMerge(Health.Default),
+  Layer.provideMerge(Health.layer),
   Layer.provideMerge(AppConfigTest())
 )
 
@@ -24,10 +24,10 @@ describe("heuristic provider (the embedded default)", () => {
         Effect.gen(function* () {
           const model = yield* LanguageModel
           expect(model.provider).toBe("heuristic")
-          const result = yield* Effect.either(
+          const result = yield* Effect.result(
             model.generateObject({ system: "s", prompt: "p", schema: Schema.String })
           )
-          expect(Either.isLeft(result) && result.left._tag).toBe("ModelUnavailable")
+          expect(Result.isFailure(result) && result.failure._tag).toBe("ModelUnavailable")
         })
     )
 
@@ -64,11 +64,11 @@ describe("heuristic provider (the embedded default)", () => {
 })
 
 describe("ai health", () => {
-  it.scoped("is degraded, never unhealthy, while the breaker is open", () =>
+  it.effect("is degraded, never unhealthy, while the breaker is open", () =>
     Effect.gen(function* () {
       const provider = yield* makeCountingProvider
       const optimizer = yield* makeAiOptimizer(testConfig())
-      for (let i = 0; i < 5; i++) yield* Effect.either(optimizer.execute(provider.fail500))
+      for (let i = 0; i < 5; i++) yield* Effect.result(optimizer.execute(provider.fail500))
       const health = yield* aiHealthCheck(optimizer, "openai")
       expect(health.status).toBe("degraded")
       expect(health.details).toMatchObject({ breaker: "open", trips: 1 })

@@ -1,6 +1,7 @@
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Either, Fiber, Layer, Option, Redacted, Schema, TestClock } from "effect"
+import { Duration, Effect, Fiber, Layer, Option, Redacted, Result, Schema } from "effect"
+import { TestClock } from "effect/testing"
 import { makeAiOptimizer } from "../src/layers/AiOptimizer.ts"
 import type { AiOptimizerConfig } from "../src/layers/ai/AiOptimizerConfig.ts"
 import { makeOpenAiProvider } from "../src/layers/ai/OpenAiProvider.ts"
@@ -26,7 +27,7 @@ const untilReal = (condition: () => boolean) =>
       if (condition()) return
       yield* realSleep(10)
     }
-    return yield* Effect.dieMessage("condition never held")
+    return yield* Effect.die(new Error("condition never held"))
   })
 
 const quick = (overrides: Partial<AiOptimizerConfig> = {}) =>
@@ -59,50 +60,48 @@ const ask = (model: LanguageModelShape) =>
   model.generateObject({ system: "Break the task down.", prompt: "Write the report", schema: Breakdown })
 
 describe("OpenAI-compatible provider over the loopback fake", () => {
-  it.scopedLive(
-    "generateObject sends a JSON chat completion and decodes the answer with the caller's Schema",
-    () =>
-      Effect.gen(function* () {
-        const server = yield* fake
-        server.script({ kind: "answer", content: { blocks: [{ title: "Outline", minutes: 25 }] } })
-        const { model } = yield* modelFor(server)
-        expect(yield* ask(model)).toEqual({ blocks: [{ title: "Outline", minutes: 25 }] })
-        const [request] = server.requests()
-        expect(request?.path).toBe("/v1/chat/completions")
-        expect(request?.authorization).toBe("Bearer sk-test-secret")
-        expect(request?.body).toMatchObject({
-          model: "fake-model",
-          response_format: { type: "json_object" },
-          messages: [{ role: "system" }, { role: "user", content: "Write the report" }]
-        })
+  it.live("generateObject sends a JSON chat completion and decodes the answer with the caller's Schema", () =>
+    Effect.gen(function* () {
+      const server = yield* fake
+      server.script({ kind: "answer", content: { blocks: [{ title: "Outline", minutes: 25 }] } })
+      const { model } = yield* modelFor(server)
+      expect(yield* ask(model)).toEqual({ blocks: [{ title: "Outline", minutes: 25 }] })
+      const [request] = server.requests()
+      expect(request?.path).toBe("/v1/chat/completions")
+      expect(request?.authorization).toBe("Bearer sk-test-secret")
+      expect(request?.body).toMatchObject({
+        model: "fake-model",
+        response_format: { type: "json_object" },
+        messages: [{ role: "system" }, { role: "user", content: "Write the report" }]
       })
+    })
   )
 
   for (const kind of ["malformed", "malformedContent"] as const) {
-    it.scopedLive(`a ${kind} reply is a typed MalformedResponse and is not retried`, () =>
+    it.live(`a ${kind} reply is a typed MalformedResponse and is not retried`, () =>
       Effect.gen(function* () {
         const server = yield* fake
         server.setDefault({ kind })
         const { model } = yield* modelFor(server)
-        const result = yield* Effect.either(ask(model))
-        expect(Either.isLeft(result) && result.left._tag).toBe("MalformedResponse")
+        const result = yield* Effect.result(ask(model))
+        expect(Result.isFailure(result) && result.failure._tag).toBe("MalformedResponse")
         expect(server.calls()).toBe(1)
       })
     )
   }
 
-  it.scopedLive("an answer that does not fit the Schema is a MalformedResponse, not retried", () =>
+  it.live("an answer that does not fit the Schema is a MalformedResponse, not retried", () =>
     Effect.gen(function* () {
       const server = yield* fake
       server.setDefault({ kind: "answer", content: { blocks: [{ title: 3 }] } })
       const { model } = yield* modelFor(server)
-      const result = yield* Effect.either(ask(model))
-      expect(Either.isLeft(result) && result.left._tag).toBe("MalformedResponse")
+      const result = yield* Effect.result(ask(model))
+      expect(Result.isFailure(result) && result.failure._tag).toBe("MalformedResponse")
       expect(server.calls()).toBe(1)
     })
   )
 
-  it.scopedLive("500s are retried until the provider answers", () =>
+  it.live("500s are retried until the provider answers", () =>
     Effect.gen(function* () {
       const server = yield* fake
       server.script({ kind: "status", status: 500 }, { kind: "status", status: 502 })
@@ -117,7 +116,7 @@ describe("OpenAI-compatible provider over the loopback fake", () => {
     })
   )
 
-  it.scopedLive("429 carries the provider's Retry-After, in seconds or as an HTTP date", () =>
+  it.live("429 carries the provider's Retry-After, in seconds or as an HTTP date", () =>
     Effect.gen(function* () {
       const server = yield* fake
       const later = new Date(Date.now() + 120_000).toUTCString()
@@ -129,25 +128,29 @@ describe("OpenAI-compatible provider over the loopback fake", () => {
         server,
         quick({ retry: { maxRetries: 0, baseDelayMillis: 10, maxDelayMillis: 10 } })
       )
-      const first = yield* Effect.either(ask(model))
-      if (Either.isLeft(first) && first.left._tag === "ProviderHttpError") {
-        expect(first.left.status).toBe(429)
-        expect(first.left.retryAfter && Duration.toMillis(first.left.retryAfter)).toBe(7_000)
+      const first = yield* Effect.result(ask(model))
+      if (Result.isFailure(first) && first.failure._tag === "ProviderHttpError") {
+        expect(first.failure.status).toBe(429)
+        expect(first.failure.retryAfter && Duration.toMillis(first.failure.retryAfter)).toBe(7_000)
       } else expect.fail("expected ProviderHttpError")
-      const second = yield* Effect.either(ask(model))
-      if (Either.isLeft(second) && second.left._tag === "ProviderHttpError" && second.left.retryAfter) {
-        expect(Duration.toMillis(second.left.retryAfter)).toBeGreaterThan(100_000)
+      const second = yield* Effect.result(ask(model))
+      if (
+        Result.isFailure(second) &&
+        second.failure._tag === "ProviderHttpError" &&
+        second.failure.retryAfter
+      ) {
+        expect(Duration.toMillis(second.failure.retryAfter)).toBeGreaterThan(100_000)
       } else expect.fail("expected ProviderHttpError with retryAfter")
     })
   )
 
-  it.scoped("end to end on the TestClock: after a 429 with Retry-After: 7 the next request waits 7 s", () =>
+  it.effect("end to end on the TestClock: after a 429 with Retry-After: 7 the next request waits 7 s", () =>
     Effect.gen(function* () {
       const server = yield* fake
       server.script({ kind: "status", status: 429, retryAfter: "7" })
       server.setDefault({ kind: "answer", content: { blocks: [] } })
       const { model } = yield* modelFor(server)
-      const fiber = yield* Effect.fork(ask(model))
+      const fiber = yield* Effect.forkChild(ask(model))
       yield* untilReal(() => server.calls() === 1)
       // Let the 429 reach the retry schedule before moving the clock.
       yield* realSleep(100)
@@ -160,7 +163,7 @@ describe("OpenAI-compatible provider over the loopback fake", () => {
     })
   )
 
-  it.scopedLive("a hung reply is abandoned at the per-attempt timeout", () =>
+  it.live("a hung reply is abandoned at the per-attempt timeout", () =>
     Effect.gen(function* () {
       const server = yield* fake
       server.setDefault({ kind: "hang" })
@@ -171,15 +174,15 @@ describe("OpenAI-compatible provider over the loopback fake", () => {
           retry: { maxRetries: 1, baseDelayMillis: 10, maxDelayMillis: 10 }
         })
       )
-      const result = yield* Effect.either(ask(model))
-      expect(Either.isLeft(result) && result.left._tag).toBe("ProviderTimeout")
+      const result = yield* Effect.result(ask(model))
+      expect(Result.isFailure(result) && result.failure._tag).toBe("ProviderTimeout")
       expect(server.calls()).toBe(2)
       // The abandoned requests were cancelled, not left open on the provider.
       yield* untilReal(() => server.inFlight() === 0)
     })
   )
 
-  it.scopedLive("a refused connection is a retryable ProviderConnectionError", () =>
+  it.live("a refused connection is a retryable ProviderConnectionError", () =>
     Effect.gen(function* () {
       const server = yield* Effect.promise(() => startFakeProvider())
       const baseUrl = server.baseUrl
@@ -191,26 +194,24 @@ describe("OpenAI-compatible provider over the loopback fake", () => {
         apiKey: Option.none()
       }).pipe(Effect.provide(yield* httpClient))
       const optimizer = yield* makeAiOptimizer(quick())
-      const result = yield* Effect.either(optimized(provider, optimizer).embed(["x"]))
-      expect(Either.isLeft(result) && result.left._tag).toBe("ProviderConnectionError")
+      const result = yield* Effect.result(optimized(provider, optimizer).embed(["x"]))
+      expect(Result.isFailure(result) && result.failure._tag).toBe("ProviderConnectionError")
       expect((yield* optimizer.stats).attempts).toBe(3)
     })
   )
 
-  it.scopedLive(
-    "embed returns one vector per text in input order, whatever order the server lists them",
-    () =>
-      Effect.gen(function* () {
-        const server = yield* fake
-        server.setDefault({ kind: "embeddings", reversed: true })
-        const { model } = yield* modelFor(server)
-        const texts = ["alpha", "be", "gamma ray"]
-        expect(yield* model.embed(texts)).toEqual(texts.map(fakeVector))
-        expect(server.requests()[0]?.body).toEqual({ model: "fake-embedding", input: texts })
-      })
+  it.live("embed returns one vector per text in input order, whatever order the server lists them", () =>
+    Effect.gen(function* () {
+      const server = yield* fake
+      server.setDefault({ kind: "embeddings", reversed: true })
+      const { model } = yield* modelFor(server)
+      const texts = ["alpha", "be", "gamma ray"]
+      expect(yield* model.embed(texts)).toEqual(texts.map(fakeVector))
+      expect(server.requests()[0]?.body).toEqual({ model: "fake-embedding", input: texts })
+    })
   )
 
-  it.scopedLive("never more than 3 calls in flight at the provider under 200 concurrent callers", () =>
+  it.live("never more than 3 calls in flight at the provider under 200 concurrent callers", () =>
     Effect.gen(function* () {
       const server = yield* fake
       server.setDefault({ kind: "delay", ms: 15, next: { kind: "answer", content: { blocks: [] } } })
@@ -222,10 +223,10 @@ describe("OpenAI-compatible provider over the loopback fake", () => {
           attemptTimeoutMillis: 60_000
         })
       )
-      const results = yield* Effect.forEach(Array.from({ length: 200 }), () => Effect.either(ask(model)), {
+      const results = yield* Effect.forEach(Array.from({ length: 200 }), () => Effect.result(ask(model)), {
         concurrency: "unbounded"
       })
-      expect(results.every(Either.isRight)).toBe(true)
+      expect(results.every(Result.isSuccess)).toBe(true)
       expect(server.calls()).toBe(200)
       expect(server.maxInFlight()).toBe(3)
       const stats = yield* optimizer.stats

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Duration, Effect, Either, Fiber, Ref, TestClock } from "effect"
+import { Clock, Duration, Effect, Fiber, Ref, Result } from "effect"
+import { TestClock } from "effect/testing"
 import fc from "fast-check"
 import { makeAiOptimizer } from "../src/layers/AiOptimizer.ts"
 import { defaultAiOptimizerConfig } from "../src/layers/ai/AiOptimizerConfig.ts"
@@ -29,14 +30,14 @@ const busiestWindow = (starts: ReadonlyArray<number>, windowMillis: number) => {
 }
 
 describe("AiOptimizer rate limit", () => {
-  it.scoped("over any 60 s window never more than 10 calls start, boundaries included", () =>
+  it.effect("over any 60 s window never more than 10 calls start, boundaries included", () =>
     Effect.gen(function* () {
       const optimizer = yield* makeAiOptimizer(withLimit({ maxWaitMillis: 10 * 60_000 }))
       const starts = yield* Ref.make<ReadonlyArray<number>>([])
       const call = optimizer.execute(
         Effect.flatMap(Clock.currentTimeMillis, (now) => Ref.update(starts, (all) => [...all, now]))
       )
-      const fibers = yield* Effect.forEach(Array.from({ length: 40 }), () => Effect.fork(call))
+      const fibers = yield* Effect.forEach(Array.from({ length: 40 }), () => Effect.forkChild(call))
       // TestClock wakes each sleeper at its own instant, so starts are recorded exactly.
       for (let elapsed = 0; elapsed < 6 * 60_000; elapsed += 2_000) yield* TestClock.adjust("2 seconds")
       yield* Effect.forEach(fibers, Fiber.join)
@@ -54,13 +55,13 @@ describe("AiOptimizer rate limit", () => {
     })
   )
 
-  it.scoped("waiting callers are released one by one as tokens refill, in arrival order", () =>
+  it.effect("waiting callers are released one by one as tokens refill, in arrival order", () =>
     Effect.gen(function* () {
       const optimizer = yield* makeAiOptimizer(withLimit({ maxWaitMillis: 10 * 60_000 }))
       const started = yield* Ref.make<ReadonlyArray<number>>([])
       const fibers = yield* Effect.forEach(
         Array.from({ length: 6 }, (_, i) => i),
-        (i) => Effect.fork(optimizer.execute(Ref.update(started, (all) => [...all, i])))
+        (i) => Effect.forkChild(optimizer.execute(Ref.update(started, (all) => [...all, i])))
       )
       yield* eventually(Effect.map(Ref.get(started), (all) => all.length === 3))
       const interval = refillMillis(seedLimit)
@@ -79,23 +80,23 @@ describe("AiOptimizer rate limit", () => {
     })
   )
 
-  it.scoped(
+  it.effect(
     "a caller whose turn is further than its wait bound gets RateLimited with the right retryAfter",
     () =>
       Effect.gen(function* () {
         const optimizer = yield* makeAiOptimizer(withLimit({ maxWaitMillis: 10_000 }))
         const interval = refillMillis(seedLimit)
         for (let i = 0; i < 3; i++) yield* optimizer.execute(Effect.void)
-        const fourth = yield* Effect.fork(optimizer.execute(Effect.succeed("fourth")))
+        const fourth = yield* Effect.forkChild(optimizer.execute(Effect.succeed("fourth")))
         yield* eventually(Effect.map(optimizer.stats, (s) => s.queueDepth === 1))
-        const fifth = yield* Effect.either(optimizer.execute(Effect.succeed("fifth")))
-        if (Either.isLeft(fifth) && fifth.left._tag === "RateLimited") {
-          expect(Duration.toMillis(fifth.left.retryAfter)).toBe(2 * interval)
+        const fifth = yield* Effect.result(optimizer.execute(Effect.succeed("fifth")))
+        if (Result.isFailure(fifth) && fifth.failure._tag === "RateLimited") {
+          expect(Duration.toMillis(fifth.failure.retryAfter)).toBe(2 * interval)
         } else expect.fail("expected RateLimited")
         yield* TestClock.adjust(Duration.millis(interval))
         expect(yield* Fiber.join(fourth)).toBe("fourth")
         // The rejected caller reserved nothing: the next turn is one interval away, not two.
-        const next = yield* Effect.fork(optimizer.execute(Effect.succeed("next")))
+        const next = yield* Effect.forkChild(optimizer.execute(Effect.succeed("next")))
         yield* TestClock.adjust(Duration.millis(interval))
         expect(yield* Fiber.join(next)).toBe("next")
         const stats = yield* optimizer.stats
@@ -104,18 +105,18 @@ describe("AiOptimizer rate limit", () => {
       })
   )
 
-  it.scoped("an interrupted waiter gives its turn back", () =>
+  it.effect("an interrupted waiter gives its turn back", () =>
     Effect.gen(function* () {
       const optimizer = yield* makeAiOptimizer(withLimit({ maxWaitMillis: 10 * 60_000 }))
       const interval = refillMillis(seedLimit)
       for (let i = 0; i < 3; i++) yield* optimizer.execute(Effect.void)
       const waiters = yield* Effect.forEach(Array.from({ length: 5 }), () =>
-        Effect.fork(optimizer.execute(Effect.void))
+        Effect.forkChild(optimizer.execute(Effect.void))
       )
       yield* eventually(Effect.map(optimizer.stats, (s) => s.queueDepth === 5))
       yield* Effect.forEach(waiters, Fiber.interrupt)
       expect((yield* optimizer.stats).queueDepth).toBe(0)
-      const next = yield* Effect.fork(optimizer.execute(Effect.succeed("next")))
+      const next = yield* Effect.forkChild(optimizer.execute(Effect.succeed("next")))
       yield* TestClock.adjust(Duration.millis(interval))
       expect(yield* Fiber.join(next)).toBe("next")
     })

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Either } from "effect"
+import { Duration, Effect, Result } from "effect"
 import { Redis } from "ioredis"
 import { randomUUID } from "node:crypto"
 import { makeAiOptimizer } from "../src/layers/AiOptimizer.ts"
@@ -28,18 +28,18 @@ const pair = (maxWaitMillis: number) =>
   })
 
 describe("AiOptimizer rate limit shared through Redis", () => {
-  it.scopedLive("two instances sharing Redis hold the limit for the pair", () =>
+  it.live("two instances sharing Redis hold the limit for the pair", () =>
     Effect.gen(function* () {
       const [a, b] = yield* pair(0)
       const results = yield* Effect.all(
         [...Array.from({ length: 5 }, () => a), ...Array.from({ length: 5 }, () => b)].map((optimizer) =>
-          Effect.either(optimizer.execute(Effect.succeed("called")))
+          Effect.result(optimizer.execute(Effect.succeed("called")))
         ),
         { concurrency: "unbounded" }
       )
       // One bucket for both: the burst of 3 is the pair's, not 3 each.
-      expect(results.filter(Either.isRight)).toHaveLength(3)
-      const rejected = results.filter(Either.isLeft).map((r) => r.left)
+      expect(results.filter(Result.isSuccess)).toHaveLength(3)
+      const rejected = results.filter(Result.isFailure).map((r) => r.failure)
       expect(rejected).toHaveLength(7)
       for (const error of rejected) {
         expect(error._tag).toBe("RateLimited")
@@ -49,16 +49,16 @@ describe("AiOptimizer rate limit shared through Redis", () => {
     })
   )
 
-  it.scopedLive("waiting callers of both instances start as the shared bucket refills", () =>
+  it.live("waiting callers of both instances start as the shared bucket refills", () =>
     Effect.gen(function* () {
       const [a, b] = yield* pair(10_000)
       const starts: Array<number> = []
       const call = (optimizer: typeof a) => optimizer.execute(Effect.sync(() => starts.push(Date.now())))
       const results = yield* Effect.all(
-        [a, b, a, b, a, b].map((optimizer) => Effect.either(call(optimizer))),
+        [a, b, a, b, a, b].map((optimizer) => Effect.result(call(optimizer))),
         { concurrency: "unbounded" }
       )
-      expect(results.every(Either.isRight)).toBe(true)
+      expect(results.every(Result.isSuccess)).toBe(true)
       const sorted = [...starts].sort((x, y) => x - y)
       // 3 from the burst, then one per 2 s refill: the 4th start cannot come before the first refill.
       expect(sorted[3]! - sorted[0]!).toBeGreaterThanOrEqual(1_900)

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, Redacted } from "effect"
+import { Effect, Redacted, Result } from "effect"
 import { issue, verify } from "../src/layers/auth/Jwt.ts"
 import { hashPassword, verifyPassword } from "../src/layers/auth/Passwords.ts"
 
@@ -28,28 +28,28 @@ describe("passwords", () => {
 
 describe("tokens", () => {
   it("round-trip before expiry", () => {
-    expect(verify(secret, issue(secret, claims), 1_500)).toEqual(Either.right(claims))
+    expect(verify(secret, issue(secret, claims), 1_500)).toEqual(Result.succeed(claims))
   })
 
   it("expire", () => {
-    expect(verify(secret, issue(secret, claims), 2_000)).toEqual(Either.left("expired"))
+    expect(verify(secret, issue(secret, claims), 2_000)).toEqual(Result.fail("expired"))
   })
 
   it("reject a token signed with another secret", () => {
     const other = Redacted.make("another-secret-of-at-least-thirty-two-chars")
-    expect(verify(secret, issue(other, claims), 1_500)).toEqual(Either.left("signature"))
+    expect(verify(secret, issue(other, claims), 1_500)).toEqual(Result.fail("signature"))
   })
 
   it("reject tampered claims", () => {
     const [header, , signature] = issue(secret, claims).split(".")
     const forged = Buffer.from(JSON.stringify({ ...claims, sub: "admin" })).toString("base64url")
-    expect(verify(secret, `${header}.${forged}.${signature}`, 1_500)).toEqual(Either.left("signature"))
+    expect(verify(secret, `${header}.${forged}.${signature}`, 1_500)).toEqual(Result.fail("signature"))
   })
 
   it("reject alg=none and garbage", () => {
     const none = Buffer.from(JSON.stringify({ alg: "none", typ: "JWT" })).toString("base64url")
     const payload = Buffer.from(JSON.stringify(claims)).toString("base64url")
-    expect(verify(secret, `${none}.${payload}.`, 1_500)).toEqual(Either.left("malformed"))
-    expect(verify(secret, "not-a-token", 1_500)).toEqual(Either.left("malformed"))
+    expect(verify(secret, `${none}.${payload}.`, 1_500)).toEqual(Result.fail("malformed"))
+    expect(verify(secret, "not-a-token", 1_500)).toEqual(Result.fail("malformed"))
   })
 })

@@ -10,9 +10,9 @@ import { ActorSystem } from "../src/programs/actors/ActorSystem.ts"
 import { Aggregates } from "../src/programs/Aggregates.ts"
 import { BlockCredits } from "../src/programs/blockCredits.ts"
 
-const TestLayer = BlockCredits.Default.pipe(
-  Layer.provideMerge(Aggregates.Default),
-  Layer.provideMerge(ActorSystem.Default),
+const TestLayer = BlockCredits.layer.pipe(
+  Layer.provideMerge(Aggregates.layer),
+  Layer.provideMerge(ActorSystem.layer),
   Layer.provideMerge(EventStoreSqliteMemory)
 )
 
@@ -89,7 +89,7 @@ const walletCommands = { count: 0 }
 const CountingAggregates = Layer.effect(
   Aggregates,
   Effect.map(Aggregates, (real) =>
-    Aggregates.make({
+    Aggregates.of({
       ...real,
       wallets: {
         ...real.wallets,
@@ -100,14 +100,14 @@ const CountingAggregates = Layer.effect(
       }
     })
   )
-).pipe(Layer.provide(Aggregates.Default))
+).pipe(Layer.provide(Aggregates.layer))
 
 describe("block credit process manager, wallet commands", () => {
   // Fresh: the other suite's layer (same layer values) must not be shared with this one.
   it.layer(
-    Layer.fresh(BlockCredits.Default).pipe(
+    Layer.fresh(BlockCredits.layer).pipe(
       Layer.provideMerge(CountingAggregates),
-      Layer.provideMerge(ActorSystem.Default),
+      Layer.provideMerge(ActorSystem.layer),
       Layer.provideMerge(EventStoreSqliteMemory)
     )
   )("on an in-memory store", (it) => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Exit, Option, Redacted, Ref, Schema } from "effect"
+import { Duration, Effect, Exit, Fiber, Option, Redacted, Ref, Schema } from "effect"
 import { Redis as IORedis } from "ioredis"
 import { performance } from "node:perf_hooks"
 import { type CacheService, makeCache } from "../src/layers/Cache.ts"
@@ -59,9 +59,9 @@ const workload = (cache: CacheService) =>
           if (Exit.isFailure(exit)) failures.push(exit.cause)
       }
     })
-    const fibers = yield* Effect.forEach(Array.from({ length: 4 }), () => Effect.fork(loop))
+    const fibers = yield* Effect.forEach(Array.from({ length: 4 }), () => Effect.forkChild(loop))
     return {
-      stop: Ref.set(stop, true).pipe(Effect.zipRight(Effect.forEach(fibers, (f) => f.await))),
+      stop: Ref.set(stop, true).pipe(Effect.andThen(Effect.forEach(fibers, (f) => Fiber.await(f)))),
       latencies,
       failures,
       reads: () => reads
@@ -74,7 +74,7 @@ const pollUntil = <A>(effect: Effect.Effect<A>, done: (a: A) => boolean, timeout
     for (;;) {
       const value = yield* effect
       if (done(value)) return value
-      if (Date.now() > deadline) return yield* Effect.dieMessage(`not reached within ${timeoutMs} ms`)
+      if (Date.now() > deadline) return yield* Effect.die(new Error(`not reached within ${timeoutMs} ms`))
       yield* Effect.sleep("25 millis")
     }
   })
@@ -107,45 +107,43 @@ const outageCache = (redis: RedisProcess, prefix: string) =>
   })
 
 describe("Cache when Redis goes away", () => {
-  it.scopedLive(
-    "Redis killed mid-run: no call fails, health degrades, writes reach Redis once it is back",
-    () =>
-      Effect.gen(function* () {
-        const prefix = testPrefix()
-        const first = yield* privateRedis()
-        const cache = yield* outageCache(first, prefix)
-        const load = yield* workload(cache)
+  it.live("Redis killed mid-run: no call fails, health degrades, writes reach Redis once it is back", () =>
+    Effect.gen(function* () {
+      const prefix = testPrefix()
+      const first = yield* privateRedis()
+      const cache = yield* outageCache(first, prefix)
+      const load = yield* workload(cache)
 
-        yield* Effect.sleep("300 millis")
-        expect((yield* cache.health).status).toBe("healthy")
-        yield* Effect.promise(() => first.kill())
-        const degraded = yield* pollUntil(cache.health, (h) => h.status === "degraded")
-        expect(degraded.details).toMatchObject({ tiers: ["l1", "l2"] })
-        yield* Effect.sleep("500 millis")
-        const during = yield* cache.stats
-        expect(during.l2.errors + during.l2.rejected).toBeGreaterThan(0)
+      yield* Effect.sleep("300 millis")
+      expect((yield* cache.health).status).toBe("healthy")
+      yield* Effect.promise(() => first.kill())
+      const degraded = yield* pollUntil(cache.health, (h) => h.status === "degraded")
+      expect(degraded.details).toMatchObject({ tiers: ["l1", "l2"] })
+      yield* Effect.sleep("500 millis")
+      const during = yield* cache.stats
+      expect(during.l2.errors + during.l2.rejected).toBeGreaterThan(0)
 
-        const second = yield* privateRedis(first.port)
-        yield* pollUntil(
-          cache
-            .set("after-restart", 1, Schema.Number, "1 minute")
-            .pipe(Effect.zipRight(existsIn(second, `${prefix}after-restart`))),
-          (found) => found
-        )
-        yield* pollUntil(cache.health, (h) => h.status === "healthy")
-        yield* load.stop
+      const second = yield* privateRedis(first.port)
+      yield* pollUntil(
+        cache
+          .set("after-restart", 1, Schema.Number, "1 minute")
+          .pipe(Effect.andThen(existsIn(second, `${prefix}after-restart`))),
+        (found) => found
+      )
+      yield* pollUntil(cache.health, (h) => h.status === "healthy")
+      yield* load.stop
 
-        expect(load.failures).toEqual([])
-        const stats = yield* cache.stats
-        expect(stats.gets).toBe(load.reads())
-        expect(stats.hits + stats.misses).toBe(stats.gets)
-        const p99 = percentile(load.latencies, 99)
-        yield* Effect.logInfo(`getOrLoad over ${load.latencies.length} calls: p99 ${p99.toFixed(1)} ms`)
-        expect(p99).toBeLessThan(LATENCY_BOUND_MS)
-      })
+      expect(load.failures).toEqual([])
+      const stats = yield* cache.stats
+      expect(stats.gets).toBe(load.reads())
+      expect(stats.hits + stats.misses).toBe(stats.gets)
+      const p99 = percentile(load.latencies, 99)
+      yield* Effect.logInfo(`getOrLoad over ${load.latencies.length} calls: p99 ${p99.toFixed(1)} ms`)
+      expect(p99).toBeLessThan(LATENCY_BOUND_MS)
+    })
   )
 
-  it.scopedLive("Redis hung (SIGSTOP): soft timeouts and the breaker keep every call answering", () =>
+  it.live("Redis hung (SIGSTOP): soft timeouts and the breaker keep every call answering", () =>
     Effect.gen(function* () {
       const prefix = testPrefix()
       const redis = yield* privateRedis()

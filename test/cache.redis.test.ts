@@ -35,18 +35,18 @@ const pollUntil = <A>(effect: Effect.Effect<A>, done: (a: A) => boolean, timeout
     for (;;) {
       const value = yield* effect
       if (done(value)) return value
-      if (Date.now() > deadline) return yield* Effect.dieMessage(`not reached within ${timeoutMs} ms`)
+      if (Date.now() > deadline) return yield* Effect.die(new Error(`not reached within ${timeoutMs} ms`))
       yield* Effect.sleep("10 millis")
     }
   })
 
 describe("Cache with Redis L2 (127.0.0.1:6379)", () => {
-  it.scopedLive("1,000 concurrent getOrLoad on one cold key run the loader once", () =>
+  it.live("1,000 concurrent getOrLoad on one cold key run the loader once", () =>
     Effect.gen(function* () {
       const { cache } = yield* instance(testPrefix())
       const runs = yield* Ref.make(0)
       const loader = Ref.update(runs, (n) => n + 1).pipe(
-        Effect.zipRight(Effect.sleep("20 millis")),
+        Effect.andThen(Effect.sleep("20 millis")),
         Effect.as(plan)
       )
       const values = yield* Effect.all(
@@ -64,20 +64,23 @@ describe("Cache with Redis L2 (127.0.0.1:6379)", () => {
     })
   )
 
-  it.scopedLive("a miss is not held for the soft timeout (the flight's L2 calls stay interruptible)", () =>
+  it.live("a miss is not held for the soft timeout (the flight's L2 calls stay interruptible)", () =>
     Effect.gen(function* () {
       // A soft timeout far beyond the bound: a miss that waited for it would fail the bound below.
       const { cache } = yield* instance(testPrefix(), { l2Timeout: "60 seconds" })
       for (let i = 0; i < 3; i++) {
-        const value = yield* cache
-          .getOrLoad(`miss:${i}`, Schema.Number, "1 minute", Effect.succeed(i))
-          .pipe(Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => "held for the soft timeout" }))
+        const value = yield* cache.getOrLoad(`miss:${i}`, Schema.Number, "1 minute", Effect.succeed(i)).pipe(
+          Effect.timeoutOrElse({
+            duration: "10 seconds",
+            orElse: () => Effect.fail("held for the soft timeout" as const)
+          })
+        )
         expect(value).toBe(i)
       }
     })
   )
 
-  it.scopedLive("a value with Date, branded id and nested arrays round-trips through L2", () =>
+  it.live("a value with Date, branded id and nested arrays round-trips through L2", () =>
     Effect.gen(function* () {
       const prefix = testPrefix()
       const a = yield* instance(prefix)
@@ -103,7 +106,7 @@ describe("Cache with Redis L2 (127.0.0.1:6379)", () => {
     })
   )
 
-  it.scopedLive("getOrLoad on a second instance is served from L2 without running its loader", () =>
+  it.live("getOrLoad on a second instance is served from L2 without running its loader", () =>
     Effect.gen(function* () {
       const prefix = testPrefix()
       const a = yield* instance(prefix)
@@ -127,7 +130,7 @@ describe("Cache with Redis L2 (127.0.0.1:6379)", () => {
     })
   )
 
-  it.scopedLive("a delete on A evicts the key from B's L1 through the bus", () =>
+  it.live("a delete on A evicts the key from B's L1 through the bus", () =>
     Effect.gen(function* () {
       const prefix = testPrefix()
       const a = yield* instance(prefix)
@@ -147,7 +150,7 @@ describe("Cache with Redis L2 (127.0.0.1:6379)", () => {
     })
   )
 
-  it.scopedLive("a set on A replaces B's L1 copy through the bus", () =>
+  it.live("a set on A replaces B's L1 copy through the bus", () =>
     Effect.gen(function* () {
       const prefix = testPrefix()
       const a = yield* instance(prefix)
@@ -160,7 +163,7 @@ describe("Cache with Redis L2 (127.0.0.1:6379)", () => {
     })
   )
 
-  it.scopedLive("deleteByPrefix removes the keys from Redis by SCAN and from other instances' L1", () =>
+  it.live("deleteByPrefix removes the keys from Redis by SCAN and from other instances' L1", () =>
     Effect.gen(function* () {
       const prefix = testPrefix()
       const a = yield* instance(prefix)
@@ -190,7 +193,7 @@ describe("Cache with Redis L2 (127.0.0.1:6379)", () => {
     })
   )
 
-  it.scopedLive("TTLs reach Redis, shortened by at most the jitter", () =>
+  it.live("TTLs reach Redis, shortened by at most the jitter", () =>
     Effect.gen(function* () {
       const prefix = testPrefix()
       const { cache, raw } = yield* instance(prefix, { ttlJitter: 0.1 })
@@ -201,7 +204,7 @@ describe("Cache with Redis L2 (127.0.0.1:6379)", () => {
     })
   )
 
-  it.scopedLive("hits + misses = gets exactly after a concurrent run over both tiers", () =>
+  it.live("hits + misses = gets exactly after a concurrent run over both tiers", () =>
     Effect.gen(function* () {
       const prefix = testPrefix()
       // A generous soft timeout: this test is about counting, not about a CPU-starved event loop.

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Ref, Schema, TestClock } from "effect"
+import { Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Ref, Schema } from "effect"
+import { TestClock } from "effect/testing"
 import { AppConfigTest } from "../src/layers/AppConfig.ts"
 import { Cache, CacheLive, cached, cachedFunction, makeCache } from "../src/layers/Cache.ts"
 import { Health } from "../src/layers/Health.ts"
@@ -30,7 +31,7 @@ const plan: typeof Plan.Type = {
 class LoadFailed extends Schema.TaggedError<LoadFailed>()("LoadFailed", { attempt: Schema.Number }) {}
 
 describe("Cache (L1 only)", () => {
-  it.scoped("round-trips a Date, a branded id and nested arrays through L1, decoding from JSON", () =>
+  it.effect("round-trips a Date, a branded id and nested arrays through L1, decoding from JSON", () =>
     Effect.gen(function* () {
       const cache = yield* makeCache({ ttlJitter: 0 })
       yield* cache.set("plan:1", plan, Plan, "1 minute")
@@ -48,7 +49,7 @@ describe("Cache (L1 only)", () => {
     })
   )
 
-  it.scoped("expires entries after their TTL (TestClock)", () =>
+  it.effect("expires entries after their TTL (TestClock)", () =>
     Effect.gen(function* () {
       const cache = yield* makeCache({ ttlJitter: 0 })
       yield* cache.set("k", 1, Schema.Number, "1 minute")
@@ -60,7 +61,7 @@ describe("Cache (L1 only)", () => {
     })
   )
 
-  it.scoped("shortens TTLs by at most the jitter fraction", () =>
+  it.effect("shortens TTLs by at most the jitter fraction", () =>
     Effect.gen(function* () {
       const cache = yield* makeCache({ ttlJitter: 0.1 })
       for (let i = 0; i < 50; i++) yield* cache.set(`k${i}`, i, Schema.Number, "100 seconds")
@@ -79,7 +80,7 @@ describe("Cache (L1 only)", () => {
     })
   )
 
-  it.scoped("bounds L1 by entries, evicting the least recently used", () =>
+  it.effect("bounds L1 by entries, evicting the least recently used", () =>
     Effect.gen(function* () {
       const cache = yield* makeCache({ l1MaxEntries: 3 })
       for (const key of ["a", "b", "c"]) yield* cache.set(key, key, Schema.String, "1 hour")
@@ -93,7 +94,7 @@ describe("Cache (L1 only)", () => {
     })
   )
 
-  it.scoped("bounds L1 by bytes", () =>
+  it.effect("bounds L1 by bytes", () =>
     Effect.gen(function* () {
       const maxBytes = 16 * 1024
       const cache = yield* makeCache({ l1MaxBytes: maxBytes })
@@ -107,7 +108,7 @@ describe("Cache (L1 only)", () => {
     })
   )
 
-  it.scoped("deleteByPrefix removes exactly the keys under the prefix", () =>
+  it.effect("deleteByPrefix removes exactly the keys under the prefix", () =>
     Effect.gen(function* () {
       const cache = yield* makeCache()
       for (const key of ["user:1:a", "user:1:b", "user:10:a", "user:2:a"]) {
@@ -121,7 +122,7 @@ describe("Cache (L1 only)", () => {
     })
   )
 
-  it.scoped("a failed load reaches every waiter, is not cached, and the next call retries", () =>
+  it.effect("a failed load reaches every waiter, is not cached, and the next call retries", () =>
     Effect.gen(function* () {
       const cache = yield* makeCache()
       const attempts = yield* Ref.make(0)
@@ -129,10 +130,10 @@ describe("Cache (L1 only)", () => {
         Effect.delay("10 millis"),
         Effect.flatMap((attempt) => Effect.fail(new LoadFailed({ attempt })))
       )
-      const fibers = yield* Effect.forEach(
-        Array.from({ length: 50 }),
-        () => Effect.fork(cache.getOrLoad("flaky", Schema.Number, "1 minute", failing)),
-        { concurrency: "unbounded" }
+      // Forked from this fiber (not from `forEach` workers, whose children end with them in Effect 4):
+      // 50 callers waiting at once.
+      const fibers = yield* Effect.forEach(Array.from({ length: 50 }), () =>
+        Effect.forkChild(cache.getOrLoad("flaky", Schema.Number, "1 minute", failing))
       )
       yield* TestClock.adjust("10 millis")
       const exits = yield* Effect.forEach(fibers, Fiber.await)
@@ -146,19 +147,19 @@ describe("Cache (L1 only)", () => {
     })
   )
 
-  it.scoped("interrupting the caller that started a load does not cancel it for the others", () =>
+  it.effect("interrupting the caller that started a load does not cancel it for the others", () =>
     Effect.gen(function* () {
       const cache = yield* makeCache()
       const release = yield* Deferred.make<void>()
       const runs = yield* Ref.make(0)
       const loader = Ref.update(runs, (n) => n + 1).pipe(
-        Effect.zipRight(Deferred.await(release)),
+        Effect.andThen(Deferred.await(release)),
         Effect.as("loaded")
       )
-      const leader = yield* Effect.fork(cache.getOrLoad("slow", Schema.String, "1 minute", loader))
-      yield* Effect.yieldNow()
-      const follower = yield* Effect.fork(cache.getOrLoad("slow", Schema.String, "1 minute", loader))
-      yield* Effect.yieldNow()
+      const leader = yield* Effect.forkChild(cache.getOrLoad("slow", Schema.String, "1 minute", loader))
+      yield* Effect.yieldNow
+      const follower = yield* Effect.forkChild(cache.getOrLoad("slow", Schema.String, "1 minute", loader))
+      yield* Effect.yieldNow
       yield* Fiber.interrupt(leader)
       yield* Deferred.succeed(release, undefined)
       expect(yield* Fiber.join(follower)).toBe("loaded")
@@ -169,7 +170,7 @@ describe("Cache (L1 only)", () => {
     })
   )
 
-  it.scoped("hits + misses = gets exactly after a concurrent mixed run", () =>
+  it.effect("hits + misses = gets exactly after a concurrent mixed run", () =>
     Effect.gen(function* () {
       const cache = yield* makeCache({ l1MaxEntries: 20 })
       let reads = 0
@@ -193,7 +194,7 @@ describe("Cache (L1 only)", () => {
             return cache.delete(key)
         }
       })
-      const fiber = yield* Effect.fork(Effect.all(ops, { concurrency: 64, discard: true }))
+      const fiber = yield* Effect.forkChild(Effect.all(ops, { concurrency: 64, discard: true }))
       yield* TestClock.adjust("1 second")
       yield* Fiber.join(fiber)
       const stats = yield* cache.stats
@@ -207,7 +208,7 @@ describe("Cache (L1 only)", () => {
 })
 
 describe("cached combinator", () => {
-  const L1Only = Layer.scoped(Cache, makeCache())
+  const L1Only = Layer.effect(Cache, makeCache())
 
   it.layer(L1Only)("cached and cachedFunction", (it) => {
     it.effect("runs the wrapped effect once per key", () =>
@@ -250,7 +251,7 @@ describe("breaker (TestClock)", () => {
     Effect.gen(function* () {
       const breaker = yield* makeBreaker({ failureThreshold: 5, resetAfter: "5 minutes" })
       const calls = yield* Ref.make(0)
-      const failing = Ref.update(calls, (n) => n + 1).pipe(Effect.zipRight(Effect.fail("boom" as const)))
+      const failing = Ref.update(calls, (n) => n + 1).pipe(Effect.andThen(Effect.fail("boom" as const)))
       for (let i = 0; i < 5; i++) yield* Effect.exit(breaker.guard(failing))
       expect((yield* breaker.state)._tag).toBe("Open")
       const rejected = yield* Effect.flip(breaker.guard(failing))
@@ -260,8 +261,8 @@ describe("breaker (TestClock)", () => {
 
       yield* TestClock.adjust("5 minutes")
       const gate = yield* Deferred.make<void>()
-      const probe = yield* Effect.fork(breaker.guard(Deferred.await(gate)))
-      yield* Effect.yieldNow()
+      const probe = yield* Effect.forkChild(breaker.guard(Deferred.await(gate)))
+      yield* Effect.yieldNow
       expect((yield* breaker.state)._tag).toBe("HalfOpen")
       // Only one probe at a time.
       expect(yield* Effect.flip(breaker.guard(Effect.void))).toBeInstanceOf(BreakerOpen)
@@ -279,8 +280,8 @@ describe("breaker (TestClock)", () => {
       yield* Effect.exit(breaker.guard(Effect.fail("boom")))
       expect((yield* breaker.state)._tag).toBe("Open")
       yield* TestClock.adjust("1 minute")
-      const hung = yield* Effect.fork(breaker.guard(Effect.never))
-      yield* Effect.yieldNow()
+      const hung = yield* Effect.forkChild(breaker.guard(Effect.never))
+      yield* Effect.yieldNow
       yield* Fiber.interrupt(hung)
       expect((yield* breaker.state)._tag).toBe("Open")
       expect(yield* breaker.trips).toBe(3)
@@ -291,7 +292,7 @@ describe("breaker (TestClock)", () => {
 describe("embedded default", () => {
   const Embedded = CacheLive.pipe(
     Layer.provideMerge(RedisLive),
-    Layer.provideMerge(Health.Default),
+    Layer.provideMerge(Health.layer),
     Layer.provide(AppConfigTest())
   )
 

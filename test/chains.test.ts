@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, Fiber, Layer, Option, Ref, Schema, TestClock } from "effect"
+import { Effect, Fiber, Layer, Option, Ref, Result, Schema } from "effect"
+import { TestClock } from "effect/testing"
 import { AiOptimizer } from "../src/layers/AiOptimizer.ts"
 import { ProviderHttpError } from "../src/layers/ai/errors.ts"
 import { HeuristicProvider } from "../src/layers/ai/HeuristicProvider.ts"
@@ -8,7 +9,13 @@ import * as Chain from "../src/programs/chains/Chain.ts"
 import { ChainExecutor } from "../src/programs/chains/ChainExecutor.ts"
 import { ChainsLive, taskAnalysis, taskBreakdown } from "../src/programs/chains/builtins.ts"
 import { heuristicTaskAnalysis } from "../src/programs/chains/builtin/taskAnalysis.ts"
-import { fakeModelLayer, infraLayer, scriptedModelLayer, universalAnswer } from "./support/chainEnv.ts"
+import {
+  fakeModelLayer,
+  infraLayer,
+  pollFiber,
+  scriptedModelLayer,
+  universalAnswer
+} from "./support/chainEnv.ts"
 import { startFakeProvider } from "./support/fakeProvider.ts"
 
 const withHeuristic = ChainsLive.pipe(
@@ -72,10 +79,10 @@ describe("chain executor on the heuristic provider", () => {
     it.effect("by name: unknown chains and invalid input are typed errors; output is encoded", () =>
       Effect.gen(function* () {
         const executor = yield* ChainExecutor
-        const missing = yield* Effect.either(executor.runByName("nope", {}))
-        expect(Either.isLeft(missing) && missing.left._tag).toBe("ChainNotFound")
-        const invalid = yield* Effect.either(executor.runByName("task_breakdown", { title: "" }))
-        expect(Either.isLeft(invalid) && invalid.left._tag).toBe("ChainInputInvalid")
+        const missing = yield* Effect.result(executor.runByName("nope", {}))
+        expect(Result.isFailure(missing) && missing.failure._tag).toBe("ChainNotFound")
+        const invalid = yield* Effect.result(executor.runByName("task_breakdown", { title: "" }))
+        expect(Result.isFailure(invalid) && invalid.failure._tag).toBe("ChainInputInvalid")
         const names = (yield* executor.chains).map((c) => c.name).sort()
         expect(names).toEqual(["motivation", "proof_validation", "task_analysis", "task_breakdown"])
       })
@@ -84,7 +91,7 @@ describe("chain executor on the heuristic provider", () => {
 })
 
 describe("chain executor against the loopback fake provider", () => {
-  it.scopedLive(
+  it.live(
     "a second identical run is served from cache; a fallback is not served once the provider is back",
     () =>
       Effect.gen(function* () {
@@ -131,8 +138,8 @@ const sleepyModel = (ms: number, calls: Ref.Ref<number>): LanguageModelShape => 
   provider: "openai",
   generateObject: (request) =>
     Ref.update(calls, (n) => n + 1).pipe(
-      Effect.zipRight(Effect.sleep(`${ms} millis`)),
-      Effect.zipRight(Schema.decodeUnknown(request.schema)(universalAnswer).pipe(Effect.orDie))
+      Effect.andThen(Effect.sleep(`${ms} millis`)),
+      Effect.andThen(Schema.decodeUnknownEffect(request.schema)(universalAnswer).pipe(Effect.orDie))
     )
 })
 
@@ -175,7 +182,7 @@ const diamond = Chain.make({
 })
 
 describe("chain composition on the TestClock", () => {
-  it.scoped("parallel branches overlap: two 200 ms branches then one 200 ms step take 400 ms, not 600", () =>
+  it.effect("parallel branches overlap: two 200 ms branches then one 200 ms step take 400 ms, not 600", () =>
     Effect.gen(function* () {
       const calls = yield* Ref.make(0)
       const context = yield* Layer.build(
@@ -185,9 +192,9 @@ describe("chain composition on the TestClock", () => {
         )
       )
       const executor = yield* Effect.provide(ChainExecutor, context)
-      const fiber = yield* Effect.fork(executor.run(diamond, { text: "go" }))
+      const fiber = yield* Effect.forkChild(executor.run(diamond, { text: "go" }))
       yield* TestClock.adjust("399 millis")
-      expect(Option.isNone(yield* Fiber.poll(fiber))).toBe(true)
+      expect(Option.isNone(yield* pollFiber(fiber))).toBe(true)
       yield* TestClock.adjust("1 millis")
       const result = yield* Fiber.join(fiber)
       expect(result.source).toBe("llm")
@@ -196,7 +203,7 @@ describe("chain composition on the TestClock", () => {
     })
   )
 
-  it.scoped(
+  it.effect(
     "after the breaker opens, a run answers from the heuristic at once: no retry waits, no provider call",
     () =>
       Effect.gen(function* () {
@@ -206,7 +213,7 @@ describe("chain composition on the TestClock", () => {
           provider: "openai",
           generateObject: () =>
             Ref.update(calls, (n) => n + 1).pipe(
-              Effect.zipRight(Effect.fail(new ProviderHttpError({ status: 500, message: "down" })))
+              Effect.andThen(Effect.fail(new ProviderHttpError({ status: 500, message: "down" })))
             )
         }
         const context = yield* Layer.build(
@@ -217,7 +224,7 @@ describe("chain composition on the TestClock", () => {
           const optimizer = yield* AiOptimizer
           // Retries wait on the clock; move it along while the first runs fail.
           for (let i = 0; i < 5; i++) {
-            const fiber = yield* Effect.fork(
+            const fiber = yield* Effect.forkChild(
               executor.run(taskAnalysis, { title: `task ${i}`, description: "", duration_minutes: 25 })
             )
             yield* TestClock.adjust("1 second")
@@ -226,13 +233,13 @@ describe("chain composition on the TestClock", () => {
           }
           expect((yield* optimizer.stats).breaker.state).toBe("open")
           const before = yield* Ref.get(calls)
-          const fiber = yield* Effect.fork(
+          const fiber = yield* Effect.forkChild(
             executor.run(taskAnalysis, { title: "after open", description: "", duration_minutes: 25 })
           )
           // No clock movement: the run must finish without sleeping on a retry. Polling lets the event
           // loop turn (the store commits appends once per turn), but never moves the test clock.
           const turn = Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)))
-          const done = yield* Fiber.poll(fiber).pipe(
+          const done = yield* pollFiber(fiber).pipe(
             Effect.tap(() => turn),
             Effect.repeat({ until: Option.isSome, times: 1000 })
           )

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Stream } from "effect"
+import { Effect, Stream } from "effect"
 import { closeSync, openSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { DatabaseSync } from "node:sqlite"
@@ -24,7 +24,6 @@ const expectAllOpenedAndWrote = async (filename: string, children: ReadonlyArray
   expect(codes, children.map((child) => child.output()).join("\n")).toEqual(children.map(() => 0))
   const events = await Effect.runPromise(
     Effect.flatMap(EventStore, (store) => Stream.runCollect(store.readAll())).pipe(
-      Effect.map(Chunk.toReadonlyArray),
       Effect.scoped,
       Effect.provide(layerSqlite({ filename }))
     )

@@ -14,10 +14,10 @@ import { Instrumentation, InstrumentationLive } from "../src/programs/Instrument
 import { counterDecider } from "./support/counter.ts"
 
 const TestLayer = InstrumentationLive.pipe(
-  Layer.provideMerge(Layer.mergeAll(ActorSystem.Default, CacheLive, AiOptimizerLive)),
+  Layer.provideMerge(Layer.mergeAll(ActorSystem.layer, CacheLive, AiOptimizerLive)),
   Layer.provideMerge(RedisLive),
   Layer.provideMerge(EventStoreMetricsLive.pipe(Layer.provide(EventStoreSqliteMemory))),
-  Layer.provideMerge(Layer.mergeAll(Metrics.Default, Health.Default)),
+  Layer.provideMerge(Layer.mergeAll(Metrics.layer, Health.layer)),
   Layer.provideMerge(AppConfigTest())
 )
 
@@ -30,7 +30,7 @@ const sample = (text: string, series: string): number | undefined => {
 
 describe("instrumentation", () => {
   it.layer(TestLayer)("component statistics in the registry", (it) => {
-    it.scoped("appends, actors, cache and AI optimizer state reach /metrics", () =>
+    it.effect("appends, actors, cache and AI optimizer state reach /metrics", () =>
       Effect.gen(function* () {
         const counters = yield* (yield* ActorSystem).register(counterDecider)
         yield* counters.send("c-1", { _tag: "Increment", by: 1 })

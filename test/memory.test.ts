@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, TestClock } from "effect"
+import { Effect, Layer } from "effect"
+import { TestClock } from "effect/testing"
 import { LanguageModelHeuristic } from "../src/layers/LanguageModel.ts"
 import { Memory, MemoryLive } from "../src/programs/memory/Memory.ts"
 import { infraLayer } from "./support/chainEnv.ts"

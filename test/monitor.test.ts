@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Logger, TestClock } from "effect"
+import { Clock, Effect, Layer, Logger, References } from "effect"
+import { TestClock } from "effect/testing"
 import { AppConfigTest, makeTestConfig } from "../src/layers/AppConfig.ts"
 import { Health } from "../src/layers/Health.ts"
 import { Metrics } from "../src/layers/Metrics.ts"
@@ -27,9 +28,9 @@ let injected: SystemSample = calm
 const logged: Array<string> = []
 
 const config = makeTestConfig()
-const TestLayer = Monitor.Default.pipe(
-  Layer.provideMerge(Metrics.Default),
-  Layer.provideMerge(Health.Default),
+const TestLayer = Monitor.layer.pipe(
+  Layer.provideMerge(Metrics.layer),
+  Layer.provideMerge(Health.layer),
   Layer.provide(Layer.succeed(SystemProbe, { sample: Effect.sync(() => injected) })),
   Layer.provideMerge(
     AppConfigTest({
@@ -41,14 +42,13 @@ const TestLayer = Monitor.Default.pipe(
     })
   ),
   Layer.provide(
-    Logger.replace(
-      Logger.defaultLogger,
-      Logger.make(({ message, annotations }) => {
+    Logger.layer([
+      Logger.make(({ message, fiber }) => {
         const text = Array.isArray(message) ? message.join(" ") : String(message)
-        const alert = [...annotations].find(([key]) => key === "alert")?.[1]
+        const alert = fiber.getRef(References.CurrentLogAnnotations).alert
         logged.push(`${text}:${String(alert)}`)
       })
-    )
+    ])
   )
 )
 
@@ -99,7 +99,7 @@ describe("Monitor", () => {
         const monitor = yield* Monitor
         const metrics = yield* Metrics
         metrics.ai.setBreakerState("ai-provider", "open")
-        const now = yield* TestClock.currentTimeMillis
+        const now = yield* Clock.currentTimeMillis
         for (let i = 0; i < 10; i++) metrics.http.stats.record("GET", "/api/v1/slow/:id", 200, 900, now)
         yield* TestClock.adjust("1 second")
         const active = yield* monitor.alerts

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, Fiber, Layer, Option, Ref, Schema, TestClock } from "effect"
+import { Effect, Fiber, Layer, Option, Ref, Result, Schema } from "effect"
+import { TestClock } from "effect/testing"
 import { AiOptimizer } from "../src/layers/AiOptimizer.ts"
 import { HeuristicProvider } from "../src/layers/ai/HeuristicProvider.ts"
 import type { LanguageModel, LanguageModelShape } from "../src/layers/LanguageModel.ts"
@@ -11,7 +12,13 @@ import { Orchestrator } from "../src/programs/orchestrator/Orchestrator.ts"
 import { MemoryChainPlannerLive } from "../src/programs/orchestrator/OrchestratorLayer.ts"
 import { makeWorkerStateLayer } from "../src/programs/orchestrator/WorkerState.ts"
 import { Planner } from "../src/programs/planner/Planner.ts"
-import { fakeModelLayer, infraLayer, scriptedModelLayer, universalAnswer } from "./support/chainEnv.ts"
+import {
+  fakeModelLayer,
+  infraLayer,
+  pollFiber,
+  scriptedModelLayer,
+  universalAnswer
+} from "./support/chainEnv.ts"
 import { startFakeProvider } from "./support/fakeProvider.ts"
 import { TaskPortTest } from "./support/taskPort.ts"
 
@@ -29,18 +36,18 @@ const sleepyModel = (calls: Ref.Ref<number>): LanguageModelShape => ({
   provider: "openai",
   generateObject: (request) =>
     Ref.update(calls, (n) => n + 1).pipe(
-      Effect.zipRight(Effect.sleep("200 millis")),
-      Effect.zipRight(Schema.decodeUnknown(request.schema)(universalAnswer).pipe(Effect.orDie))
+      Effect.andThen(Effect.sleep("200 millis")),
+      Effect.andThen(Schema.decodeUnknownEffect(request.schema)(universalAnswer).pipe(Effect.orDie))
     ),
   embed: (texts) =>
     Ref.update(calls, (n) => n + 1).pipe(
-      Effect.zipRight(Effect.sleep("200 millis")),
-      Effect.zipRight(HeuristicProvider.embed(texts))
+      Effect.andThen(Effect.sleep("200 millis")),
+      Effect.andThen(HeuristicProvider.embed(texts))
     )
 })
 
 describe("orchestrator workflows", () => {
-  it.scoped(
+  it.effect(
     "create-enhanced takes its longest dependent path (600 ms), not the sum of its model calls (800 ms)",
     () =>
       Effect.gen(function* () {
@@ -50,7 +57,7 @@ describe("orchestrator workflows", () => {
           const memory = yield* Memory
           const orchestrator = yield* Orchestrator
           // A past task so that recall has something to embed the query against.
-          const seeded = yield* Effect.fork(
+          const seeded = yield* Effect.forkChild(
             memory.persist("timing", { kind: "task", content: "write the annual report" })
           )
           yield* TestClock.adjust("200 millis")
@@ -58,7 +65,7 @@ describe("orchestrator workflows", () => {
           yield* Ref.set(calls, 0)
 
           // Dependent path: {analysis ∥ recall embedding ∥ context} 200 → breakdown 200 → insight embedding 200.
-          const fiber = yield* Effect.fork(
+          const fiber = yield* Effect.forkChild(
             orchestrator.createEnhanced("timing", {
               title: "Write the quarterly report",
               description: "sales numbers",
@@ -66,7 +73,7 @@ describe("orchestrator workflows", () => {
             })
           )
           yield* TestClock.adjust("599 millis")
-          expect(Option.isNone(yield* Fiber.poll(fiber))).toBe(true)
+          expect(Option.isNone(yield* pollFiber(fiber))).toBe(true)
           yield* TestClock.adjust("1 millis")
           const result = yield* Fiber.join(fiber)
           // Four 200 ms calls were made (sum 800 ms), yet it finished at 600 ms < 1.5 × 600 ms.
@@ -119,10 +126,10 @@ describe("orchestrator workflows", () => {
           tokensForBlock({ minutes: block.duration_minutes, difficulty: "high" })
         )
         expect(done.source).toBe("heuristic")
-        const again = yield* Effect.either(
+        const again = yield* Effect.result(
           orchestrator.completeEnhanced("pay", { task_id: created.task.id, block_id: block.id, proof_text })
         )
-        expect(Either.isLeft(again) && again.left._tag).toBe("InvalidTransition")
+        expect(Result.isFailure(again) && again.failure._tag).toBe("InvalidTransition")
         const shortTerm = yield* memory.entries("pay", "short_term")
         expect(shortTerm.filter((e) => e.content.startsWith("Completed"))).toHaveLength(1)
       })
@@ -169,7 +176,7 @@ describe("orchestrator workflows", () => {
     )
   })
 
-  it.scopedLive(
+  it.live(
     "provider down (500s): every workflow answers heuristic, the breaker opens, and then nothing waits on retries",
     () =>
       Effect.gen(function* () {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, Layer, Ref, TestClock } from "effect"
+import { Effect, Layer, Ref, Result } from "effect"
+import { TestClock } from "effect/testing"
 import { ActionDecider, CLAIM_LEASE_MS, decideAction } from "../src/domain/planner.ts"
 import { EventStoreSqliteMemory } from "../src/layers/EventStoreSqlite.ts"
 import { ActionFailure, makePlanner } from "../src/programs/planner/Planner.ts"
@@ -48,7 +49,7 @@ describe("planner", () => {
         yield* planner.handle("ok", () => Effect.succeed("done"))
         yield* planner.handle("flaky", () =>
           Ref.update(attemptsOfB, (n) => n + 1).pipe(
-            Effect.zipRight(Effect.fail(new ActionFailure({ message: "boom" })))
+            Effect.andThen(Effect.fail(new ActionFailure({ message: "boom" })))
           )
         )
         yield* planner.plan("u-fail", [
@@ -89,8 +90,8 @@ describe("planner", () => {
           const two = yield* makePlanner
           const runs = yield* Ref.make<Record<string, number>>({})
           const handler = (action: { readonly action_id: string }) =>
-            Effect.yieldNow().pipe(
-              Effect.zipRight(
+            Effect.yieldNow.pipe(
+              Effect.andThen(
                 Ref.update(runs, (r) => ({ ...r, [action.action_id]: (r[action.action_id] ?? 0) + 1 }))
               )
             )
@@ -149,11 +150,11 @@ describe("action decider", () => {
   })
   const claim = (state: typeof planned, at: number) => decideAction(state, { _tag: "Claim", worker: "w", at })
   const apply = (state: typeof planned, at: number) =>
-    Either.getOrThrow(claim(state, at)).reduce(ActionDecider.evolve, state)
+    Result.getOrThrow(claim(state, at)).reduce(ActionDecider.evolve, state)
 
   it("a claimed action cannot be claimed again until its lease expires (a crashed worker)", () => {
     const claimed = apply(planned, 1_000)
-    expect(Either.isLeft(claim(claimed, 1_000 + CLAIM_LEASE_MS - 1))).toBe(true)
+    expect(Result.isFailure(claim(claimed, 1_000 + CLAIM_LEASE_MS - 1))).toBe(true)
     const retaken = apply(claimed, 1_000 + CLAIM_LEASE_MS)
     expect(retaken.action).toMatchObject({ status: "in_progress", attempts: 2 })
   })

@@ -35,7 +35,7 @@ const created = (user_id: UserId, title: string) =>
   })
 
 describe("task index projection", () => {
-  it.layer(TaskIndex.Default.pipe(Layer.provideMerge(EventStoreSqliteMemory)))(
+  it.layer(TaskIndex.layer.pipe(Layer.provideMerge(EventStoreSqliteMemory)))(
     "on an in-memory store",
     (it) => {
       it.effect(

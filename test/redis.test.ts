@@ -7,7 +7,7 @@ import { SHARED_REDIS_URL, freePort, testPrefix } from "./support/redisServer.ts
 
 const withUrl = (url: string | undefined) =>
   RedisLive.pipe(
-    Layer.provideMerge(Health.Default),
+    Layer.provideMerge(Health.layer),
     Layer.provide(
       AppConfigTest({ redisUrl: url === undefined ? Option.none() : Option.some(Redacted.make(url)) })
     )
@@ -16,7 +16,7 @@ const withUrl = (url: string | undefined) =>
 describe("Redis layer", () => {
   // Live services: connecting and PING run on the real clock.
   layer(withUrl(SHARED_REDIS_URL), { excludeTestServices: true })("with REDIS_URL", (it) => {
-    it.scoped("connects before the layer is ready, reports healthy, and hands out pub/sub connections", () =>
+    it.effect("connects before the layer is ready, reports healthy, and hands out pub/sub connections", () =>
       Effect.gen(function* () {
         const redis = Option.getOrThrow((yield* Redis).connection)
         expect(yield* redis.status).toBe("ready")

@@ -1,4 +1,4 @@
-import type { Either, Schema } from "effect"
+import type { Result, Schema } from "effect"
 
 /**
  * The pure heart of an aggregate: `decide` turns a command into the events it causes (or a domain
@@ -11,10 +11,10 @@ import type { Either, Schema } from "effect"
 export interface Decider<State, Command, Event, Error> {
   readonly type: string
   readonly initialState: State
-  readonly decide: (state: State, command: Command) => Either.Either<ReadonlyArray<Event>, Error>
+  readonly decide: (state: State, command: Command) => Result.Result<ReadonlyArray<Event>, Error>
   readonly evolve: (state: State, event: Event) => State
-  readonly event: Schema.Schema<Event, unknown>
-  readonly state: Schema.Schema<State, unknown>
+  readonly event: Schema.Codec<Event, unknown>
+  readonly state: Schema.Codec<State, unknown>
   /**
    * The name an event is stored under. When omitted, the encoded event's `_tag` (or `type`) field is
    * used, and the aggregate's `type` for events that have neither.

@@ -1,4 +1,4 @@
-import { Either, Schema } from "effect"
+import { Result, Schema, SchemaTransformation } from "effect"
 import { fromUnknown, Timestamp, compiledMake } from "./common.ts"
 import type { Decider } from "./Decider.ts"
 import { AccountAlreadyRegistered, AccountLocked, AccountNotFound, EmailTaken } from "./errors.ts"
@@ -21,40 +21,35 @@ import { TokenId, UserId } from "./ids.ts"
 export const normaliseEmail = (email: string): string => email.trim().toLowerCase()
 
 /** A normalised address: trimmed, lower-case, `local@domain.tld`, at most 254 characters (RFC 5321). */
-export const Email = Schema.String.pipe(
-  Schema.maxLength(254),
-  Schema.lowercased(),
-  Schema.pattern(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, { message: () => "must be an email address" }),
-  Schema.brand("Email")
-).annotations({ identifier: "Email" })
+export const Email = Schema.String.check(
+  Schema.isMaxLength(254),
+  Schema.isLowercased(),
+  Schema.isPattern(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, { message: "must be an email address" })
+)
+  .pipe(Schema.brand("Email"))
+  .annotate({ identifier: "Email" })
 export type Email = typeof Email.Type
 
 /** What a client types, decoded into the normalised `Email`: `" Ann@Example.COM "` → `ann@example.com`. */
-export const EmailFromInput = Schema.String.pipe(
-  Schema.maxLength(320),
-  Schema.compose(Schema.Trim),
-  Schema.compose(Schema.Lowercase),
-  Schema.compose(Email)
-).annotations({ identifier: "EmailInput" })
+export const EmailFromInput = Schema.String.check(Schema.isMaxLength(320))
+  .pipe(
+    Schema.decodeTo(Schema.String, SchemaTransformation.trim()),
+    Schema.decodeTo(Email, SchemaTransformation.toLowerCase())
+  )
+  .annotate({ identifier: "EmailInput" })
 
-export const DisplayName = Schema.String.pipe(
-  Schema.trimmed(),
-  Schema.minLength(1),
-  Schema.maxLength(100)
-).annotations({ identifier: "DisplayName" })
+export const DisplayName = Schema.String.check(Schema.isTrimmed(), Schema.isMinLength(1), Schema.isMaxLength(100)).annotate({ identifier: "DisplayName" })
 
 /**
  * What a client may submit as a password: at least 8 characters (NIST SP 800-63B's floor) and at most
  * 256, which bounds the work one request can ask of the KDF.
  */
-export const Password = Schema.String.pipe(Schema.minLength(8), Schema.maxLength(256)).annotations({
+export const Password = Schema.String.check(Schema.isMinLength(8), Schema.isMaxLength(256)).annotate({
   identifier: "Password"
 })
 
 /** An encoded KDF hash (algorithm, parameters, salt, digest); never leaves the server. */
-export const PasswordHash = Schema.String.pipe(
-  Schema.minLength(1),
-  Schema.maxLength(1024),
+export const PasswordHash = Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(1024)).pipe(
   Schema.brand("PasswordHash")
 )
 export type PasswordHash = typeof PasswordHash.Type
@@ -66,7 +61,7 @@ export const Account = Schema.Struct({
   password_hash: PasswordHash,
   created_at: Timestamp,
   updated_at: Timestamp
-}).annotations({ identifier: "Account" })
+}).annotate({ identifier: "Account" })
 export type Account = typeof Account.Type
 
 /** The account as the API shows it: never the password hash. */
@@ -75,7 +70,7 @@ export const UserView = Schema.Struct({
   email: Email,
   display_name: Schema.String,
   created_at: Timestamp
-}).annotations({ identifier: "User" })
+}).annotate({ identifier: "User" })
 export type UserView = typeof UserView.Type
 
 export const userView = (account: Account): UserView => ({
@@ -122,7 +117,7 @@ export type Register = typeof Register.Type
 export const UpdateProfile = compiledMake(
   Schema.TaggedStruct("UpdateProfile", {
     user_id: UserId,
-    display_name: Schema.optionalWith(DisplayName, { exact: true }),
+    display_name: Schema.optionalKey(DisplayName),
     at: Timestamp
   })
 )
@@ -152,7 +147,7 @@ export const RevokeToken = compiledMake(
 )
 export type RevokeToken = typeof RevokeToken.Type
 
-export const AccountCommand = Schema.Union(Register, UpdateProfile, RecordLogin, RevokeToken)
+export const AccountCommand = Schema.Union([Register, UpdateProfile, RecordLogin, RevokeToken])
 export type AccountCommand = typeof AccountCommand.Type
 
 export const AccountRegistered = compiledMake(
@@ -167,7 +162,7 @@ export const AccountRegistered = compiledMake(
 export const ProfileUpdated = compiledMake(
   Schema.TaggedStruct("ProfileUpdated", {
     user_id: UserId,
-    display_name: Schema.optionalWith(Schema.String, { exact: true }),
+    display_name: Schema.optionalKey(Schema.String),
     at: Timestamp
   })
 )
@@ -191,13 +186,7 @@ export const TokenRevoked = compiledMake(
   })
 )
 
-export const AccountEvent = Schema.Union(
-  AccountRegistered,
-  ProfileUpdated,
-  LoginSucceeded,
-  LoginFailed,
-  TokenRevoked
-)
+export const AccountEvent = Schema.Union([AccountRegistered, ProfileUpdated, LoginSucceeded, LoginFailed, TokenRevoked])
 export type AccountEvent = typeof AccountEvent.Type
 
 export type AccountError = AccountAlreadyRegistered | AccountNotFound | AccountLocked
@@ -206,8 +195,8 @@ export const AccountState = Schema.Struct({
   account: Schema.NullOr(Account),
   login: LoginRecord,
   /** Revoked token id → the token's own expiry; entries past it are dropped as new ones arrive. */
-  revoked_tokens: Schema.Record({ key: Schema.String, value: Timestamp })
-}).annotations({ identifier: "AccountState" })
+  revoked_tokens: Schema.Record(Schema.String, Timestamp)
+}).annotate({ identifier: "AccountState" })
 export type AccountState = typeof AccountState.Type
 
 export const initialAccountState: AccountState = {
@@ -217,11 +206,11 @@ export const initialAccountState: AccountState = {
 }
 
 /** Refuses a login attempt on a locked account; the lock ends on its own at `locked_until`. */
-export const loginAllowed = (state: AccountState, at: Date): Either.Either<void, AccountLocked> => {
+export const loginAllowed = (state: AccountState, at: Date): Result.Result<void, AccountLocked> => {
   const until = state.login.locked_until
-  if (until === null || at.getTime() >= until.getTime()) return Either.void
+  if (until === null || at.getTime() >= until.getTime()) return Result.void
   const retry_after_seconds = Math.ceil((until.getTime() - at.getTime()) / 1000)
-  return Either.left(
+  return Result.fail(
     new AccountLocked({
       message: `Too many failed logins: try again in ${retry_after_seconds} s`,
       details: { locked_until: until.toISOString(), retry_after_seconds }
@@ -238,14 +227,14 @@ const failuresInWindow = (login: LoginRecord, at: Date): ReadonlyArray<Date> =>
 export const decideAccount = (
   state: AccountState,
   command: AccountCommand
-): Either.Either<ReadonlyArray<AccountEvent>, AccountError> => {
+): Result.Result<ReadonlyArray<AccountEvent>, AccountError> => {
   if (command._tag === "Register") {
     if (state.account !== null) {
-      return Either.left(
+      return Result.fail(
         new AccountAlreadyRegistered({ message: `Account ${command.user_id} already exists` })
       )
     }
-    return Either.right([
+    return Result.succeed([
       AccountRegistered.make({
         user_id: command.user_id,
         email: command.email,
@@ -256,11 +245,11 @@ export const decideAccount = (
     ])
   }
   if (state.account === null || state.account.id !== command.user_id) {
-    return Either.left(new AccountNotFound({ message: `Account ${command.user_id} not found` }))
+    return Result.fail(new AccountNotFound({ message: `Account ${command.user_id} not found` }))
   }
   switch (command._tag) {
     case "UpdateProfile":
-      return Either.right([
+      return Result.succeed([
         ProfileUpdated.make({
           user_id: command.user_id,
           ...(command.display_name === undefined ? {} : { display_name: command.display_name }),
@@ -268,7 +257,7 @@ export const decideAccount = (
         })
       ])
     case "RecordLogin":
-      return Either.map(loginAllowed(state, command.at), () => {
+      return Result.map(loginAllowed(state, command.at), () => {
         if (command.succeeded) return [LoginSucceeded.make({ user_id: command.user_id, at: command.at })]
         const failures = failuresInWindow(state.login, command.at).length + 1
         const locked_until =
@@ -276,7 +265,7 @@ export const decideAccount = (
         return [LoginFailed.make({ user_id: command.user_id, locked_until, at: command.at })]
       })
     case "RevokeToken":
-      return Either.right([
+      return Result.succeed([
         TokenRevoked.make({
           user_id: command.user_id,
           token_id: command.token_id,
@@ -363,7 +352,7 @@ export const EmailClaimed = compiledMake(
 )
 export type EmailClaimed = typeof EmailClaimed.Type
 
-export const EmailClaimState = Schema.Struct({ user_id: Schema.NullOr(UserId) }).annotations({
+export const EmailClaimState = Schema.Struct({ user_id: Schema.NullOr(UserId) }).annotate({
   identifier: "EmailClaimState"
 })
 export type EmailClaimState = typeof EmailClaimState.Type
@@ -375,13 +364,13 @@ export type EmailClaimState = typeof EmailClaimState.Type
 export const decideEmailClaim = (
   state: EmailClaimState,
   command: ClaimEmail
-): Either.Either<ReadonlyArray<EmailClaimed>, EmailTaken> => {
+): Result.Result<ReadonlyArray<EmailClaimed>, EmailTaken> => {
   if (state.user_id === null)
-    return Either.right([
+    return Result.succeed([
       EmailClaimed.make({ email: command.email, user_id: command.user_id, at: command.at })
     ])
-  if (state.user_id === command.user_id) return Either.right([])
-  return Either.left(new EmailTaken({ message: "An account with this email already exists" }))
+  if (state.user_id === command.user_id) return Result.succeed([])
+  return Result.fail(new EmailTaken({ message: "An account with this email already exists" }))
 }
 
 export const EmailClaimDecider: Decider<EmailClaimState, ClaimEmail, EmailClaimed, EmailTaken> = {

@@ -1,7 +1,7 @@
 import { Schema } from "effect"
 import { ItemId } from "./ids.ts"
 
-export const Category = Schema.Literal("rest", "entertainment", "food", "social", "wellness", "productivity")
+export const Category = Schema.Literals(["rest", "entertainment", "food", "social", "wellness", "productivity"])
 export type Category = typeof Category.Type
 
 export const CATEGORIES: ReadonlyArray<Category> = Category.literals
@@ -11,10 +11,10 @@ export const StoreItem = Schema.Struct({
   name: Schema.String,
   description: Schema.String,
   category: Category,
-  cost: Schema.Int.pipe(Schema.positive()),
+  cost: Schema.Int.check(Schema.isGreaterThan(0)),
   /** How long the reward lasts once used; items without one (a snack, an upgrade) have none. */
-  duration_minutes: Schema.optional(Schema.Int.pipe(Schema.positive()))
-}).annotations({ identifier: "StoreItem" })
+  duration_minutes: Schema.optional(Schema.Int.check(Schema.isGreaterThan(0)))
+}).annotate({ identifier: "StoreItem" })
 export type StoreItem = typeof StoreItem.Type
 
 const item = (

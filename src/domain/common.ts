@@ -1,29 +1,29 @@
-import { ParseResult, Schema } from "effect"
+import { Schema, SchemaIssue, SchemaParser } from "effect"
 
 /**
- * A struct schema whose `make` validates with a parser compiled once.
+ * The domain's struct constructors: `schema.make`, failing with a `Schema.SchemaError` that names the
+ * field and the rule it broke.
  *
- * `Struct.make` (and `TaggedStruct.make`) validates through `ParseResult.validateSync(schema)`, which
- * derives the schema's type side (`SchemaAST.typeAST`) on every call. For a struct with a transformed
- * field, such as a `Timestamp` (`Schema.Date`: an ISO string on the wire), that derivation is a new AST
- * object each time, so the parser memo misses and every `make` compiles a fresh parser: about 280 µs per
- * command or event on this machine (`npm run bench -- schema`), most of a command's CPU. This derives the
- * type side once; the checks and the result are those of the original `make`.
+ * Effect 3 needed this for speed (its `make` compiled a fresh parser on every call for structs with a
+ * transformed field such as `Timestamp`). Effect 4's `make` compiles its parser once per schema, so
+ * that part is gone (`npm run bench -- schema`); what remains is the error: v4's `make` throws a
+ * plain `Error("Schema validation failed")` with the issue only in `cause`, which makes a defect from a
+ * bad command unreadable in logs. The checks, the result and the `disableChecks` opt-out are those of
+ * `make`.
  */
-export const compiledMake = <
-  S extends Schema.Schema.AnyNoContext & {
-    make(props: never, options?: Schema.MakeOptions): unknown
-  }
->(
-  schema: S
-): S => {
-  const validate = ParseResult.validateSync(Schema.typeSchema(schema))
-  const make = schema.make.bind(schema)
+export const compiledMake = <S extends Schema.Top>(schema: S): S => {
+  // What the schema's own lazy `make` getter builds (and then pins, non-configurable, on first use).
+  const make = SchemaParser.make(schema)
   Object.defineProperty(schema, "make", {
-    value: (props: never, options?: Schema.MakeOptions) => {
-      const merged = make(props, { disableValidation: true })
-      const skip = options === true || (typeof options === "object" && options.disableValidation === true)
-      return skip ? merged : validate(merged)
+    enumerable: true,
+    value: (input: S["~type.make.in"], options?: Schema.MakeOptions): S["Type"] => {
+      try {
+        return make(input, options)
+      } catch (error) {
+        throw error instanceof Error && SchemaIssue.isIssue(error.cause)
+          ? new Schema.SchemaError(error.cause)
+          : error
+      }
     }
   })
   return schema
@@ -31,27 +31,28 @@ export const compiledMake = <
 
 /**
  * Every instant in the domain is a `Date` in memory and an ISO-8601 string on the wire and in stored
- * events, so events round-trip through JSON unchanged.
+ * events, so events round-trip through JSON unchanged. (v4's `Schema.Date` is a `Date` on both sides.)
  */
-export const Timestamp = Schema.Date.annotations({ identifier: "Timestamp" })
+export const Timestamp = Schema.DateFromString.annotate({ identifier: "Timestamp" })
 export type Timestamp = typeof Timestamp.Type
 
-export const Difficulty = Schema.Literal("low", "medium", "high").annotations({ identifier: "Difficulty" })
+export const Difficulty = Schema.Literals(["low", "medium", "high"]).annotate({ identifier: "Difficulty" })
 export type Difficulty = typeof Difficulty.Type
 
 /** A whole, non-negative number of tokens: the wallet never deals in fractions. */
-export const Tokens = Schema.Int.pipe(Schema.nonNegative()).annotations({ identifier: "Tokens" })
+export const Tokens = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)).annotate({ identifier: "Tokens" })
 
 /** A proof's quality as judged by proof validation, from 0 (no evidence) to 1 (convincing). */
-export const ProofScore = Schema.Number.pipe(Schema.between(0, 1)).annotations({ identifier: "ProofScore" })
+export const ProofScore = Schema.Number.check(Schema.isBetween({ minimum: 0, maximum: 1 })).annotate({
+  identifier: "ProofScore"
+})
 
 /**
- * `Decider.event`/`Decider.state` are `Schema<A, unknown>` so the store can decode whatever JSON it
- * reads. A concrete schema's encoded side is a precise type, and Schema is invariant in it, so it is
- * widened by composing with `Unknown` (decoding still validates against the precise schema).
+ * `Decider.event`/`Decider.state` are `Codec<A, unknown>`: the store decodes whatever JSON it reads,
+ * and encodes to JSON it does not inspect. A v4 codec is covariant in its encoded side, so the precise
+ * schema is one already; this only states that type (decoding still validates against the schema).
  */
-export const fromUnknown = <A, I>(schema: Schema.Schema<A, I>): Schema.Schema<A, unknown> =>
-  Schema.compose(Schema.Unknown, schema)
+export const fromUnknown = <A, I>(schema: Schema.Codec<A, I>): Schema.Codec<A, unknown> => schema
 
 /** Calendar day (UTC) of an instant as `YYYY-MM-DD`: the unit of streaks and "once per day" rules. */
 export const utcDay = (at: Date): string => at.toISOString().slice(0, 10)

@@ -19,7 +19,7 @@ export const Dashboard = Schema.Struct({
   balance: Schema.Int,
   level: Schema.Int,
   streak_days: Schema.Int
-}).annotations({ identifier: "Dashboard" })
+}).annotate({ identifier: "Dashboard" })
 export type Dashboard = typeof Dashboard.Type
 
 export const tasksWithStatus = (

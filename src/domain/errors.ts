@@ -1,10 +1,10 @@
-import { HttpApiSchema } from "@effect/platform"
 import { Schema } from "effect"
 
 /**
  * Domain errors. Each has a stable `_tag` clients branch on, a human-readable `message`, optional
  * machine-readable `details` (the HTTP error envelope `{ _tag, message, details? }`), and the HTTP
- * status it maps to. The status is only an annotation: nothing here does I/O.
+ * status it maps to (the `httpApiStatus` annotation HttpApi reads). The status is only an annotation:
+ * nothing here does I/O.
  *
  * Ownership is not an error of its own: another user's task, block or reward is reported with the
  * same "not found" error as a missing one, so ids never leak whether they exist.
@@ -16,31 +16,31 @@ export class InsufficientFunds extends Schema.TaggedError<InsufficientFunds>()(
     message: Schema.String,
     details: Schema.Struct({ balance: Schema.Number, required: Schema.Number })
   },
-  HttpApiSchema.annotations({ status: 409, description: "The balance does not cover the price" })
+  { httpApiStatus: 409, description: "The balance does not cover the price" }
 ) {}
 
 export class ItemNotFound extends Schema.TaggedError<ItemNotFound>()(
   "ItemNotFound",
   { message: Schema.String, details: Schema.Struct({ item_id: Schema.String }) },
-  HttpApiSchema.annotations({ status: 404, description: "No such store item" })
+  { httpApiStatus: 404, description: "No such store item" }
 ) {}
 
 export class TaskNotFound extends Schema.TaggedError<TaskNotFound>()(
   "TaskNotFound",
   { message: Schema.String, details: Schema.Struct({ task_id: Schema.String }) },
-  HttpApiSchema.annotations({ status: 404, description: "No such task (or not yours)" })
+  { httpApiStatus: 404, description: "No such task (or not yours)" }
 ) {}
 
 export class BlockNotFound extends Schema.TaggedError<BlockNotFound>()(
   "BlockNotFound",
   { message: Schema.String, details: Schema.Struct({ task_id: Schema.String, block_id: Schema.String }) },
-  HttpApiSchema.annotations({ status: 404, description: "No such block in this task" })
+  { httpApiStatus: 404, description: "No such block in this task" }
 ) {}
 
 export class TaskAlreadyExists extends Schema.TaggedError<TaskAlreadyExists>()(
   "TaskAlreadyExists",
   { message: Schema.String, details: Schema.Struct({ task_id: Schema.String }) },
-  HttpApiSchema.annotations({ status: 409, description: "A task with this id already exists" })
+  { httpApiStatus: 409, description: "A task with this id already exists" }
 ) {}
 
 /** A state machine refused a move (e.g. completing a block that was never started, or twice). */
@@ -50,50 +50,50 @@ export class InvalidTransition extends Schema.TaggedError<InvalidTransition>()(
     message: Schema.String,
     details: Schema.Struct({ entity: Schema.String, from: Schema.String, action: Schema.String })
   },
-  HttpApiSchema.annotations({ status: 409, description: "The resource is not in a state that allows this" })
+  { httpApiStatus: 409, description: "The resource is not in a state that allows this" }
 ) {}
 
 /** A command that is well-typed but breaks a domain rule (e.g. a breakdown with no blocks). */
 export class InvalidInput extends Schema.TaggedError<InvalidInput>()(
   "InvalidInput",
   { message: Schema.String, details: Schema.Struct({ field: Schema.String }) },
-  HttpApiSchema.annotations({ status: 422, description: "The request breaks a domain rule" })
+  { httpApiStatus: 422, description: "The request breaks a domain rule" }
 ) {}
 
 export class RewardNotFound extends Schema.TaggedError<RewardNotFound>()(
   "RewardNotFound",
   { message: Schema.String, details: Schema.Struct({ reward_id: Schema.String }) },
-  HttpApiSchema.annotations({ status: 404, description: "No such reward (or not yours)" })
+  { httpApiStatus: 404, description: "No such reward (or not yours)" }
 ) {}
 
 export class RewardExpired extends Schema.TaggedError<RewardExpired>()(
   "RewardExpired",
   { message: Schema.String, details: Schema.Struct({ reward_id: Schema.String, expired_at: Schema.String }) },
-  HttpApiSchema.annotations({ status: 410, description: "The reward expired before it was used" })
+  { httpApiStatus: 410, description: "The reward expired before it was used" }
 ) {}
 
 export class RewardAlreadyUsed extends Schema.TaggedError<RewardAlreadyUsed>()(
   "RewardAlreadyUsed",
   { message: Schema.String, details: Schema.Struct({ reward_id: Schema.String, used_at: Schema.String }) },
-  HttpApiSchema.annotations({ status: 409, description: "The reward was already used" })
+  { httpApiStatus: 409, description: "The reward was already used" }
 ) {}
 
 export class EmailTaken extends Schema.TaggedError<EmailTaken>()(
   "EmailTaken",
   { message: Schema.String },
-  HttpApiSchema.annotations({ status: 409, description: "An account with this email already exists" })
+  { httpApiStatus: 409, description: "An account with this email already exists" }
 ) {}
 
 export class AccountAlreadyRegistered extends Schema.TaggedError<AccountAlreadyRegistered>()(
   "AccountAlreadyRegistered",
   { message: Schema.String },
-  HttpApiSchema.annotations({ status: 409, description: "This account is already registered" })
+  { httpApiStatus: 409, description: "This account is already registered" }
 ) {}
 
 export class AccountNotFound extends Schema.TaggedError<AccountNotFound>()(
   "AccountNotFound",
   { message: Schema.String },
-  HttpApiSchema.annotations({ status: 404, description: "No such account" })
+  { httpApiStatus: 404, description: "No such account" }
 ) {}
 
 /**
@@ -103,7 +103,7 @@ export class AccountNotFound extends Schema.TaggedError<AccountNotFound>()(
 export class InvalidCredentials extends Schema.TaggedError<InvalidCredentials>()(
   "InvalidCredentials",
   { message: Schema.String },
-  HttpApiSchema.annotations({ status: 401, description: "Wrong email or password" })
+  { httpApiStatus: 401, description: "Wrong email or password" }
 ) {}
 
 export class AccountLocked extends Schema.TaggedError<AccountLocked>()(
@@ -112,7 +112,7 @@ export class AccountLocked extends Schema.TaggedError<AccountLocked>()(
     message: Schema.String,
     details: Schema.Struct({ locked_until: Schema.String, retry_after_seconds: Schema.Int })
   },
-  HttpApiSchema.annotations({ status: 429, description: "Too many failed logins: try again later" })
+  { httpApiStatus: 429, description: "Too many failed logins: try again later" }
 ) {}
 
 export const insufficientFunds = (balance: number, required: number) =>

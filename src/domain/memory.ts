@@ -6,28 +6,21 @@ import { Schema } from "effect"
  * see that user's records.
  */
 
-export const MemoryTier = Schema.Literal("short_term", "working", "long_term")
+export const MemoryTier = Schema.Literals(["short_term", "working", "long_term"])
 export type MemoryTier = typeof MemoryTier.Type
 
-export const MemoryKind = Schema.Literal(
-  "user_context",
-  "task_insight",
-  "pattern",
-  "note",
-  "task",
-  "interaction"
-)
+export const MemoryKind = Schema.Literals(["user_context", "task_insight", "pattern", "note", "task", "interaction"])
 export type MemoryKind = typeof MemoryKind.Type
 
 export const MemoryEntry = Schema.Struct({
   id: Schema.String,
   kind: MemoryKind,
   content: Schema.String,
-  data: Schema.optionalWith(Schema.Unknown, { exact: true }),
+  data: Schema.optionalKey(Schema.Unknown),
   at: Schema.String,
   /** Epoch millis after which the entry is gone (cache tiers only). */
-  expires_at: Schema.optionalWith(Schema.Number, { exact: true })
-}).annotations({ identifier: "MemoryEntry" })
+  expires_at: Schema.optionalKey(Schema.Number)
+}).annotate({ identifier: "MemoryEntry" })
 export type MemoryEntry = typeof MemoryEntry.Type
 
 /** A long-term record as stored: with its embedding and which embedder produced it. */
@@ -36,7 +29,7 @@ export const MemoryRecorded = Schema.TaggedStruct("MemoryRecorded", {
   user_id: Schema.String,
   kind: MemoryKind,
   content: Schema.String,
-  data: Schema.optionalWith(Schema.Unknown, { exact: true }),
+  data: Schema.optionalKey(Schema.Unknown),
   at: Schema.String,
   /** `provider:<name>` or `local`: vectors of different embedders are never compared. */
   embedder: Schema.String,

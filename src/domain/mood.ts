@@ -1,4 +1,4 @@
-import { Either, Schema } from "effect"
+import { Result, Schema } from "effect"
 import { fromUnknown, Timestamp, utcDay, compiledMake } from "./common.ts"
 import type { Decider } from "./Decider.ts"
 import { MoodEntryId, UserId } from "./ids.ts"
@@ -9,8 +9,8 @@ import { MoodEntryId, UserId } from "./ids.ts"
  * ignores a retried entry id.
  */
 
-export const MoodLevel = Schema.Int.pipe(Schema.between(1, 10)).annotations({ identifier: "MoodLevel" })
-export const MoodNote = Schema.String.pipe(Schema.maxLength(1000)).annotations({ identifier: "MoodNote" })
+export const MoodLevel = Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 10 })).annotate({ identifier: "MoodLevel" })
+export const MoodNote = Schema.String.check(Schema.isMaxLength(1000)).annotate({ identifier: "MoodNote" })
 
 export const MoodEntry = Schema.Struct({
   id: MoodEntryId,
@@ -20,7 +20,7 @@ export const MoodEntry = Schema.Struct({
   stress: MoodLevel,
   note: Schema.NullOr(Schema.String),
   logged_at: Timestamp
-}).annotations({ identifier: "MoodEntry" })
+}).annotate({ identifier: "MoodEntry" })
 export type MoodEntry = typeof MoodEntry.Type
 
 export const LogMood = compiledMake(
@@ -30,7 +30,7 @@ export const LogMood = compiledMake(
     score: MoodLevel,
     energy: MoodLevel,
     stress: MoodLevel,
-    note: Schema.optionalWith(MoodNote, { exact: true }),
+    note: Schema.optionalKey(MoodNote),
     at: Timestamp
   })
 )
@@ -49,7 +49,7 @@ export const MoodLogged = compiledMake(
 )
 export type MoodLogged = typeof MoodLogged.Type
 
-export const MoodState = Schema.Struct({ entries: Schema.Array(MoodEntry) }).annotations({
+export const MoodState = Schema.Struct({ entries: Schema.Array(MoodEntry) }).annotate({
   identifier: "MoodState"
 })
 export type MoodState = typeof MoodState.Type
@@ -57,8 +57,8 @@ export type MoodState = typeof MoodState.Type
 export const decideMood = (
   state: MoodState,
   command: LogMood
-): Either.Either<ReadonlyArray<MoodLogged>, never> =>
-  Either.right(
+): Result.Result<ReadonlyArray<MoodLogged>, never> =>
+  Result.succeed(
     state.entries.some((e) => e.id === command.entry_id)
       ? []
       : [
@@ -115,9 +115,9 @@ export const entriesBetween = (
 // ---------------------------------------------------------------------------------------------
 // Insights
 
-export const Trend = Schema.Literal("improving", "declining", "stable", "insufficient_data")
+export const Trend = Schema.Literals(["improving", "declining", "stable", "insufficient_data"])
 export type Trend = typeof Trend.Type
-export const Volatility = Schema.Literal("low", "moderate", "high", "insufficient_data")
+export const Volatility = Schema.Literals(["low", "moderate", "high", "insufficient_data"])
 export type Volatility = typeof Volatility.Type
 
 const Averages = Schema.Struct({ score: Schema.Number, energy: Schema.Number, stress: Schema.Number })
@@ -140,7 +140,7 @@ export const MoodInsights = Schema.Struct({
     /** Pearson correlation between blocks completed on a day and that day's mean score. */
     correlation: Schema.NullOr(Schema.Number)
   })
-}).annotations({ identifier: "MoodInsights" })
+}).annotate({ identifier: "MoodInsights" })
 export type MoodInsights = typeof MoodInsights.Type
 
 export const INSIGHTS_WINDOW_DAYS = 30

@@ -1,4 +1,4 @@
-import { Either, Schema } from "effect"
+import { Result, Schema } from "effect"
 import type { Decider } from "./Decider.ts"
 
 /**
@@ -14,11 +14,11 @@ import type { Decider } from "./Decider.ts"
  * Times are epoch milliseconds carried by the commands: the decider reads no clock.
  */
 
-export const Priority = Schema.Literal("critical", "high", "medium", "low")
+export const Priority = Schema.Literals(["critical", "high", "medium", "low"])
 export type Priority = typeof Priority.Type
 export const PRIORITY_RANK: Record<Priority, number> = { critical: 0, high: 1, medium: 2, low: 3 }
 
-export const ActionStatus = Schema.Literal("pending", "in_progress", "completed", "failed", "cancelled")
+export const ActionStatus = Schema.Literals(["pending", "in_progress", "completed", "failed", "cancelled"])
 export type ActionStatus = typeof ActionStatus.Type
 
 export const MAX_ATTEMPTS = 3
@@ -90,14 +90,7 @@ export const ActionCancelled = Schema.TaggedStruct("ActionCancelled", {
   at: Schema.Number
 })
 
-export const ActionEvent = Schema.Union(
-  ActionPlanned,
-  ActionClaimed,
-  ActionCompleted,
-  ActionAttemptFailed,
-  ActionFailed,
-  ActionCancelled
-)
+export const ActionEvent = Schema.Union([ActionPlanned, ActionClaimed, ActionCompleted, ActionAttemptFailed, ActionFailed, ActionCancelled])
 export type ActionEvent = typeof ActionEvent.Type
 
 // --- commands
@@ -125,7 +118,7 @@ export class ActionRejected extends Schema.TaggedError<ActionRejected>()("Action
 }) {}
 
 const reject = (state: ActionState, reason: string) =>
-  Either.left(new ActionRejected({ action_id: state.action?.action_id ?? "unknown", reason }))
+  Result.fail(new ActionRejected({ action_id: state.action?.action_id ?? "unknown", reason }))
 
 /** Whether a worker may claim the action at `at`: due and pending, or holding an expired claim. */
 export const claimable = (action: PlannedAction, at: number): boolean =>
@@ -135,12 +128,12 @@ export const claimable = (action: PlannedAction, at: number): boolean =>
 export const decideAction = (
   state: ActionState,
   command: ActionCommand
-): Either.Either<ReadonlyArray<ActionEvent>, ActionRejected> => {
+): Result.Result<ReadonlyArray<ActionEvent>, ActionRejected> => {
   const action = state.action
   if (command._tag === "Plan") {
     if (action !== null) return reject(state, "already planned")
     const { _tag, ...fields } = command
-    return Either.right([{ _tag: "ActionPlanned", ...fields, depends_on: [...fields.depends_on] }])
+    return Result.succeed([{ _tag: "ActionPlanned", ...fields, depends_on: [...fields.depends_on] }])
   }
   if (action === null) return reject(state, "not planned")
   switch (command._tag) {
@@ -148,7 +141,7 @@ export const decideAction = (
       if (!claimable(action, command.at)) return reject(state, `not claimable while ${action.status}`)
       // A stale claim that used the last attempt: its worker died mid-run, and that counts.
       if (action.status === "in_progress" && action.attempts >= action.max_attempts)
-        return Either.right([
+        return Result.succeed([
           {
             _tag: "ActionFailed",
             error: "claim expired on the last attempt",
@@ -156,16 +149,16 @@ export const decideAction = (
             at: command.at
           }
         ])
-      return Either.right([
+      return Result.succeed([
         { _tag: "ActionClaimed", worker: command.worker, attempt: action.attempts + 1, at: command.at }
       ])
     }
     case "Complete":
       if (action.status !== "in_progress") return reject(state, `cannot complete while ${action.status}`)
-      return Either.right([{ _tag: "ActionCompleted", result: command.result, at: command.at }])
+      return Result.succeed([{ _tag: "ActionCompleted", result: command.result, at: command.at }])
     case "FailAttempt":
       if (action.status !== "in_progress") return reject(state, `cannot fail while ${action.status}`)
-      return Either.right(
+      return Result.succeed(
         action.attempts >= action.max_attempts
           ? [{ _tag: "ActionFailed", error: command.error, attempts: action.attempts, at: command.at }]
           : [
@@ -180,7 +173,7 @@ export const decideAction = (
       )
     case "Cancel":
       if (action.status !== "pending") return reject(state, `cannot cancel while ${action.status}`)
-      return Either.right([{ _tag: "ActionCancelled", reason: command.reason, at: command.at }])
+      return Result.succeed([{ _tag: "ActionCancelled", reason: command.reason, at: command.at }])
   }
 }
 
@@ -242,8 +235,8 @@ export const ActionDecider: Decider<ActionState, ActionCommand, ActionEvent, Act
   initialState: { action: null },
   decide: decideAction,
   evolve: evolveAction,
-  event: Schema.compose(Schema.Unknown, ActionEvent),
-  state: Schema.compose(Schema.Unknown, ActionState)
+  event: ActionEvent,
+  state: ActionState
 }
 
 /** Ready to run at `now`: claimable and every dependency completed. */

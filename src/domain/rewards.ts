@@ -1,4 +1,4 @@
-import { Either, Schema } from "effect"
+import { Result, Schema } from "effect"
 import { Category, type StoreItem } from "./catalog.ts"
 import { addDays, Timestamp } from "./common.ts"
 import { RewardAlreadyUsed, RewardExpired, type RewardNotFound, rewardNotFound } from "./errors.ts"
@@ -23,10 +23,10 @@ export const Reward = Schema.Struct({
   purchased_at: Timestamp,
   expires_at: Schema.NullOr(Timestamp),
   used_at: Schema.NullOr(Timestamp)
-}).annotations({ identifier: "Reward" })
+}).annotate({ identifier: "Reward" })
 export type Reward = typeof Reward.Type
 
-export const RewardStatus = Schema.Literal("active", "used", "expired")
+export const RewardStatus = Schema.Literals(["active", "used", "expired"])
 export type RewardStatus = typeof RewardStatus.Type
 
 export const expiryFor = (item: StoreItem, purchasedAt: Date): Date | null =>
@@ -49,11 +49,11 @@ export const checkUse = (
   reward: Reward | undefined,
   rewardId: string,
   at: Date
-): Either.Either<Reward, RewardNotFound | RewardExpired | RewardAlreadyUsed> => {
-  if (reward === undefined) return Either.left(rewardNotFound(rewardId))
+): Result.Result<Reward, RewardNotFound | RewardExpired | RewardAlreadyUsed> => {
+  if (reward === undefined) return Result.fail(rewardNotFound(rewardId))
   if (reward.used_at !== null) {
     const used_at = reward.used_at.toISOString()
-    return Either.left(
+    return Result.fail(
       new RewardAlreadyUsed({
         message: `Reward ${rewardId} was already used at ${used_at}`,
         details: { reward_id: rewardId, used_at }
@@ -62,21 +62,21 @@ export const checkUse = (
   }
   if (rewardStatus(reward, at) === "expired" && reward.expires_at !== null) {
     const expired_at = reward.expires_at.toISOString()
-    return Either.left(
+    return Result.fail(
       new RewardExpired({
         message: `Reward ${rewardId} expired at ${expired_at}`,
         details: { reward_id: rewardId, expired_at }
       })
     )
   }
-  return Either.right(reward)
+  return Result.succeed(reward)
 }
 
 /** The reward as the API shows it, with its status at the time of the request. */
 export const RewardView = Schema.Struct({
   ...Reward.fields,
   status: RewardStatus
-}).annotations({ identifier: "RewardView" })
+}).annotate({ identifier: "RewardView" })
 export type RewardView = typeof RewardView.Type
 
 export const rewardView = (reward: Reward, at: Date): RewardView => ({

@@ -18,10 +18,10 @@ export const TASK_MAX_MINUTES = 600
 export const BLOCK_LIMIT_MINUTES = 120
 export const MAX_BLOCKS_PER_TASK = 24
 
-export const TaskDuration = Schema.Int.pipe(Schema.between(TASK_MIN_MINUTES, TASK_MAX_MINUTES)).annotations({
+export const TaskDuration = Schema.Int.check(Schema.isBetween({ minimum: TASK_MIN_MINUTES, maximum: TASK_MAX_MINUTES })).annotate({
   identifier: "TaskDuration"
 })
-export const BlockMinutes = Schema.Int.pipe(Schema.between(1, BLOCK_LIMIT_MINUTES)).annotations({
+export const BlockMinutes = Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: BLOCK_LIMIT_MINUTES })).annotate({
   identifier: "BlockMinutes"
 })
 
@@ -117,7 +117,7 @@ export const nextStreak = (lastDay: string | null, streak: number, day: string):
 export const currentStreak = (lastDay: string | null, streak: number, day: string): number =>
   lastDay !== null && daysBetween(lastDay, day) <= 1 ? streak : 0
 
-export const AchievementId = Schema.Literal("first_purchase", "big_spender", "week_streak", "level_5")
+export const AchievementId = Schema.Literals(["first_purchase", "big_spender", "week_streak", "level_5"])
 export type AchievementId = typeof AchievementId.Type
 
 export interface AchievementDefinition {

@@ -1,4 +1,4 @@
-import { Either, Schema } from "effect"
+import { Result, Schema } from "effect"
 import { Difficulty, fromUnknown, ProofScore, Timestamp, compiledMake } from "./common.ts"
 import type { Decider } from "./Decider.ts"
 import {
@@ -32,21 +32,17 @@ import {
  * Every command names the user; a task owned by someone else answers exactly like a missing one.
  */
 
-export const Title = Schema.String.pipe(
-  Schema.trimmed(),
-  Schema.minLength(1),
-  Schema.maxLength(200)
-).annotations({ identifier: "Title" })
-export const Description = Schema.String.pipe(Schema.maxLength(5000)).annotations({
+export const Title = Schema.String.check(Schema.isTrimmed(), Schema.isMinLength(1), Schema.isMaxLength(200)).annotate({ identifier: "Title" })
+export const Description = Schema.String.check(Schema.isMaxLength(5000)).annotate({
   identifier: "Description"
 })
-export const ProofText = Schema.String.pipe(Schema.maxLength(5000)).annotations({ identifier: "ProofText" })
+export const ProofText = Schema.String.check(Schema.isMaxLength(5000)).annotate({ identifier: "ProofText" })
 /** How hard the block felt to the user, 1 (effortless) to 10 (exhausting). */
-export const EffortRating = Schema.Int.pipe(Schema.between(1, 10)).annotations({ identifier: "EffortRating" })
+export const EffortRating = Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 10 })).annotate({ identifier: "EffortRating" })
 
-export const BlockStatus = Schema.Literal("pending", "in_progress", "completed")
+export const BlockStatus = Schema.Literals(["pending", "in_progress", "completed"])
 export type BlockStatus = typeof BlockStatus.Type
-export const TaskStatus = Schema.Literal("pending", "in_progress", "completed")
+export const TaskStatus = Schema.Literals(["pending", "in_progress", "completed"])
 export type TaskStatus = typeof TaskStatus.Type
 
 /** One block as a breakdown proposes it: the command carries the plan, the decider checks it. */
@@ -54,10 +50,10 @@ export const BlockPlan = Schema.Struct({
   block_id: BlockId,
   title: Title,
   duration_minutes: BlockMinutes
-}).annotations({ identifier: "BlockPlan" })
+}).annotate({ identifier: "BlockPlan" })
 export type BlockPlan = typeof BlockPlan.Type
 
-const BlockPlans = Schema.Array(BlockPlan).pipe(Schema.minItems(1), Schema.maxItems(MAX_BLOCKS_PER_TASK))
+const BlockPlans = Schema.Array(BlockPlan).check(Schema.isMinLength(1), Schema.isMaxLength(MAX_BLOCKS_PER_TASK))
 
 export const Block = Schema.Struct({
   id: BlockId,
@@ -72,7 +68,7 @@ export const Block = Schema.Struct({
   proof_text: Schema.NullOr(Schema.String),
   proof_score: Schema.NullOr(ProofScore),
   effort_rating: Schema.NullOr(Schema.Int)
-}).annotations({ identifier: "Block" })
+}).annotate({ identifier: "Block" })
 export type Block = typeof Block.Type
 
 export const Task = Schema.Struct({
@@ -88,7 +84,7 @@ export const Task = Schema.Struct({
   created_at: Timestamp,
   updated_at: Timestamp,
   completed_at: Schema.NullOr(Timestamp)
-}).annotations({ identifier: "Task" })
+}).annotate({ identifier: "Task" })
 export type Task = typeof Task.Type
 
 /** Block plans from the heuristic breakdown, for when no breakdown chain is available. */
@@ -132,12 +128,10 @@ export type CreateTask = typeof CreateTask.Type
 export const UpdateTask = compiledMake(
   Schema.TaggedStruct("UpdateTask", {
     ...Owned,
-    title: Schema.optionalWith(Title, { exact: true }),
-    description: Schema.optionalWith(Description, { exact: true }),
-    difficulty: Schema.optionalWith(Difficulty, { exact: true }),
-    replan: Schema.optionalWith(Schema.Struct({ duration_minutes: TaskDuration, blocks: BlockPlans }), {
-      exact: true
-    }),
+    title: Schema.optionalKey(Title),
+    description: Schema.optionalKey(Description),
+    difficulty: Schema.optionalKey(Difficulty),
+    replan: Schema.optionalKey(Schema.Struct({ duration_minutes: TaskDuration, blocks: BlockPlans })),
     at: Timestamp
   })
 )
@@ -156,15 +150,15 @@ export const CompleteBlock = compiledMake(
   Schema.TaggedStruct("CompleteBlock", {
     ...Owned,
     block_id: BlockId,
-    proof_text: Schema.optionalWith(ProofText, { exact: true }),
-    proof_score: Schema.optionalWith(ProofScore, { exact: true }),
-    effort_rating: Schema.optionalWith(EffortRating, { exact: true }),
+    proof_text: Schema.optionalKey(ProofText),
+    proof_score: Schema.optionalKey(ProofScore),
+    effort_rating: Schema.optionalKey(EffortRating),
     at: Timestamp
   })
 )
 export type CompleteBlock = typeof CompleteBlock.Type
 
-export const TaskCommand = Schema.Union(CreateTask, UpdateTask, DeleteTask, StartBlock, CompleteBlock)
+export const TaskCommand = Schema.Union([CreateTask, UpdateTask, DeleteTask, StartBlock, CompleteBlock])
 export type TaskCommand = typeof TaskCommand.Type
 
 // ---------------------------------------------------------------------------------------------
@@ -186,9 +180,9 @@ export type TaskCreated = typeof TaskCreated.Type
 export const TaskUpdated = compiledMake(
   Schema.TaggedStruct("TaskUpdated", {
     ...Owned,
-    title: Schema.optionalWith(Schema.String, { exact: true }),
-    description: Schema.optionalWith(Schema.String, { exact: true }),
-    difficulty: Schema.optionalWith(Difficulty, { exact: true }),
+    title: Schema.optionalKey(Schema.String),
+    description: Schema.optionalKey(Schema.String),
+    difficulty: Schema.optionalKey(Difficulty),
     at: Timestamp
   })
 )
@@ -226,9 +220,9 @@ export const BlockCompleted = compiledMake(
     block_id: BlockId,
     duration_minutes: Schema.Int,
     difficulty: Difficulty,
-    proof_text: Schema.optionalWith(Schema.String, { exact: true }),
-    proof_score: Schema.optionalWith(ProofScore, { exact: true }),
-    effort_rating: Schema.optionalWith(Schema.Int, { exact: true }),
+    proof_text: Schema.optionalKey(Schema.String),
+    proof_score: Schema.optionalKey(ProofScore),
+    effort_rating: Schema.optionalKey(Schema.Int),
     tokens_earned: Schema.Int,
     at: Timestamp
   })
@@ -238,15 +232,7 @@ export type BlockCompleted = typeof BlockCompleted.Type
 export const TaskCompleted = compiledMake(Schema.TaggedStruct("TaskCompleted", { ...Owned, at: Timestamp }))
 export type TaskCompleted = typeof TaskCompleted.Type
 
-export const TaskEvent = Schema.Union(
-  TaskCreated,
-  TaskUpdated,
-  TaskReplanned,
-  TaskDeleted,
-  BlockStarted,
-  BlockCompleted,
-  TaskCompleted
-)
+export const TaskEvent = Schema.Union([TaskCreated, TaskUpdated, TaskReplanned, TaskDeleted, BlockStarted, BlockCompleted, TaskCompleted])
 export type TaskEvent = typeof TaskEvent.Type
 
 export type TaskError = TaskNotFound | TaskAlreadyExists | BlockNotFound | InvalidTransition | InvalidInput
@@ -257,7 +243,7 @@ export type TaskError = TaskNotFound | TaskAlreadyExists | BlockNotFound | Inval
 export const TaskState = Schema.Struct({
   task: Schema.NullOr(Task),
   deleted: Schema.Boolean
-}).annotations({ identifier: "TaskState" })
+}).annotate({ identifier: "TaskState" })
 export type TaskState = typeof TaskState.Type
 
 export const initialTaskState: TaskState = { task: null, deleted: false }
@@ -357,36 +343,36 @@ export const evolveTaskState = (state: TaskState, event: TaskEvent): TaskState =
 
 const checkPlan = (
   plans: ReadonlyArray<BlockPlan>
-): Either.Either<ReadonlyArray<BlockPlan>, InvalidInput> => {
+): Result.Result<ReadonlyArray<BlockPlan>, InvalidInput> => {
   const ids = new Set(plans.map((p) => p.block_id))
-  if (ids.size !== plans.length) return Either.left(invalidInput("blocks", "Block ids must be unique"))
+  if (ids.size !== plans.length) return Result.fail(invalidInput("blocks", "Block ids must be unique"))
   if (plans.length === 0 || plans.length > MAX_BLOCKS_PER_TASK) {
-    return Either.left(invalidInput("blocks", `A task has 1 to ${MAX_BLOCKS_PER_TASK} blocks`))
+    return Result.fail(invalidInput("blocks", `A task has 1 to ${MAX_BLOCKS_PER_TASK} blocks`))
   }
-  return Either.right(plans)
+  return Result.succeed(plans)
 }
 
 const ownedTask = (state: TaskState, command: { task_id: TaskId; user_id: UserId }) =>
   state.task !== null && state.task.id === command.task_id && state.task.user_id === command.user_id
-    ? Either.right(state.task)
-    : Either.left(taskNotFound(command.task_id))
+    ? Result.succeed(state.task)
+    : Result.fail(taskNotFound(command.task_id))
 
-const findBlock = (task: Task, blockId: BlockId): Either.Either<Block, BlockNotFound> => {
+const findBlock = (task: Task, blockId: BlockId): Result.Result<Block, BlockNotFound> => {
   const block = task.blocks.find((b) => b.id === blockId)
-  return block === undefined ? Either.left(blockNotFound(task.id, blockId)) : Either.right(block)
+  return block === undefined ? Result.fail(blockNotFound(task.id, blockId)) : Result.succeed(block)
 }
 
 const decideCreate = (
   state: TaskState,
   c: CreateTask
-): Either.Either<ReadonlyArray<TaskEvent>, TaskError> => {
+): Result.Result<ReadonlyArray<TaskEvent>, TaskError> => {
   if (state.task !== null || state.deleted) {
-    return Either.left(
+    return Result.fail(
       new TaskAlreadyExists({ message: `Task ${c.task_id} already exists`, details: { task_id: c.task_id } })
     )
   }
   return checkPlan(c.blocks).pipe(
-    Either.map((blocks) => [
+    Result.map((blocks) => [
       TaskCreated.make({
         task_id: c.task_id,
         user_id: c.user_id,
@@ -401,10 +387,10 @@ const decideCreate = (
   )
 }
 
-const decideUpdate = (task: Task, c: UpdateTask): Either.Either<ReadonlyArray<TaskEvent>, TaskError> => {
+const decideUpdate = (task: Task, c: UpdateTask): Result.Result<ReadonlyArray<TaskEvent>, TaskError> => {
   const reshapes = c.difficulty !== undefined || c.replan !== undefined
   if (reshapes && task.blocks.some((b) => b.status !== "pending")) {
-    return Either.left(invalidTransition("task", task.status, "change the difficulty or duration of"))
+    return Result.fail(invalidTransition("task", task.status, "change the difficulty or duration of"))
   }
   const events: Array<TaskEvent> = []
   if (c.title !== undefined || c.description !== undefined || c.difficulty !== undefined) {
@@ -419,32 +405,32 @@ const decideUpdate = (task: Task, c: UpdateTask): Either.Either<ReadonlyArray<Ta
       })
     )
   }
-  if (c.replan === undefined) return Either.right(events)
+  if (c.replan === undefined) return Result.succeed(events)
   const { duration_minutes } = c.replan
   return checkPlan(c.replan.blocks).pipe(
-    Either.map((blocks) => [
+    Result.map((blocks) => [
       ...events,
       TaskReplanned.make({ task_id: c.task_id, user_id: c.user_id, duration_minutes, blocks, at: c.at })
     ])
   )
 }
 
-const decideStart = (task: Task, c: StartBlock): Either.Either<ReadonlyArray<TaskEvent>, TaskError> =>
-  Either.flatMap(findBlock(task, c.block_id), (block) => {
-    if (block.status !== "pending") return Either.left(invalidTransition("block", block.status, "start"))
+const decideStart = (task: Task, c: StartBlock): Result.Result<ReadonlyArray<TaskEvent>, TaskError> =>
+  Result.flatMap(findBlock(task, c.block_id), (block) => {
+    if (block.status !== "pending") return Result.fail(invalidTransition("block", block.status, "start"))
     // One block at a time: a focus block is undivided attention.
     if (task.blocks.some((b) => b.status === "in_progress")) {
-      return Either.left(invalidTransition("block", "pending", "start, while another block is in progress,"))
+      return Result.fail(invalidTransition("block", "pending", "start, while another block is in progress,"))
     }
-    return Either.right([
+    return Result.succeed([
       BlockStarted.make({ task_id: c.task_id, user_id: c.user_id, block_id: c.block_id, at: c.at })
     ])
   })
 
-const decideComplete = (task: Task, c: CompleteBlock): Either.Either<ReadonlyArray<TaskEvent>, TaskError> =>
-  Either.flatMap(findBlock(task, c.block_id), (block) => {
+const decideComplete = (task: Task, c: CompleteBlock): Result.Result<ReadonlyArray<TaskEvent>, TaskError> =>
+  Result.flatMap(findBlock(task, c.block_id), (block) => {
     if (block.status !== "in_progress")
-      return Either.left(invalidTransition("block", block.status, "complete"))
+      return Result.fail(invalidTransition("block", block.status, "complete"))
     const tokens_earned = tokensForBlock({
       minutes: block.duration_minutes,
       difficulty: task.difficulty,
@@ -463,7 +449,7 @@ const decideComplete = (task: Task, c: CompleteBlock): Either.Either<ReadonlyArr
       at: c.at
     })
     const lastOne = task.blocks.every((b) => b.id === c.block_id || b.status === "completed")
-    return Either.right(
+    return Result.succeed(
       lastOne
         ? [completed, TaskCompleted.make({ task_id: c.task_id, user_id: c.user_id, at: c.at })]
         : [completed]
@@ -473,16 +459,16 @@ const decideComplete = (task: Task, c: CompleteBlock): Either.Either<ReadonlyArr
 export const decideTask = (
   state: TaskState,
   command: TaskCommand
-): Either.Either<ReadonlyArray<TaskEvent>, TaskError> => {
+): Result.Result<ReadonlyArray<TaskEvent>, TaskError> => {
   if (command._tag === "CreateTask") return decideCreate(state, command)
-  return Either.flatMap(
+  return Result.flatMap(
     ownedTask(state, command),
-    (task): Either.Either<ReadonlyArray<TaskEvent>, TaskError> => {
+    (task): Result.Result<ReadonlyArray<TaskEvent>, TaskError> => {
       switch (command._tag) {
         case "UpdateTask":
           return decideUpdate(task, command)
         case "DeleteTask":
-          return Either.right([
+          return Result.succeed([
             TaskDeleted.make({ task_id: command.task_id, user_id: command.user_id, at: command.at })
           ])
         case "StartBlock":

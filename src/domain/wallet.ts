@@ -1,4 +1,4 @@
-import { Either, Schema } from "effect"
+import { Result, Schema } from "effect"
 import { Category, findItem } from "./catalog.ts"
 import { Difficulty, fromUnknown, ProofScore, Timestamp, Tokens, utcDay, compiledMake } from "./common.ts"
 import type { Decider } from "./Decider.ts"
@@ -47,7 +47,7 @@ export const CreditBlock = compiledMake(
     block_id: BlockId,
     minutes: BlockMinutes,
     difficulty: Difficulty,
-    proof_score: Schema.optionalWith(ProofScore, { exact: true }),
+    proof_score: Schema.optionalKey(ProofScore),
     at: Timestamp
   })
 )
@@ -58,7 +58,7 @@ export const PurchaseItem = compiledMake(
   Schema.TaggedStruct("PurchaseItem", {
     purchase_id: RewardId,
     /** An item id, or an item's display name as the original API accepted; looked up in the catalog. */
-    item_id: Schema.String.pipe(Schema.maxLength(100)),
+    item_id: Schema.String.check(Schema.isMaxLength(100)),
     at: Timestamp
   })
 )
@@ -69,7 +69,7 @@ export const UseReward = compiledMake(
 )
 export type UseReward = typeof UseReward.Type
 
-export const WalletCommand = Schema.Union(CreditBlock, PurchaseItem, UseReward)
+export const WalletCommand = Schema.Union([CreditBlock, PurchaseItem, UseReward])
 export type WalletCommand = typeof WalletCommand.Type
 
 // ---------------------------------------------------------------------------------------------
@@ -81,7 +81,7 @@ export const TokensEarned = compiledMake(
     block_id: BlockId,
     minutes: Schema.Int,
     difficulty: Difficulty,
-    proof_score: Schema.optionalWith(ProofScore, { exact: true }),
+    proof_score: Schema.optionalKey(ProofScore),
     amount: Tokens,
     /** The streak after this activity (unchanged for a same-day or late activity). */
     streak_days: Schema.Int,
@@ -137,14 +137,7 @@ export const RewardUsed = compiledMake(
 )
 export type RewardUsed = typeof RewardUsed.Type
 
-export const WalletEvent = Schema.Union(
-  TokensEarned,
-  StreakBonusAwarded,
-  LevelUpBonusAwarded,
-  AchievementUnlocked,
-  ItemPurchased,
-  RewardUsed
-)
+export const WalletEvent = Schema.Union([TokensEarned, StreakBonusAwarded, LevelUpBonusAwarded, AchievementUnlocked, ItemPurchased, RewardUsed])
 export type WalletEvent = typeof WalletEvent.Type
 
 export type WalletError =
@@ -170,18 +163,18 @@ export const WalletState = Schema.Struct({
   last_streak_bonus_day: Schema.NullOr(Schema.String),
   /** When each achievement was unlocked; absent until then. */
   achievements: Schema.Struct({
-    first_purchase: Schema.optionalWith(Timestamp, { exact: true }),
-    big_spender: Schema.optionalWith(Timestamp, { exact: true }),
-    week_streak: Schema.optionalWith(Timestamp, { exact: true }),
-    level_5: Schema.optionalWith(Timestamp, { exact: true })
+    first_purchase: Schema.optionalKey(Timestamp),
+    big_spender: Schema.optionalKey(Timestamp),
+    week_streak: Schema.optionalKey(Timestamp),
+    level_5: Schema.optionalKey(Timestamp)
   }),
   /**
    * Tokens paid per block, keyed by `paidBlockKey`: the idempotency record that makes a block pay
    * once, whatever retries or concurrent completions reach the wallet.
    */
-  paid_blocks: Schema.Record({ key: Schema.String, value: Schema.Int }),
-  rewards: Schema.Record({ key: RewardId, value: Reward })
-}).annotations({ identifier: "WalletState" })
+  paid_blocks: Schema.Record(Schema.String, Schema.Int),
+  rewards: Schema.Record(RewardId, Reward)
+}).annotate({ identifier: "WalletState" })
 export type WalletState = typeof WalletState.Type
 
 export const initialWalletState: WalletState = {
@@ -343,12 +336,12 @@ const decideCredit = (state: WalletState, command: CreditBlock): ReadonlyArray<W
 const decidePurchase = (
   state: WalletState,
   command: PurchaseItem
-): Either.Either<ReadonlyArray<WalletEvent>, InsufficientFunds | ItemNotFound> => {
+): Result.Result<ReadonlyArray<WalletEvent>, InsufficientFunds | ItemNotFound> => {
   // The same purchase id again is a retry of a purchase already made: it buys nothing more.
-  if (state.rewards[command.purchase_id] !== undefined) return Either.right([])
+  if (state.rewards[command.purchase_id] !== undefined) return Result.succeed([])
   const item = findItem(command.item_id)
-  if (item === undefined) return Either.left(itemNotFound(command.item_id))
-  if (state.balance < item.cost) return Either.left(insufficientFunds(state.balance, item.cost))
+  if (item === undefined) return Result.fail(itemNotFound(command.item_id))
+  if (state.balance < item.cost) return Result.fail(insufficientFunds(state.balance, item.cost))
   const purchased = ItemPurchased.make({
     reward_id: command.purchase_id,
     item_id: item.id,
@@ -359,21 +352,21 @@ const decidePurchase = (
     expires_at: expiryFor(item, command.at),
     at: command.at
   })
-  return Either.right(withSettlement(state, [purchased], command.at))
+  return Result.succeed(withSettlement(state, [purchased], command.at))
 }
 
 export const decideWallet = (
   state: WalletState,
   command: WalletCommand
-): Either.Either<ReadonlyArray<WalletEvent>, WalletError> => {
+): Result.Result<ReadonlyArray<WalletEvent>, WalletError> => {
   switch (command._tag) {
     case "CreditBlock":
-      return Either.right(decideCredit(state, command))
+      return Result.succeed(decideCredit(state, command))
     case "PurchaseItem":
       return decidePurchase(state, command)
     case "UseReward":
       return checkUse(state.rewards[command.reward_id], command.reward_id, command.at).pipe(
-        Either.map(() =>
+        Result.map(() =>
           withSettlement(
             state,
             [RewardUsed.make({ reward_id: command.reward_id, at: command.at })],

@@ -22,7 +22,7 @@ export const WalletProfile = Schema.Struct({
       unlocked_at: Timestamp
     })
   )
-}).annotations({ identifier: "WalletProfile" })
+}).annotate({ identifier: "WalletProfile" })
 export type WalletProfile = typeof WalletProfile.Type
 
 /** Smallest total at which `levelFor` exceeds `level` (levels are reached at growing totals). */
@@ -54,7 +54,7 @@ export const walletProfile = (state: WalletState, at: Date): WalletProfile => ({
   })
 })
 
-export const LedgerEntryType = Schema.Literal("earning", "bonus", "purchase")
+export const LedgerEntryType = Schema.Literals(["earning", "bonus", "purchase"])
 
 /** One line of `GET /store/transactions`: signed amount, positive in, negative out. */
 export const LedgerEntry = Schema.Struct({
@@ -67,7 +67,7 @@ export const LedgerEntry = Schema.Struct({
   reward_id: Schema.NullOr(RewardId),
   description: Schema.String,
   at: Timestamp
-}).annotations({ identifier: "LedgerEntry" })
+}).annotate({ identifier: "LedgerEntry" })
 export type LedgerEntry = typeof LedgerEntry.Type
 
 const none = { task_id: null, block_id: null, item_id: null, reward_id: null }

@@ -1,14 +1,17 @@
-import { HttpApi, OpenApi } from "@effect/platform"
+import { HttpApi, OpenApi } from "effect/http-api"
 import { appVersion } from "../layers/Health.ts"
 import { AuthApi } from "./api/AuthApi.ts"
+import { ErrorEnvelope } from "./api/Envelope.ts"
 import { HealthApi } from "./api/HealthApi.ts"
 import { MetricsApi } from "./api/MetricsApi.ts"
 import { MoodApi } from "./api/MoodApi.ts"
 import { OrchestratorApi, OrchestratorStatusApi } from "./api/OrchestratorApi.ts"
 import { StoreApi } from "./api/StoreApi.ts"
 import { TasksApi } from "./api/TasksApi.ts"
-import { InternalError, MalformedRequest, NotFound, PayloadTooLarge, ValidationError } from "./errors.ts"
 import { correctOpenApi } from "./openapi.ts"
+
+/** Every offending field of a request is reported, not only the first. */
+const ALL_ERRORS = { errors: "all" } as const
 
 /** The whole HTTP contract as a value: handlers, the OpenAPI document and typed clients derive from it. */
 export class FocusForgeApi extends HttpApi.make("focusforge")
@@ -20,11 +23,10 @@ export class FocusForgeApi extends HttpApi.make("focusforge")
   .add(StoreApi)
   .add(OrchestratorApi)
   .add(OrchestratorStatusApi)
-  .addError(ValidationError)
-  .addError(MalformedRequest)
-  .addError(NotFound)
-  .addError(PayloadTooLarge)
-  .addError(InternalError)
+  .middleware(ErrorEnvelope)
+  .annotate(HttpApi.PayloadParseOptions, ALL_ERRORS)
+  .annotate(HttpApi.QueryParseOptions, ALL_ERRORS)
+  .annotate(HttpApi.HeadersParseOptions, ALL_ERRORS)
   .annotate(OpenApi.Title, "FocusForge API")
   .annotate(OpenApi.Version, appVersion)
   .annotate(

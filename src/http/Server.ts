@@ -1,33 +1,32 @@
-import { type HttpApi, HttpApiBuilder, HttpApiScalar, HttpServer } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Context, Effect, Layer } from "effect"
-import * as Http from "node:http"
-import * as NodeAdapter from "./NodeAdapter.ts"
+import { HttpServer } from "effect/http"
+import { type HttpApi, HttpApiBuilder, type HttpApiGroup, HttpApiScalar } from "effect/http-api"
+import type * as Http from "node:http"
 import { AppLayer } from "../AppLayer.ts"
-import { EmbeddedJobsLive } from "../programs/orchestrator/BackgroundJobs.ts"
 import { AppConfig } from "../layers/AppConfig.ts"
 import { Health } from "../layers/Health.ts"
 import { logReleased } from "../layers/Logging.ts"
-import { FocusForgeApi } from "./Api.ts"
+import { EmbeddedJobsLive } from "../programs/orchestrator/BackgroundJobs.ts"
 import { EmbeddedBackgroundLive } from "../programs/Programs.ts"
+import { FocusForgeApi } from "./Api.ts"
 import { AuthHandlers } from "./handlers/auth.ts"
 import { HealthHandlers } from "./handlers/health.ts"
 import { MetricsHandlers } from "./handlers/metrics.ts"
-import { OrchestratorHandlers, OrchestratorStatusHandlers } from "./handlers/orchestrator.ts"
 import { MoodHandlers } from "./handlers/mood.ts"
+import { OrchestratorHandlers, OrchestratorStatusHandlers } from "./handlers/orchestrator.ts"
 import { AuthenticationLive } from "./handlers/security.ts"
 import { StoreHandlers } from "./handlers/store.ts"
 import { TasksHandlers } from "./handlers/tasks.ts"
-import { ApiMiddlewareLive } from "./middleware.ts"
+import { ErrorEnvelopeLive } from "./middleware.ts"
+import * as NodeAdapter from "./NodeAdapter.ts"
 import { serveObserved } from "./observe.ts"
 
-// Longer than nginx's upstream keepalive_timeout (60 s) so the proxy, not Node, closes idle sockets.
-const KEEP_ALIVE_TIMEOUT_MS = 65_000
 // Node's default (511) overflows under a burst of new connections; the kernel caps it at somaxconn.
 const LISTEN_BACKLOG = 4096
 
 /** The node:http server under the platform's HttpServer, for the drain that must run before it is unplugged. */
-class NodeServer extends Context.Tag("NodeServer")<NodeServer, Http.Server>() {}
+class NodeServer extends Context.Service<NodeServer, Http.Server>()("NodeServer") {}
 
 /**
  * Stop accepting, let in-flight requests finish up to the deadline, then cut whatever is left.
@@ -36,7 +35,7 @@ class NodeServer extends Context.Tag("NodeServer")<NodeServer, Http.Server>() {}
  * not hold the drain open. A second signal during the drain exits at once.
  */
 const drain = (server: Http.Server, deadlineMs: number) =>
-  Effect.async<void>((resume) => {
+  Effect.callback<void>((resume) => {
     const forceExit = () => {
       process.stderr.write(
         `${JSON.stringify({ level: "WARN", message: "second signal: exiting without drain" })}\n`
@@ -61,12 +60,11 @@ const drain = (server: Http.Server, deadlineMs: number) =>
     })
   })
 
-const NodeServerLive = Layer.scopedContext(
+const NodeServerLive = Layer.effectContext(
   Effect.gen(function* () {
     const config = yield* AppConfig
     yield* logReleased("http-server")
-    const server = Http.createServer({ keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS })
-    server.headersTimeout = KEEP_ALIVE_TIMEOUT_MS + 1_000
+    const server = NodeAdapter.createServer()
     const httpServer = yield* NodeAdapter.make(server, {
       port: config.port,
       host: config.host,
@@ -74,14 +72,14 @@ const NodeServerLive = Layer.scopedContext(
     })
     return Context.make(HttpServer.HttpServer, httpServer).pipe(Context.add(NodeServer, server))
   })
-).pipe(Layer.merge(NodeHttpServer.layerContext))
+).pipe(Layer.merge(NodeHttpServer.layerHttpServices))
 
 /**
  * The drain, as a layer above the one that serves the app: layers are released in reverse order, so on
  * SIGTERM the drain runs while the app's request handler is still attached. (Run after it, requests that
  * arrive on kept-alive connections during the drain would find no handler and hang until the deadline.)
  */
-const DrainOnShutdown = Layer.scopedDiscard(
+const DrainOnShutdown = Layer.effectDiscard(
   Effect.gen(function* () {
     const config = yield* AppConfig
     const health = yield* Health
@@ -89,14 +87,17 @@ const DrainOnShutdown = Layer.scopedDiscard(
     yield* Effect.addFinalizer(() =>
       Effect.logInfo("draining in-flight requests").pipe(
         Effect.annotateLogs("deadline_ms", config.http.drainTimeoutMs),
-        Effect.zipRight(health.beginDrain),
-        Effect.zipRight(drain(server, config.http.drainTimeoutMs))
+        Effect.andThen(health.beginDrain),
+        Effect.andThen(drain(server, config.http.drainTimeoutMs))
       )
     )
   })
 )
 
-/** Every group's handlers and the authentication they sit behind; test servers reuse them. */
+/**
+ * Every group's handlers, the authentication they sit behind and the error envelope every endpoint
+ * has; test servers reuse them.
+ */
 export const ApiHandlersLive = Layer.mergeAll(
   HealthHandlers,
   MetricsHandlers,
@@ -106,31 +107,33 @@ export const ApiHandlersLive = Layer.mergeAll(
   StoreHandlers,
   OrchestratorHandlers,
   OrchestratorStatusHandlers
-).pipe(Layer.provide(AuthenticationLive))
+).pipe(Layer.provide([AuthenticationLive, ErrorEnvelopeLive]))
 
-export const ApiLive = HttpApiBuilder.api(FocusForgeApi).pipe(Layer.provide(ApiHandlersLive))
-
-type AppServices = Layer.Layer.Success<typeof AppLayer>
+/** An API's routes: its endpoints (handled by `handlers`), its OpenAPI document and its docs UI. */
+const apiRoutes = <Id extends string, Groups extends HttpApiGroup.Constraint, E, R>(
+  api: HttpApi.HttpApi<Id, Groups>,
+  handlers: Layer.Layer<HttpApiGroup.ToService<Id, Groups>, E, R>
+) =>
+  Layer.mergeAll(
+    HttpApiBuilder.layer(api, { openapiPath: "/openapi.json" }).pipe(Layer.provide(handlers)),
+    HttpApiScalar.layer(api, { path: "/docs" })
+  )
 
 /**
- * The HTTP server for an API implementation, on top of the application layer graph. Parameterised by
- * the API so tests can serve the same stack with extra endpoints.
+ * The HTTP server for an API and its handlers, on top of the application layer graph. Parameterised by
+ * the API so tests and benchmarks can serve the same stack with extra endpoints (their groups add
+ * `ErrorEnvelope` as middleware, and their handlers `ErrorEnvelopeLive`).
  */
-export const makeServer = <E>(api: Layer.Layer<HttpApi.Api, E, AppServices>) =>
+export const makeServer = <Id extends string, Groups extends HttpApiGroup.Constraint, E, R>(
+  api: HttpApi.HttpApi<Id, Groups>,
+  handlers: Layer.Layer<HttpApiGroup.ToService<Id, Groups>, E, R>
+) =>
   DrainOnShutdown.pipe(
-    Layer.provide(
-      serveObserved.pipe(
-        Layer.provide(HttpApiScalar.layer({ path: "/docs" })),
-        Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
-        Layer.provide(ApiMiddlewareLive),
-        Layer.provide(api),
-        HttpServer.withLogAddress
-      )
-    ),
+    Layer.provide(serveObserved(apiRoutes(api, handlers))),
     Layer.provide(NodeServerLive),
     Layer.provide(EmbeddedBackgroundLive),
     Layer.provide(EmbeddedJobsLive),
     Layer.provide(AppLayer)
   )
 
-export const ServerLive = makeServer(ApiLive)
+export const ServerLive = makeServer(FocusForgeApi, ApiHandlersLive)

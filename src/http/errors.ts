@@ -1,11 +1,11 @@
-import { HttpApiSchema } from "@effect/platform"
 import { Schema } from "effect"
 
 /**
  * Every failure that reaches a client has this shape: a stable `_tag` to branch on, a human-readable
  * `message`, and optional machine-readable `details` (for a decode error: the offending fields).
+ * The HTTP status of each is its `httpApiStatus` annotation, which HttpApi reads.
  */
-export const JsonValue = Schema.Unknown.annotations({ description: "Any JSON value" })
+export const JsonValue = Schema.Unknown.annotate({ description: "Any JSON value" })
 
 const envelope = {
   message: Schema.String,
@@ -13,53 +13,45 @@ const envelope = {
 }
 
 export const FieldIssue = Schema.Struct({
-  path: Schema.Array(Schema.Union(Schema.String, Schema.Number)),
+  path: Schema.Array(Schema.Union([Schema.String, Schema.Number])),
   message: Schema.String
-}).annotations({ identifier: "FieldIssue" })
+}).annotate({ identifier: "FieldIssue" })
 
 export class ValidationError extends Schema.TaggedError<ValidationError>()(
   "ValidationError",
   { message: Schema.String, details: Schema.Struct({ issues: Schema.Array(FieldIssue) }) },
-  HttpApiSchema.annotations({ status: 400, description: "The request did not match the expected schema" })
+  { httpApiStatus: 400, description: "The request did not match the expected schema" }
 ) {}
 
-export class MalformedRequest extends Schema.TaggedError<MalformedRequest>()(
-  "MalformedRequest",
-  envelope,
-  HttpApiSchema.annotations({ status: 400, description: "The request body could not be parsed" })
-) {}
+export class MalformedRequest extends Schema.TaggedError<MalformedRequest>()("MalformedRequest", envelope, {
+  httpApiStatus: 400,
+  description: "The request body could not be parsed"
+}) {}
 
-export class Unauthorized extends Schema.TaggedError<Unauthorized>()(
-  "Unauthorized",
-  envelope,
-  HttpApiSchema.annotations({ status: 401, description: "Missing, expired or invalid credentials" })
-) {}
+export class Unauthorized extends Schema.TaggedError<Unauthorized>()("Unauthorized", envelope, {
+  httpApiStatus: 401,
+  description: "Missing, expired or invalid credentials"
+}) {}
 
-export class NotFound extends Schema.TaggedError<NotFound>()(
-  "NotFound",
-  envelope,
-  HttpApiSchema.annotations({ status: 404, description: "No such resource" })
-) {}
+export class NotFound extends Schema.TaggedError<NotFound>()("NotFound", envelope, {
+  httpApiStatus: 404,
+  description: "No such resource"
+}) {}
 
-export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>()(
-  "PayloadTooLarge",
-  envelope,
-  HttpApiSchema.annotations({ status: 413, description: "The request body exceeds the size limit" })
-) {}
+export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>()("PayloadTooLarge", envelope, {
+  httpApiStatus: 413,
+  description: "The request body exceeds the size limit"
+}) {}
 
-export class InternalError extends Schema.TaggedError<InternalError>()(
-  "InternalError",
-  envelope,
-  HttpApiSchema.annotations({
-    status: 500,
-    description: "An unexpected failure; the request id identifies it in the logs"
-  })
-) {}
+export class InternalError extends Schema.TaggedError<InternalError>()("InternalError", envelope, {
+  httpApiStatus: 500,
+  description: "An unexpected failure; the request id identifies it in the logs"
+}) {}
 
 export class ServiceUnavailable extends Schema.TaggedError<ServiceUnavailable>()(
   "ServiceUnavailable",
   envelope,
-  HttpApiSchema.annotations({ status: 503, description: "The service cannot take this request right now" })
+  { httpApiStatus: 503, description: "The service cannot take this request right now" }
 ) {}
 
 /**
@@ -69,8 +61,5 @@ export class ServiceUnavailable extends Schema.TaggedError<ServiceUnavailable>()
 export class Overloaded extends Schema.TaggedError<Overloaded>()(
   "Overloaded",
   { message: Schema.String, details: Schema.Struct({ retry_after_seconds: Schema.Int }) },
-  HttpApiSchema.annotations({
-    status: 503,
-    description: "Too many commands queued for this resource; see Retry-After"
-  })
+  { httpApiStatus: 503, description: "Too many commands queued for this resource; see Retry-After" }
 ) {}

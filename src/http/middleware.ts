@@ -1,73 +1,191 @@
-import {
-  HttpApiBuilder,
-  HttpApiError,
-  type HttpApp,
-  HttpServerError,
-  HttpServerRequest,
-  type HttpServerResponse
-} from "@effect/platform"
-import { Cause, Context, Effect, Option } from "effect"
 import { NodeHttpServerRequest } from "@effect/platform-node"
-import type * as Http from "node:http"
-import { AppConfig } from "../layers/AppConfig.ts"
-import { FocusForgeApi } from "./Api.ts"
+import { Cause, Effect, Layer, Option, Result, SchemaIssue } from "effect"
+import { HttpServerError, type HttpServerRequest, HttpServerResponse } from "effect/http"
+import { HttpApiError } from "effect/http-api"
+import { ErrorEnvelope } from "./api/Envelope.ts"
 import { InternalError, MalformedRequest, NotFound, PayloadTooLarge, ValidationError } from "./errors.ts"
-import { noteErrorTag } from "./observe.ts"
+import { noteErrorTag } from "./observation.ts"
 
-const MAX_BYTES_EXCEEDED = "maxBytes exceeded"
-
-const isBodyTooLarge = (error: HttpServerError.RequestError): boolean =>
-  error.cause instanceof Error && error.cause.message === MAX_BYTES_EXCEEDED
-
-/**
- * Turns every failure the platform can produce on the way to a handler into one of our enveloped
- * errors, and every defect into an `InternalError` (logged with its cause, never shown to the client).
- */
 type EnvelopeError = ValidationError | MalformedRequest | NotFound | PayloadTooLarge | InternalError
 
-/** The platform's own errors that have a client-facing meaning, whether they arrive as failures or defects. */
-const platformError = (error: unknown): Option.Option<EnvelopeError> => {
-  if (error instanceof HttpApiError.HttpApiDecodeError) {
-    return Option.some(
-      new ValidationError({
-        message: error.message,
-        details: {
-          issues: error.issues.map(({ path, message }) => ({
-            path: path.map((key) => (typeof key === "symbol" ? String(key) : key)),
-            message
-          }))
-        }
-      })
-    )
-  }
-  if (error instanceof HttpServerError.RouteNotFound) {
-    return Option.some(new NotFound({ message: `No route for ${error.request.method} ${error.request.url}` }))
-  }
-  if (error instanceof HttpServerError.RequestError) {
-    return Option.some(
-      isBodyTooLarge(error)
-        ? new PayloadTooLarge({ message: "Request body exceeds the size limit" })
-        : new MalformedRequest({ message: "Request body is not valid JSON" })
-    )
-  }
-  return Option.none()
+/** The message `HttpApiBuilder` gives the schema issue of a JSON body that does not parse. */
+const INVALID_JSON_BODY = "Expected a valid JSON body"
+
+const formatIssues = SchemaIssue.makeFormatterStandardSchemaV1()
+const formatMessage = SchemaIssue.makeFormatterDefault()
+
+const pathSegment = (segment: PropertyKey | { readonly key: PropertyKey }): string | number => {
+  const key = typeof segment === "object" ? segment.key : segment
+  return typeof key === "number" ? key : String(key)
+}
+
+const SLOT_NAMES: Record<HttpApiError.HttpApiSchemaError["kind"], string> = {
+  Params: "path parameters",
+  Headers: "headers",
+  Query: "query parameters",
+  Payload: "request body",
+  Body: "response body",
+  ResponseHeaders: "response headers"
 }
 
 /**
- * Turns every failure the platform can produce on the way to a handler into one of our enveloped
- * errors, and every other defect into an `InternalError` (logged with its cause, never shown to the client).
+ * A request part that does not decode. `details.issues` has one `{ path, message }` per offending
+ * value, the path relative to the part (`["name"]`, `["items", 0, "id"]`), as it was in Effect 3; the
+ * message summarises them.
  */
-const toEnvelope = (cause: Cause.Cause<unknown>): Effect.Effect<never, EnvelopeError> => {
-  if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
-  const error = Option.orElse(Cause.failureOption(cause), () => Cause.dieOption(cause))
-  const known = Option.flatMap(error, platformError)
-  if (Option.isSome(known)) return Effect.fail(known.value)
-  // A declared error of some endpoint: the builder encodes it with the endpoint's schema. The
-  // middleware signature only knows the API-level errors, hence the widening cast.
-  if (Option.isSome(Cause.failureOption(cause))) return Effect.failCause(cause as Cause.Cause<never>)
-  return Effect.logError("Unhandled defect", cause).pipe(
-    Effect.zipRight(Effect.fail(new InternalError({ message: "Internal server error" })))
+export const validationError = (error: HttpApiError.HttpApiSchemaError): ValidationError => {
+  const issues = formatIssues(error.cause.issue).issues.map((issue) => ({
+    path: (issue.path ?? []).map(pathSegment),
+    message: issue.message
+  }))
+  return new ValidationError({
+    message: `Invalid ${SLOT_NAMES[error.kind]}: ${formatMessage(error.cause.issue)}`,
+    details: { issues }
+  })
+}
+
+const isMalformedBody = (error: HttpApiError.HttpApiSchemaError): boolean => {
+  const issue = error.cause.issue
+  return error.kind === "Payload" && issue._tag === "InvalidValue" && issue.annotations?.message === INVALID_JSON_BODY
+}
+
+/** A body the server refused to read past its limit (`HttpIncomingMessage.MaxBodySize`), or could not read. */
+const bodyReadError = (defect: unknown): Option.Option<PayloadTooLarge | MalformedRequest> => {
+  if (!HttpServerError.isHttpServerError(defect) || defect.reason._tag !== "RequestParseError") return Option.none()
+  return Option.some(
+    defect.reason.reason === "BodyTooLarge"
+      ? new PayloadTooLarge({ message: "Request body exceeds the size limit" })
+      : new MalformedRequest({ message: "Request body could not be read" })
   )
+}
+
+const unexpected = (cause: Cause.Cause<unknown>): Effect.Effect<never, InternalError> =>
+  Effect.logError("Unhandled defect", cause).pipe(
+    Effect.andThen(Effect.fail(new InternalError({ message: "Internal server error" })))
+  )
+
+/**
+ * Every failure on the way to and out of a handler, in our envelope: a request part that does not
+ * decode is a `ValidationError` (a body that is not JSON a `MalformedRequest`), a body over the limit a
+ * `PayloadTooLarge`, and any defect an `InternalError` (logged with its cause, never shown to the
+ * client). The endpoint's declared errors pass through; the builder encodes them with its schema.
+ */
+const toEnvelope = <E>(cause: Cause.Cause<E>): Effect.Effect<never, E | EnvelopeError> => {
+  if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause)
+  const failure = Cause.findErrorOption(cause)
+  if (Option.isSome(failure)) {
+    const error: unknown = failure.value
+    if (HttpApiError.HttpApiSchemaError.is(error)) {
+      if (error.kind === "Body" || error.kind === "ResponseHeaders") return unexpected(cause)
+      return Effect.fail(
+        isMalformedBody(error) ? new MalformedRequest({ message: "Request body is not valid JSON" }) : validationError(error)
+      )
+    }
+    return Effect.failCause(cause)
+  }
+  const defect = Cause.findDefect(cause)
+  if (Result.isSuccess(defect)) {
+    const known = bodyReadError(defect.success)
+    if (Option.isSome(known)) return Effect.fail(known.value)
+  }
+  return unexpected(cause)
+}
+
+/**
+ * A body in a media type the endpoint does not accept: Effect 3 decoded it as text and answered the
+ * schema mismatch with a `ValidationError`, Effect 4 answers a bare 415. The envelope stays.
+ */
+const unsupportedMediaType = (): ValidationError =>
+  new ValidationError({
+    message: "Invalid request body: expected a JSON body (content-type: application/json)",
+    details: { issues: [{ path: [], message: "Expected a JSON body (content-type: application/json)" }] }
+  })
+
+const UNSUPPORTED_MEDIA_TYPE = 415
+
+/** The `ErrorEnvelope` middleware of every endpoint; also counts every error by `_tag`. */
+export const ErrorEnvelopeLive = Layer.succeed(ErrorEnvelope, (httpEffect) =>
+  httpEffect.pipe(
+    Effect.flatMap((response) =>
+      response.status === UNSUPPORTED_MEDIA_TYPE ? Effect.fail(unsupportedMediaType()) : Effect.succeed(response)
+    ),
+    Effect.catchCause(toEnvelope),
+    Effect.tapError(noteErrorTag)
+  )
+)
+
+// ---------------------------------------------------------------------------------------------------
+// Outside the API: before a route is matched, and for requests no route matches.
+// ---------------------------------------------------------------------------------------------------
+
+/** The envelope of an error answered outside any endpoint (no endpoint schema to encode it). */
+export const envelopeResponse = (
+  error: NotFound | PayloadTooLarge | InternalError,
+  status: number
+): HttpServerResponse.HttpServerResponse =>
+  HttpServerResponse.jsonUnsafe(
+    error.details === undefined
+      ? { _tag: error._tag, message: error.message }
+      : { _tag: error._tag, message: error.message, details: error.details },
+    { status }
+  )
+
+/**
+ * The answer to a failure that escaped every route: no route for the request (404 `NotFound`), a body
+ * the server could not read, or a defect (500 `InternalError`, logged). `undefined` for an interruption,
+ * which has no answer.
+ */
+export const answerOutsideApi = (
+  cause: Cause.Cause<unknown>,
+  request: HttpServerRequest.HttpServerRequest
+): Effect.Effect<{ readonly response: HttpServerResponse.HttpServerResponse; readonly tag: string }> | undefined => {
+  if (Cause.hasInterruptsOnly(cause)) return undefined
+  const failure = Cause.findErrorOption(cause)
+  if (Option.isSome(failure)) {
+    const error: unknown = failure.value
+    if (HttpServerError.isHttpServerError(error) && error.reason._tag === "RouteNotFound") {
+      const notFound = new NotFound({ message: `No route for ${request.method} ${request.url}` })
+      return Effect.succeed({ response: envelopeResponse(notFound, 404), tag: notFound._tag })
+    }
+  }
+  const defect = Cause.findDefect(cause)
+  if (Result.isSuccess(defect)) {
+    const known = bodyReadError(defect.success)
+    if (Option.isSome(known)) {
+      const error = known.value
+      return Effect.succeed(
+        error._tag === "PayloadTooLarge"
+          ? { response: envelopeResponse(error, 413), tag: error._tag }
+          : {
+              response: HttpServerResponse.jsonUnsafe({ _tag: error._tag, message: error.message }, { status: 400 }),
+              tag: error._tag
+            }
+      )
+    }
+  }
+  return Effect.logError("Unhandled defect", cause).pipe(
+    Effect.as({
+      response: envelopeResponse(new InternalError({ message: "Internal server error" }), 500),
+      tag: "InternalError"
+    })
+  )
+}
+
+/** The request's body as a Node readable, when the server is Node's (not a Web handler in tests). */
+interface NodeBody {
+  readonly socket: { destroy(): void } | null
+  on(event: "data", listener: (chunk: Buffer) => void): unknown
+  once(event: "end" | "close", listener: () => void): unknown
+  off(event: string, listener: (...args: Array<never>) => void): unknown
+  resume(): unknown
+}
+
+const nodeBodyOf = (request: HttpServerRequest.HttpServerRequest): NodeBody | undefined => {
+  const source: unknown = NodeHttpServerRequest.toIncomingMessage(request)
+  return typeof source === "object" && source !== null && "resume" in source && "on" in source
+    ? // A Node IncomingMessage (HTTP/1.1 or HTTP/2 compatibility): both have the members above.
+      (source as NodeBody)
+    : undefined
 }
 
 /**
@@ -76,12 +194,14 @@ const toEnvelope = (cause: Cause.Cause<unknown>): Effect.Effect<never, EnvelopeE
  * client reads it. So the upload is read to its end and dropped (never buffered) before answering,
  * bounded: past 64 MiB, or 16 times the limit if that is more, the socket is cut instead.
  */
-const discardUpload = (incoming: Http.IncomingMessage, limit: number) =>
-  Effect.async<void>((resume) => {
+const discardUpload = (request: HttpServerRequest.HttpServerRequest, limit: number): Effect.Effect<void> => {
+  const incoming = nodeBodyOf(request)
+  if (incoming === undefined) return Effect.void
+  return Effect.callback<void>((resume) => {
     let discarded = 0
     const onData = (chunk: Buffer) => {
       discarded += chunk.length
-      if (discarded > Math.max(16 * limit, 64 * 1024 * 1024)) incoming.socket.destroy()
+      if (discarded > Math.max(16 * limit, 64 * 1024 * 1024)) incoming.socket?.destroy()
     }
     const done = () => resume(Effect.void)
     incoming.on("data", onData)
@@ -94,37 +214,21 @@ const discardUpload = (incoming: Http.IncomingMessage, limit: number) =>
       incoming.off("close", done)
     })
   })
+}
 
 /**
- * Body size limit and the single error envelope, applied inside the API so errors are encoded by it.
- * The limit on bodies actually read (`HttpIncomingMessage.MaxBodySize`) is set once for the server's
- * runtime by `serveObserved`; this middleware refuses early on the declared length, without a generator
- * or a FiberRef write per request.
+ * A body declared larger than the limit is refused before any route runs, on its declared length (a
+ * chunked body is cut off by the server's max body size instead).
  */
-export const ApiMiddlewareLive = HttpApiBuilder.middleware(
-  FocusForgeApi,
-  Effect.gen(function* () {
-    const { http } = yield* AppConfig
-    return (app: HttpApp.Default) =>
-      Effect.withFiberRuntime<
-        HttpServerResponse.HttpServerResponse,
-        unknown,
-        HttpServerRequest.HttpServerRequest
-      >((fiber) => {
-        const request = Context.unsafeGet(fiber.currentContext, HttpServerRequest.HttpServerRequest)
-        const declared = request.headers["content-length"]
-        // A chunked body is cut off by the max body size instead.
-        if (declared !== undefined && Number(declared) > http.maxBodyBytes) {
-          return Effect.zipRight(
-            discardUpload(NodeHttpServerRequest.toIncomingMessage(request), http.maxBodyBytes),
-            Effect.fail(
-              new PayloadTooLarge({
-                message: `Request body of ${declared} bytes exceeds the limit of ${http.maxBodyBytes} bytes`
-              })
-            )
-          )
-        }
-        return app
-      }).pipe(Effect.catchAllCause(toEnvelope), Effect.tapError(noteErrorTag))
-  })
-)
+export const refuseDeclaredOversize = (
+  request: HttpServerRequest.HttpServerRequest,
+  declared: string,
+  limit: number
+): Effect.Effect<HttpServerResponse.HttpServerResponse> =>
+  Effect.as(
+    discardUpload(request, limit),
+    envelopeResponse(
+      new PayloadTooLarge({ message: `Request body of ${declared} bytes exceeds the limit of ${limit} bytes` }),
+      413
+    )
+  )

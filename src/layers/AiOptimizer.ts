@@ -51,7 +51,7 @@ export interface AiOptimizerShape {
   readonly stats: Effect.Effect<AiOptimizerStats>
 }
 
-export class AiOptimizer extends Context.Tag("AiOptimizer")<AiOptimizer, AiOptimizerShape>() {}
+export class AiOptimizer extends Context.Service<AiOptimizer, AiOptimizerShape>()("AiOptimizer") {}
 
 /** The breaker counts what the retry policy retries: faults of the provider, not of the request. */
 const isProviderFault = (error: { readonly _tag: string }): boolean =>
@@ -92,14 +92,14 @@ export const makeAiOptimizer = (
     const execute = <A, E extends { readonly _tag: string }, R>(attempt: Effect.Effect<A, E, R>) => {
       const oneAttempt = breaker.guard(
         limiter.acquire.pipe(
-          Effect.zipRight(
+          Effect.andThen(
             bulkhead.run(
               Ref.update(counters, (c) => ({ ...c, attempts: c.attempts + 1 })).pipe(
-                Effect.zipRight(
+                Effect.andThen(
                   attempt.pipe(
-                    Effect.timeoutFail({
+                    Effect.timeoutOrElse({
                       duration: attemptTimeout,
-                      onTimeout: () => new ProviderTimeout({ after: attemptTimeout })
+                      orElse: () => Effect.fail(new ProviderTimeout({ after: attemptTimeout }))
                     })
                   )
                 )
@@ -111,15 +111,15 @@ export const makeAiOptimizer = (
       )
       return oneAttempt.pipe(
         Effect.retry(schedule),
-        Effect.timeoutFail({
+        Effect.timeoutOrElse({
           duration: deadline,
-          onTimeout: () => new DeadlineExceeded({ after: deadline })
+          orElse: () => Effect.fail(new DeadlineExceeded({ after: deadline }))
         }),
         Effect.onExit((exit) =>
           Ref.update(counters, (c) => {
             const total = c.total + 1
             if (Exit.isSuccess(exit)) return { ...c, total, successes: c.successes + 1 }
-            const failure = Cause.failureOption(exit.cause)
+            const failure = Cause.findErrorOption(exit.cause)
             if (Option.isNone(failure)) return { ...c, total }
             const tag = failure.value._tag
             if (tag in rejectionKey) {
@@ -152,7 +152,7 @@ export const makeAiOptimizer = (
 export const layer = (
   config: AiOptimizerConfig,
   options: { readonly redis?: RedisTarget | undefined } = {}
-) => Layer.scoped(AiOptimizer, makeAiOptimizer(config, options))
+) => Layer.effect(AiOptimizer, makeAiOptimizer(config, options))
 
 /**
  * Health of the AI path: degraded while the breaker keeps calls away from the provider, never critical —
@@ -175,7 +175,7 @@ export const aiHealthCheck = (optimizer: AiOptimizerShape, provider: string) =>
   }))
 
 /** Configured from the environment; the limit is shared through Redis when REDIS_URL is set. */
-export const AiOptimizerLive = Layer.scoped(
+export const AiOptimizerLive = Layer.effect(
   AiOptimizer,
   Effect.gen(function* () {
     const app = yield* AppConfig

@@ -8,7 +8,7 @@ import type { EndpointStats } from "./RequestStats.ts"
  * the first sample where it does not. Pure, so the rules are tested on injected samples.
  */
 
-export const AlertKind = Schema.Literal(
+export const AlertKind = Schema.Literals([
   "latency_p95",
   "error_rate",
   "cpu",
@@ -16,7 +16,7 @@ export const AlertKind = Schema.Literal(
   "disk",
   "event_loop_lag",
   "breaker_open"
-)
+])
 export type AlertKind = typeof AlertKind.Type
 export const ALERT_KINDS: ReadonlyArray<AlertKind> = AlertKind.literals
 
@@ -28,7 +28,7 @@ export const Alert = Schema.Struct({
   threshold: Schema.Number,
   message: Schema.String,
   since: Schema.String
-}).annotations({ identifier: "Alert" })
+}).annotate({ identifier: "Alert" })
 export type Alert = typeof Alert.Type
 
 export interface AlertInputs {

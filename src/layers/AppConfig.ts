@@ -1,4 +1,4 @@
-import { Config, ConfigError, Context, Effect, Layer, Option, Redacted, Schema } from "effect"
+import { Config, Context, Effect, Layer, Option, Redacted, Schema, SchemaIssue } from "effect"
 import { randomBytes } from "node:crypto"
 import { hostname } from "node:os"
 import { join } from "node:path"
@@ -63,61 +63,117 @@ export class InvalidConfig extends Schema.TaggedError<InvalidConfig>()("InvalidC
   message: Schema.String
 }) {}
 
-export class AppConfig extends Context.Tag("AppConfig")<AppConfig, AppConfigShape>() {}
+export class AppConfig extends Context.Service<AppConfig, AppConfigShape>()("AppConfig") {}
+
+/** A ConfigError at `name` whose message is exactly `message` (formatted by `describeConfigError`). */
+export const invalidSetting = (name: string, message: string): Config.ConfigError =>
+  new Config.ConfigError(
+    new Schema.SchemaError(new SchemaIssue.Pointer([name], new SchemaIssue.InvalidValue({ message })))
+  )
+
+/**
+ * A setting read as text and parsed by `parse` (undefined: invalid). An invalid value fails with
+ * `NAME: <expected> but received "<value>"`, the form README documents; an absent one stays absent, so
+ * `Config.withDefault` and `Config.option` apply as usual.
+ */
+export const parsedSetting = <A>(
+  name: string,
+  expected: string,
+  parse: (raw: string) => A | undefined
+): Config.Config<A> =>
+  Config.String(name).pipe(
+    Config.mapEffect((raw) => {
+      const value = parse(raw)
+      return value === undefined
+        ? Effect.fail(invalidSetting(name, `${expected} but received ${JSON.stringify(raw)}`))
+        : Effect.succeed(value)
+    })
+  )
+
+const parseNumber = (raw: string): number | undefined => {
+  const text = raw.trim()
+  const value = Number(text)
+  return text === "" || !Number.isFinite(value) ? undefined : value
+}
+
+/** An integer setting that must pass `validation`; `message` says what is expected ("Expected ..."). */
+export const integerSetting = (
+  name: string,
+  check: { readonly message: string; readonly validation: (n: number) => boolean }
+): Config.Config<number> =>
+  parsedSetting(name, check.message, (raw) => {
+    const value = parseNumber(raw)
+    return value !== undefined && Number.isInteger(value) && check.validation(value) ? value : undefined
+  })
+
+/** A number setting that must pass `validation`; `message` says what is expected ("Expected ..."). */
+export const numberSetting = (
+  name: string,
+  check: { readonly message: string; readonly validation: (n: number) => boolean }
+): Config.Config<number> =>
+  parsedSetting(name, check.message, (raw) => {
+    const value = parseNumber(raw)
+    return value !== undefined && check.validation(value) ? value : undefined
+  })
+
+/** One of `literals`, exactly. */
+export const literalSetting = <const L extends ReadonlyArray<string>>(
+  name: string,
+  literals: L
+): Config.Config<L[number]> =>
+  parsedSetting(name, `Expected one of ${literals.join(", ")}`, (raw) =>
+    literals.find((literal) => literal === raw)
+  )
 
 const positiveInt = (name: string, fallback: number) =>
-  Config.integer(name).pipe(
-    Config.withDefault(fallback),
-    Config.validate({ message: "Expected a positive integer", validation: (n) => n > 0 })
+  integerSetting(name, { message: "Expected a positive integer", validation: (n) => n > 0 }).pipe(
+    Config.withDefault(fallback)
   )
 
 const positiveNumber = (name: string, fallback: number) =>
-  Config.number(name).pipe(
-    Config.withDefault(fallback),
-    Config.validate({ message: "Expected a positive number", validation: (n) => n > 0 })
+  numberSetting(name, { message: "Expected a positive number", validation: (n) => n > 0 }).pipe(
+    Config.withDefault(fallback)
   )
 
 const base = Config.all({
-  mode: Config.literal("embedded", "production")("FF_MODE").pipe(Config.withDefault("embedded" as const)),
-  host: Config.string("HOST").pipe(Config.withDefault("0.0.0.0")),
+  mode: literalSetting("FF_MODE", ["embedded", "production"]).pipe(Config.withDefault("embedded" as const)),
+  host: Config.String("HOST").pipe(Config.withDefault("0.0.0.0")),
   // 0 asks the OS for a free port (tests, side-by-side instances); the log line names the one chosen.
-  port: Config.integer("PORT").pipe(
-    Config.withDefault(8000),
-    Config.validate({
-      message: "Expected a port number from 0 to 65535",
-      validation: (n) => n >= 0 && n <= 65535
-    })
+  port: integerSetting("PORT", {
+    message: "Expected a port number from 0 to 65535",
+    validation: (n) => n >= 0 && n <= 65535
+  }).pipe(Config.withDefault(8000)),
+  dataDir: Config.String("DATA_DIR").pipe(Config.withDefault("./data")),
+  mongodbUri: Config.option(Config.Redacted("MONGODB_URI")),
+  mongodbDb: Config.String("MONGODB_DB").pipe(Config.withDefault("focusforge")),
+  redisUrl: Config.option(Config.Redacted("REDIS_URL")),
+  aiProvider: literalSetting("AI_PROVIDER", ["heuristic", "openai"]).pipe(
+    Config.withDefault("heuristic" as const)
   ),
-  dataDir: Config.string("DATA_DIR").pipe(Config.withDefault("./data")),
-  mongodbUri: Config.option(Config.redacted("MONGODB_URI")),
-  mongodbDb: Config.string("MONGODB_DB").pipe(Config.withDefault("focusforge")),
-  redisUrl: Config.option(Config.redacted("REDIS_URL")),
-  aiProvider: Config.literal(
-    "heuristic",
-    "openai"
-  )("AI_PROVIDER").pipe(Config.withDefault("heuristic" as const)),
-  aiBaseUrl: Config.string("AI_BASE_URL").pipe(Config.withDefault("https://api.openai.com/v1")),
-  aiModel: Config.string("AI_MODEL").pipe(Config.withDefault("gpt-4o-mini")),
-  aiEmbeddingModel: Config.string("AI_EMBEDDING_MODEL").pipe(Config.withDefault("text-embedding-3-small")),
-  aiApiKey: Config.option(Config.redacted("AI_API_KEY")),
+  aiBaseUrl: Config.String("AI_BASE_URL").pipe(Config.withDefault("https://api.openai.com/v1")),
+  aiModel: Config.String("AI_MODEL").pipe(Config.withDefault("gpt-4o-mini")),
+  aiEmbeddingModel: Config.String("AI_EMBEDDING_MODEL").pipe(Config.withDefault("text-embedding-3-small")),
+  aiApiKey: Config.option(Config.Redacted("AI_API_KEY")),
   jwtSecret: Config.option(
-    Config.redacted("JWT_SECRET").pipe(
-      Config.validate({
-        message: "Expected at least 32 characters",
-        validation: (secret) => Redacted.value(secret).length >= 32
-      })
+    Config.Redacted("JWT_SECRET").pipe(
+      // The secret itself is never echoed into the message.
+      Config.mapEffect((secret) =>
+        Redacted.value(secret).length >= 32
+          ? Effect.succeed(secret)
+          : Effect.fail(invalidSetting("JWT_SECRET", "Expected at least 32 characters"))
+      )
     )
   ),
-  otelEndpoint: Config.option(Config.string("OTEL_EXPORTER_OTLP_ENDPOINT")),
-  otelServiceName: Config.string("OTEL_SERVICE_NAME").pipe(Config.withDefault("focusforge")),
-  otelSampleRatio: Config.number("OTEL_TRACES_SAMPLER_ARG").pipe(
-    Config.withDefault(1),
-    Config.validate({ message: "Expected a ratio from 0 to 1", validation: (n) => n >= 0 && n <= 1 })
-  ),
-  monitoring: Config.literal("on", "off")("MONITORING").pipe(Config.withDefault("on" as const)),
+  otelEndpoint: Config.option(Config.String("OTEL_EXPORTER_OTLP_ENDPOINT")),
+  otelServiceName: Config.String("OTEL_SERVICE_NAME").pipe(Config.withDefault("focusforge")),
+  otelSampleRatio: numberSetting("OTEL_TRACES_SAMPLER_ARG", {
+    message: "Expected a ratio from 0 to 1",
+    validation: (n) => n >= 0 && n <= 1
+  }).pipe(Config.withDefault(1)),
+  monitoring: literalSetting("MONITORING", ["on", "off"]).pipe(Config.withDefault("on" as const)),
   monitorIntervalMs: positiveInt("MONITOR_INTERVAL_MS", 5_000),
   monitorWindowMinutes: positiveInt("MONITOR_WINDOW_MINUTES", 5),
-  metricsToken: Config.option(Config.redacted("METRICS_TOKEN")),
+  metricsToken: Config.option(Config.Redacted("METRICS_TOKEN")),
   alertP95LatencyMs: positiveNumber("ALERT_P95_LATENCY_MS", 1_000),
   alertErrorRate: positiveNumber("ALERT_ERROR_RATE", 0.05),
   alertMinRequests: positiveInt("ALERT_MIN_REQUESTS", 20),
@@ -127,18 +183,22 @@ const base = Config.all({
   alertEventLoopLagMs: positiveNumber("ALERT_EVENT_LOOP_LAG_MS", 200),
   maxBodyBytes: positiveInt("MAX_BODY_BYTES", 1024 * 1024),
   drainTimeoutMs: positiveInt("SHUTDOWN_DRAIN_MS", 10_000),
-  instanceId: Config.string("INSTANCE_ID").pipe(Config.withDefault(hostname()))
+  instanceId: Config.String("INSTANCE_ID").pipe(Config.withDefault(hostname()))
 })
 
-export const describeConfigError = (error: ConfigError.ConfigError): string =>
-  ConfigError.reduceWithContext(error, undefined, {
-    andCase: (_, left, right) => `${left}; ${right}`,
-    orCase: (_, left, right) => `${left}; ${right}`,
-    invalidDataCase: (_, path, message) => `${path.join(".")}: ${message}`,
-    missingDataCase: (_, path, message) => `${path.join(".")}: ${message}`,
-    sourceUnavailableCase: (_, path, message) => `${path.join(".")}: ${message}`,
-    unsupportedCase: (_, path, message) => `${path.join(".")}: ${message}`
-  })
+const formatIssues = SchemaIssue.makeFormatterStandardSchemaV1()
+
+/** `NAME: message` for each invalid setting, `; `-separated: the line printed before exiting. */
+export const describeConfigError = (error: Config.ConfigError): string => {
+  const cause = error.cause
+  if (cause._tag === "SourceError") return cause.message
+  return formatIssues(cause.issue)
+    .issues.map((issue) => {
+      const path = (issue.path ?? []).map((segment) => String(segment)).join(".")
+      return path === "" ? issue.message : `${path}: ${issue.message}`
+    })
+    .join("; ")
+}
 
 /**
  * In embedded mode the JWT secret is generated once and kept under DATA_DIR so that tokens survive a

@@ -6,19 +6,18 @@ import {
   Deferred,
   Duration,
   Effect,
-  Either,
   Exit,
-  FiberId,
   FiberSet,
   Layer,
   Option,
   Random,
+  Result,
   Schema,
   type Scope
 } from "effect"
 import type { Redis as IORedis } from "ioredis"
 import { randomUUID } from "node:crypto"
-import { InvalidConfig, describeConfigError } from "./AppConfig.ts"
+import { describeConfigError, InvalidConfig, integerSetting } from "./AppConfig.ts"
 import { Health, type HealthCheck } from "./Health.ts"
 import { logReleased } from "./Logging.ts"
 import { Redis, type RedisConnection } from "./Redis.ts"
@@ -32,11 +31,11 @@ export interface CacheOptions {
   readonly l1MaxEntries: number
   readonly l1MaxBytes: number
   /** Upper bound on an L1 entry's life, so a missed invalidation cannot keep it stale for long. */
-  readonly l1Ttl: Duration.DurationInput
+  readonly l1Ttl: Duration.Input
   /** Soft timeout on every L2 call: past it the call counts as failed and the cache goes on without it. */
-  readonly l2Timeout: Duration.DurationInput
+  readonly l2Timeout: Duration.Input
   readonly breakerFailures: number
-  readonly breakerReset: Duration.DurationInput
+  readonly breakerReset: Duration.Input
   /** TTLs are shortened by up to this fraction at random, so keys filled together do not expire together. */
   readonly ttlJitter: number
   readonly instanceId?: string
@@ -96,12 +95,12 @@ export interface CacheStats {
 export interface CacheService {
   readonly instanceId: string
   readonly prefix: string
-  readonly get: <A, I>(key: string, schema: Schema.Schema<A, I, never>) => Effect.Effect<Option.Option<A>>
+  readonly get: <A, I>(key: string, schema: Schema.Codec<A, I>) => Effect.Effect<Option.Option<A>>
   readonly set: <A, I>(
     key: string,
     value: A,
-    schema: Schema.Schema<A, I, never>,
-    ttl: Duration.DurationInput
+    schema: Schema.Codec<A, I>,
+    ttl: Duration.Input
   ) => Effect.Effect<void>
   readonly delete: (key: string) => Effect.Effect<void>
   /** Deletes every key that starts with `prefix` (after the cache's own prefix), by SCAN. */
@@ -113,17 +112,17 @@ export interface CacheService {
    */
   readonly getOrLoad: <A, I, E, R>(
     key: string,
-    schema: Schema.Schema<A, I, never>,
-    ttl: Duration.DurationInput,
+    schema: Schema.Codec<A, I>,
+    ttl: Duration.Input,
     loader: Effect.Effect<A, E, R>
   ) => Effect.Effect<A, E, R>
   readonly stats: Effect.Effect<CacheStats>
   readonly health: HealthCheck
 }
 
-export class Cache extends Context.Tag("Cache")<Cache, CacheService>() {}
+export class Cache extends Context.Service<Cache, CacheService>()("Cache") {}
 
-const InvalidationMessage = Schema.parseJson(
+const InvalidationMessage = Schema.fromJsonString(
   Schema.Struct({
     origin: Schema.String,
     keys: Schema.optional(Schema.Array(Schema.String)),
@@ -132,7 +131,7 @@ const InvalidationMessage = Schema.parseJson(
 )
 type InvalidationMessage = typeof InvalidationMessage.Type
 const encodeInvalidation = Schema.encodeSync(InvalidationMessage)
-const decodeInvalidation = Schema.decodeUnknownEither(InvalidationMessage)
+const decodeInvalidation = Schema.decodeUnknownResult(InvalidationMessage)
 
 type Source = "l1" | "l2" | "loader" | "none"
 interface Found<A> {
@@ -147,7 +146,7 @@ const SCAN_BATCH = 500
  * the timeout, a reply already waiting in the socket would lose to the timer. Waiting one more turn
  * (setImmediate runs after the I/O phase) lets such a reply win; only a reply that truly is late fails.
  */
-const afterPendingIo = Effect.async<void>((resume) => {
+const afterPendingIo = Effect.callback<void>((resume) => {
   const handle = setImmediate(() => resume(Effect.void))
   return Effect.sync(() => clearImmediate(handle))
 })
@@ -168,7 +167,7 @@ export const makeCache = (
     const l1TtlMs = Option.isSome(redis) ? Duration.toMillis(opts.l1Ttl) : Number.POSITIVE_INFINITY
     const l2Timeout = Duration.toMillis(opts.l2Timeout)
     const channel = `${opts.prefix}bus:invalidate`
-    const softTimeout = Effect.sleep(Duration.millis(l2Timeout)).pipe(Effect.zipRight(afterPendingIo))
+    const softTimeout = Effect.sleep(Duration.millis(l2Timeout)).pipe(Effect.andThen(afterPendingIo))
     const lru = new Lru(opts.l1MaxEntries, opts.l1MaxBytes)
     const breaker = yield* makeBreaker({
       failureThreshold: opts.breakerFailures,
@@ -207,18 +206,18 @@ export const makeCache = (
             .guard(
               Effect.raceFirst(
                 Effect.tryPromise(() => run(connection.client)),
-                softTimeout.pipe(Effect.zipRight(Effect.fail(new Cause.TimeoutException())))
+                softTimeout.pipe(Effect.andThen(Effect.fail(new Cause.TimeoutError())))
               )
             )
             .pipe(
               Effect.map(Option.some),
-              Effect.catchAll((error) =>
+              Effect.catch((error) =>
                 Effect.sync(() => {
                   if (error._tag === "BreakerOpen") {
                     counts.l2.rejected++
                   } else {
                     counts.l2.errors++
-                    if (Cause.isTimeoutException(error)) counts.l2.timeouts++
+                    if (Cause.isTimeoutError(error)) counts.l2.timeouts++
                   }
                   return Option.none<A>()
                 })
@@ -237,24 +236,20 @@ export const makeCache = (
     }
 
     // --- L1
-    const readL1 = <A, I>(
-      full: string,
-      schema: Schema.Schema<A, I, never>,
-      now: number
-    ): Option.Option<A> => {
+    const readL1 = <A, I>(full: string, schema: Schema.Codec<A, I>, now: number): Option.Option<A> => {
       const entry = lru.get(full, now)
       if (entry === undefined) return Option.none()
       if (entry.decoded !== undefined && entry.decoded.schema === schema) {
         return Option.some(entry.decoded.value as A)
       }
       const decoded = jsonCodec(schema).decode(entry.json)
-      if (Either.isLeft(decoded)) {
+      if (Result.isFailure(decoded)) {
         // Written under another schema for this key: not ours to return.
         lru.delete(full)
         return Option.none()
       }
-      entry.decoded = { schema, value: decoded.right }
-      return Option.some(decoded.right)
+      entry.decoded = { schema, value: decoded.success }
+      return Option.some(decoded.success)
     }
 
     const writeL1 = <A>(full: string, json: string, value: A, schema: unknown, expiresAt: number) => {
@@ -268,10 +263,7 @@ export const makeCache = (
       counts.l1.sets++
     }
 
-    const lookupL2 = <A, I>(
-      full: string,
-      schema: Schema.Schema<A, I, never>
-    ): Effect.Effect<Option.Option<A>> =>
+    const lookupL2 = <A, I>(full: string, schema: Schema.Codec<A, I>): Effect.Effect<Option.Option<A>> =>
       Effect.gen(function* () {
         if (Option.isNone(redis)) return Option.none()
         const reply = yield* l2((client) => execPipeline(client.pipeline().get(full).pttl(full)))
@@ -282,7 +274,7 @@ export const makeCache = (
           return Option.none()
         }
         const decoded = jsonCodec(schema).decode(json)
-        if (Either.isLeft(decoded)) {
+        if (Result.isFailure(decoded)) {
           counts.l2.misses++
           return Option.none()
         }
@@ -290,13 +282,13 @@ export const makeCache = (
         const now = yield* Clock.currentTimeMillis
         // Never keep it in L1 longer than it has left in L2 (-1: no expiry).
         const remaining = typeof pttl === "number" && pttl >= 0 ? Math.min(pttl, l1TtlMs) : l1TtlMs
-        writeL1(full, json, decoded.right, schema, now + remaining)
-        return Option.some(decoded.right)
+        writeL1(full, json, decoded.success, schema, now + remaining)
+        return Option.some(decoded.success)
       })
 
     // The L1 hit path is one synchronous step after reading the clock: it is the hot path, and nothing
     // can interrupt it half-counted. Slower paths count on exit.
-    const get = <A, I>(key: string, schema: Schema.Schema<A, I, never>): Effect.Effect<Option.Option<A>> =>
+    const get = <A, I>(key: string, schema: Schema.Codec<A, I>): Effect.Effect<Option.Option<A>> =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
         const full = fullKey(key)
         const cached = readL1(full, schema, now)
@@ -317,15 +309,16 @@ export const makeCache = (
         )
       })
 
-    const jitteredTtl = (ttl: Duration.DurationInput) =>
+    const jitteredTtl = (ttl: Duration.Input) =>
       Effect.map(Random.next, (r) =>
         Math.max(1, Math.round(Duration.toMillis(ttl) * (1 - opts.ttlJitter * r)))
       )
 
-    const encodeOrDie = <A, I>(full: string, value: A, schema: Schema.Schema<A, I, never>) =>
-      Either.match(jsonCodec(schema).encode(value), {
-        onLeft: (error) => Effect.dieMessage(`cache: value for ${full} does not encode: ${error.message}`),
-        onRight: (json) => Effect.succeed(json)
+    const encodeOrDie = <A, I>(full: string, value: A, schema: Schema.Codec<A, I>) =>
+      Result.match(jsonCodec(schema).encode(value), {
+        onFailure: (error) =>
+          Effect.die(new Error(`cache: value for ${full} does not encode: ${error.message}`)),
+        onSuccess: (json) => Effect.succeed(json)
       })
 
     const writeL2 = (
@@ -344,12 +337,7 @@ export const makeCache = (
           })
       )
 
-    const set = <A, I>(
-      key: string,
-      value: A,
-      schema: Schema.Schema<A, I, never>,
-      ttl: Duration.DurationInput
-    ) =>
+    const set = <A, I>(key: string, value: A, schema: Schema.Codec<A, I>, ttl: Duration.Input) =>
       Effect.gen(function* () {
         const full = fullKey(key)
         const json = yield* encodeOrDie(full, value, schema)
@@ -398,8 +386,8 @@ export const makeCache = (
     // published, so a failure is never served to a later call.
     const getOrLoad = <A, I, E, R>(
       key: string,
-      schema: Schema.Schema<A, I, never>,
-      ttl: Duration.DurationInput,
+      schema: Schema.Codec<A, I>,
+      ttl: Duration.Input,
       loader: Effect.Effect<A, E, R>
     ): Effect.Effect<A, E, R> =>
       // Uninterruptible until the flight is registered and forked: a registered flight that never starts
@@ -430,11 +418,11 @@ export const makeCache = (
 
     const startFlight = <A, I, E, R>(
       full: string,
-      schema: Schema.Schema<A, I, never>,
-      ttl: Duration.DurationInput,
+      schema: Schema.Codec<A, I>,
+      ttl: Duration.Input,
       loader: Effect.Effect<A, E, R>
     ): Effect.Effect<Deferred.Deferred<Found<A>, E>, never, R> => {
-      const flight = Deferred.unsafeMake<Found<A>, E>(FiberId.none)
+      const flight = Deferred.makeUnsafe<Found<A>, E>()
       flights.set(full, flight as Deferred.Deferred<Found<unknown>, unknown>)
       let pendingWrite: { readonly json: string; readonly ttlMs: number } | undefined
       const load = Effect.gen(function* () {
@@ -461,15 +449,15 @@ export const makeCache = (
         pendingWrite = { json, ttlMs }
         return { value, source: "loader" as Source }
       })
-      // Interruptible again inside (the fork inherits the caller's mask), so the soft-timeout races in
+      // Interruptible inside, explicitly (the fork starts inside the caller's mask), so the soft-timeout races in
       // L2 calls can cancel their loser. Waiters are released on every exit, interruption included.
       const flightBody = load.pipe(
         Effect.onExit((exit) =>
-          Effect.sync(() => flights.delete(full)).pipe(Effect.zipRight(Deferred.done(flight, exit)))
+          Effect.sync(() => flights.delete(full)).pipe(Effect.andThen(Deferred.done(flight, exit)))
         ),
         // Written to L2 after the waiters are released. A fill is not broadcast: no other instance
         // can hold a fresher copy than the one just loaded.
-        Effect.zipRight(
+        Effect.andThen(
           Effect.suspend(() =>
             pendingWrite === undefined ? Effect.void : writeL2(full, pendingWrite, false)
           )
@@ -492,10 +480,10 @@ export const makeCache = (
       subscriber.on("message", (from: string, raw: string) => {
         if (from !== channel) return
         const message = decodeInvalidation(raw)
-        if (Either.isLeft(message) || message.right.origin === instanceId) return
+        if (Result.isFailure(message) || message.success.origin === instanceId) return
         counts.l1.invalidations++
-        for (const key of message.right.keys ?? []) lru.delete(key)
-        if (message.right.prefix !== undefined) lru.deleteByPrefix(message.right.prefix)
+        for (const key of message.success.keys ?? []) lru.delete(key)
+        if (message.success.prefix !== undefined) lru.deleteByPrefix(message.success.prefix)
       })
       yield* Effect.tryPromise(() => subscriber.subscribe(channel)).pipe(
         Effect.timeoutOption(Duration.seconds(2)),
@@ -562,13 +550,12 @@ export const makeCache = (
   })
 
 const positiveInt = (name: string, fallback: number) =>
-  Config.integer(name).pipe(
-    Config.withDefault(fallback),
-    Config.validate({ message: "Expected a positive integer", validation: (n) => n > 0 })
+  integerSetting(name, { message: "Expected a positive integer", validation: (n) => n > 0 }).pipe(
+    Config.withDefault(fallback)
   )
 
 const optionsConfig = Config.all({
-  prefix: Config.string("CACHE_PREFIX").pipe(Config.withDefault(defaultCacheOptions.prefix)),
+  prefix: Config.String("CACHE_PREFIX").pipe(Config.withDefault(defaultCacheOptions.prefix)),
   l1MaxEntries: positiveInt("CACHE_L1_MAX_ENTRIES", defaultCacheOptions.l1MaxEntries),
   l1MaxBytes: positiveInt("CACHE_L1_MAX_BYTES", defaultCacheOptions.l1MaxBytes),
   l1TtlMs: positiveInt("CACHE_L1_TTL_MS", 30_000),
@@ -593,7 +580,7 @@ export const loadCacheOptions = optionsConfig.pipe(
 
 /** A cache on whatever the `Redis` service holds: L1 only without a connection, L1 + L2 with one. */
 export const cacheLayer = (options: Partial<CacheOptions> = {}) =>
-  Layer.scoped(
+  Layer.effect(
     Cache,
     Effect.gen(function* () {
       const { connection } = yield* Redis
@@ -606,7 +593,7 @@ export const cacheLayer = (options: Partial<CacheOptions> = {}) =>
   )
 
 /** The application's cache, configured from the environment. */
-export const CacheLive = Layer.unwrapEffect(Effect.map(loadCacheOptions, cacheLayer))
+export const CacheLive = Layer.unwrap(Effect.map(loadCacheOptions, cacheLayer))
 
 /**
  * The seed's cache decorator as a combinator: the effect runs only on a miss, once per key per process.
@@ -616,8 +603,8 @@ export const CacheLive = Layer.unwrapEffect(Effect.map(loadCacheOptions, cacheLa
 export const cached =
   <A, I>(options: {
     readonly key: string
-    readonly schema: Schema.Schema<A, I, never>
-    readonly ttl: Duration.DurationInput
+    readonly schema: Schema.Codec<A, I>
+    readonly ttl: Duration.Input
   }) =>
   <E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R | Cache> =>
     Effect.flatMap(Cache, (cache) => cache.getOrLoad(options.key, options.schema, options.ttl, effect))
@@ -626,8 +613,8 @@ export const cached =
 export const cachedFunction =
   <Args extends ReadonlyArray<unknown>, A, I>(options: {
     readonly key: (...args: Args) => string
-    readonly schema: Schema.Schema<A, I, never>
-    readonly ttl: Duration.DurationInput
+    readonly schema: Schema.Codec<A, I>
+    readonly ttl: Duration.Input
   }) =>
   <E, R>(load: (...args: Args) => Effect.Effect<A, E, R>) =>
   (...args: Args): Effect.Effect<A, E, R | Cache> =>

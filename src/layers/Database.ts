@@ -1,6 +1,6 @@
-import { Config, Effect, Option, Redacted, Schema } from "effect"
+import { Config, Context, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { type Db, MongoClient, type MongoClientOptions } from "mongodb"
-import { AppConfig } from "./AppConfig.ts"
+import { AppConfig, describeConfigError, integerSetting } from "./AppConfig.ts"
 import { Health } from "./Health.ts"
 import { logReleased } from "./Logging.ts"
 
@@ -20,9 +20,8 @@ export const defaultPoolSettings: PoolSettings = {
 }
 
 const setting = (name: string, fallback: number) =>
-  Config.integer(name).pipe(
-    Config.withDefault(fallback),
-    Config.validate({ message: "Expected a non-negative integer", validation: (n) => n >= 0 })
+  integerSetting(name, { message: "Expected a non-negative integer", validation: (n) => n >= 0 }).pipe(
+    Config.withDefault(fallback)
   )
 
 export const PoolSettingsConfig: Config.Config<PoolSettings> = Config.all({
@@ -56,8 +55,8 @@ const describe = (cause: unknown): string => (cause instanceof Error ? cause.mes
  * One MongoClient (and so one connection pool) per process, connected at start-up and closed when
  * the layer is released. Needs MONGODB_URI; MONGODB_DB names the database.
  */
-export class Database extends Effect.Service<Database>()("Database", {
-  scoped: Effect.gen(function* () {
+export class Database extends Context.Service<Database>()("Database", {
+  make: Effect.gen(function* () {
     const config = yield* AppConfig
     const health = yield* Health
     const mongodb = yield* Option.match(config.mongodb, {
@@ -65,7 +64,9 @@ export class Database extends Effect.Service<Database>()("Database", {
       onSome: Effect.succeed
     })
     const settings = yield* PoolSettingsConfig.pipe(
-      Effect.mapError((error) => new DatabaseError({ message: `Invalid pool configuration: ${error}` }))
+      Effect.mapError(
+        (error) => new DatabaseError({ message: `Invalid pool configuration: ${describeConfigError(error)}` })
+      )
     )
     yield* logReleased("mongodb")
     const client = yield* Effect.acquireRelease(
@@ -87,10 +88,13 @@ export class Database extends Effect.Service<Database>()("Database", {
           status: "healthy" as const,
           details: { kind: "mongodb", database: mongodb.database, max_pool_size: settings.maxPoolSize }
         }),
-        Effect.catchAll((error) => Effect.succeed({ status: "unhealthy" as const, message: error.message }))
+        Effect.catch((error) => Effect.succeed({ status: "unhealthy" as const, message: error.message }))
       ),
       { critical: true }
     )
     return { client, db, ping } as const
   })
-}) {}
+}) {
+  /** Needs AppConfig and Health (as `Database.Default` did). */
+  static readonly layer = Layer.effect(this, this.make)
+}

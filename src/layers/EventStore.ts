@@ -5,7 +5,7 @@ import { Context, type Effect, type Option, Schema, type Stream } from "effect"
  * has no event yet) or the exact version of its last event. Versions start at 1; an empty stream is
  * at version 0, so `"noStream"` and `0` mean the same thing.
  */
-export const ExpectedVersion = Schema.Union(Schema.Literal("any", "noStream"), Schema.NonNegativeInt)
+export const ExpectedVersion = Schema.Union([Schema.Literals(["any", "noStream"]), Schema.Natural])
 export type ExpectedVersion = typeof ExpectedVersion.Type
 
 export const EventMetadata = Schema.Struct({
@@ -55,7 +55,7 @@ export interface Snapshot {
 export class VersionConflict extends Schema.TaggedError<VersionConflict>()("VersionConflict", {
   streamId: Schema.String,
   expected: ExpectedVersion,
-  actual: Schema.NonNegativeInt
+  actual: Schema.Natural
 }) {
   override get message(): string {
     return `stream ${this.streamId} is at version ${this.actual}, expected ${this.expected}`
@@ -114,7 +114,7 @@ export interface EventStoreShape {
   readonly ping: Effect.Effect<void, EventStoreError>
 }
 
-export class EventStore extends Context.Tag("EventStore")<EventStore, EventStoreShape>() {}
+export class EventStore extends Context.Service<EventStore, EventStoreShape>()("EventStore") {}
 
 /** The version an append must find the stream at, or undefined when any version will do. */
 export const requiredVersion = (expected: ExpectedVersion): number | undefined =>

@@ -25,7 +25,7 @@ export const EventStoreMetricsLive = Layer.effect(
             )
             return
           }
-          const failure = Cause.failureOption(exit.cause)
+          const failure = Cause.findErrorOption(exit.cause)
           const outcome =
             Option.isSome(failure) && failure.value._tag === "VersionConflict" ? "conflict" : "error"
           metrics.store.observeAppend(store.kind, seconds, outcome)

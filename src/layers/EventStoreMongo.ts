@@ -1,4 +1,4 @@
-import { Chunk, Effect, Layer, Option, Stream } from "effect"
+import { Effect, Layer, Option, Stream } from "effect"
 import type { ClientSession, Collection, Db, IndexDescription, MongoClient } from "mongodb"
 import { Database } from "./Database.ts"
 import {
@@ -276,7 +276,7 @@ export const makeMongoEventStore = (client: MongoClient, db: Db) =>
         try: () => appendOnce(streamId, expectedVersion, batch),
         catch: (error) => error
       }).pipe(
-        Effect.catchAll((error) => {
+        Effect.catch((error) => {
           if (error instanceof ReusedEventId) return Effect.fail(reusedError(batch))
           const failure = classifyAppendFailure(error)
           if (failure === "conflict") {
@@ -304,13 +304,13 @@ export const makeMongoEventStore = (client: MongoClient, db: Db) =>
       page: (cursor: Cursor) => Promise<ReadonlyArray<EventDocument>>,
       next: (last: EventDocument) => Cursor
     ): Stream.Stream<StoredEvent, EventStoreError> =>
-      Stream.paginateChunkEffect(start, (cursor) =>
+      Stream.paginate(start, (cursor) =>
         attempt(operation, () => page(cursor)).pipe(
           Effect.map((docs) => {
             const last = docs[docs.length - 1]
             return [
-              Chunk.fromIterable(docs.map(fromDocument)),
-              docs.length === READ_PAGE_SIZE && last ? Option.some(next(last)) : Option.none()
+              docs.map(fromDocument),
+              docs.length === READ_PAGE_SIZE && last ? Option.some(next(last)) : Option.none<Cursor>()
             ] as const
           })
         )
@@ -367,7 +367,7 @@ export const makeMongoEventStore = (client: MongoClient, db: Db) =>
       loadSnapshot: (streamId) =>
         attempt("loadSnapshot", () => snapshots.findOne({ _id: streamId })).pipe(
           Effect.map((doc) =>
-            Option.map(Option.fromNullable(doc), (d) => ({ streamId, version: d.version, state: d.state }))
+            Option.map(Option.fromNullishOr(doc), (d) => ({ streamId, version: d.version, state: d.state }))
           )
         ),
       ping: attempt("ping", () => db.command({ ping: 1 })).pipe(Effect.asVoid)
@@ -384,7 +384,7 @@ const reusedError = (batch: ReadonlyArray<NewEvent>) =>
   })
 
 /** The production store on the process's MongoDB pool. */
-export const EventStoreMongoLive: Layer.Layer<EventStore, EventStoreError, Database> = Layer.scoped(
+export const EventStoreMongoLive: Layer.Layer<EventStore, EventStoreError, Database> = Layer.effect(
   EventStore,
   Effect.gen(function* () {
     const { client, db } = yield* Database

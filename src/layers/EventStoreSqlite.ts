@@ -1,4 +1,4 @@
-import { Chunk, Config, Effect, Layer, Option, Stream } from "effect"
+import { Config, Effect, Layer, Option, Stream } from "effect"
 import { chmodSync, closeSync, mkdirSync, openSync } from "node:fs"
 import { join } from "node:path"
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite"
@@ -397,7 +397,7 @@ export const makeSqliteEventStore = (options: SqliteEventStoreOptions) =>
     // next flush (or the one at shutdown), as with any store whose reply can be lost. Re-sending the same
     // event ids is answered from the store, which is how the actors retry.
     const queuedAppend: EventStoreShape["append"] = (streamId, expected, events) =>
-      Effect.async<AppendResult, VersionConflict | EventStoreError>((resume) => {
+      Effect.callback<AppendResult, VersionConflict | EventStoreError>((resume) => {
         queued.push({ streamId, expected, events, resume })
         scheduleFlush()
       })
@@ -424,14 +424,14 @@ export const makeSqliteEventStore = (options: SqliteEventStoreOptions) =>
       page: (cursor: Cursor) => ReadonlyArray<EventRow>,
       next: (last: EventRow) => Cursor
     ): Stream.Stream<StoredEvent, EventStoreError> =>
-      Stream.paginateChunkEffect(start, (cursor) =>
+      Stream.paginate(start, (cursor) =>
         Effect.try({
           try: () => {
             const rows = page(cursor)
             const last = rows[rows.length - 1]
             return [
-              Chunk.fromIterable(rows.map(toStored)),
-              rows.length === READ_PAGE_SIZE && last ? Option.some(next(last)) : Option.none()
+              rows.map(toStored),
+              rows.length === READ_PAGE_SIZE && last ? Option.some(next(last)) : Option.none<Cursor>()
             ] as const
           },
           catch: (cause) => new EventStoreError({ operation, message: describe(cause) })
@@ -470,7 +470,7 @@ export const makeSqliteEventStore = (options: SqliteEventStoreOptions) =>
       loadSnapshot: (streamId) =>
         Effect.try({
           try: () =>
-            Option.map(Option.fromNullable(selectSnapshot.get(streamId)), (row) => ({
+            Option.map(Option.fromNullishOr(selectSnapshot.get(streamId)), (row) => ({
               streamId,
               version: row.version,
               state: JSON.parse(row.state)
@@ -488,7 +488,7 @@ export const makeSqliteEventStore = (options: SqliteEventStoreOptions) =>
   })
 
 export const layerSqlite = (options: SqliteEventStoreOptions): Layer.Layer<EventStore, EventStoreError> =>
-  Layer.scoped(
+  Layer.effect(
     EventStore,
     Effect.tap(makeSqliteEventStore(options), () => logReleased("event-store-sqlite"))
   )
@@ -496,10 +496,10 @@ export const layerSqlite = (options: SqliteEventStoreOptions): Layer.Layer<Event
 /** A private in-memory store: for tests. */
 export const EventStoreSqliteMemory = layerSqlite({ filename: ":memory:" })
 
-const BusyTimeoutMs = Config.integer("SQLITE_BUSY_TIMEOUT_MS").pipe(Config.withDefault(5000))
+const BusyTimeoutMs = Config.Int("SQLITE_BUSY_TIMEOUT_MS").pipe(Config.withDefault(5000))
 
 /** The embedded default: `DATA_DIR/focusforge.db`. */
-export const EventStoreSqliteLive: Layer.Layer<EventStore, EventStoreError, AppConfig> = Layer.unwrapEffect(
+export const EventStoreSqliteLive: Layer.Layer<EventStore, EventStoreError, AppConfig> = Layer.unwrap(
   Effect.gen(function* () {
     const { dataDir } = yield* AppConfig
     const busyTimeoutMs = yield* BusyTimeoutMs.pipe(Effect.orDie)

@@ -1,7 +1,7 @@
-import { Clock, Duration, Effect, Option, Ref, Schema } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Option, Ref, Schema } from "effect"
 import { createRequire } from "node:module"
 
-export const ComponentStatus = Schema.Literal("healthy", "degraded", "unhealthy")
+export const ComponentStatus = Schema.Literals(["healthy", "degraded", "unhealthy"])
 export type ComponentStatus = typeof ComponentStatus.Type
 
 export const ComponentHealth = Schema.Struct({
@@ -9,8 +9,8 @@ export const ComponentHealth = Schema.Struct({
   /** An unhealthy critical component makes the whole service unhealthy; any other one only degrades it. */
   critical: Schema.Boolean,
   message: Schema.optional(Schema.String),
-  details: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown }))
-}).annotations({ identifier: "ComponentHealth" })
+  details: Schema.optional(Schema.Record(Schema.String, Schema.Unknown))
+}).annotate({ identifier: "ComponentHealth" })
 export type ComponentHealth = typeof ComponentHealth.Type
 
 export const HealthReport = Schema.Struct({
@@ -18,8 +18,8 @@ export const HealthReport = Schema.Struct({
   version: Schema.String,
   uptime_seconds: Schema.Number,
   checked_at: Schema.String,
-  components: Schema.Record({ key: Schema.String, value: ComponentHealth })
-}).annotations({ identifier: "HealthReport" })
+  components: Schema.Record(Schema.String, ComponentHealth)
+}).annotate({ identifier: "HealthReport" })
 export type HealthReport = typeof HealthReport.Type
 
 export type HealthCheck = Effect.Effect<Omit<ComponentHealth, "critical">>
@@ -48,8 +48,8 @@ export const overallStatus = (components: Iterable<ComponentHealth>): ComponentS
  * the components this process runs. Checks run concurrently, each bounded by a timeout: a hung
  * dependency is reported unhealthy instead of hanging the probe.
  */
-export class Health extends Effect.Service<Health>()("Health", {
-  effect: Effect.gen(function* () {
+export class Health extends Context.Service<Health>()("Health", {
+  make: Effect.gen(function* () {
     const checks = yield* Ref.make(new Map<string, Registered>())
     const draining = yield* Ref.make(false)
 
@@ -77,7 +77,7 @@ export class Health extends Effect.Service<Health>()("Health", {
             onSome: (result): ComponentHealth => ({ ...result, critical })
           })
         ),
-        Effect.catchAllCause(() =>
+        Effect.catchCause(() =>
           Effect.succeed<ComponentHealth>({ status: "unhealthy", critical, message: "health check failed" })
         )
       )
@@ -108,4 +108,6 @@ export class Health extends Effect.Service<Health>()("Health", {
       isDraining: Ref.get(draining)
     } as const
   })
-}) {}
+}) {
+  static readonly layer = Layer.effect(this, this.make)
+}

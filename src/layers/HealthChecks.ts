@@ -1,5 +1,4 @@
-import { FileSystem } from "@effect/platform"
-import { Effect, Layer } from "effect"
+import { Effect, FileSystem, Layer } from "effect"
 import { AppConfig } from "./AppConfig.ts"
 import { EventStore } from "./EventStore.ts"
 import { Health } from "./Health.ts"
@@ -8,7 +7,7 @@ import { Health } from "./Health.ts"
  * The event store's round trip, registered here because both implementations share it. (The cache, the
  * Redis connection, the AI optimizer and the monitor register their own entries.)
  */
-export const EmbeddedHealthChecks = Layer.scopedDiscard(
+export const EmbeddedHealthChecks = Layer.effectDiscard(
   Effect.gen(function* () {
     const health = yield* Health
     const fs = yield* FileSystem.FileSystem
@@ -22,7 +21,7 @@ export const EmbeddedHealthChecks = Layer.scopedDiscard(
           status: "healthy" as const,
           details: store.kind === "sqlite" ? { kind: store.kind, data_dir: dataDir } : { kind: store.kind }
         }),
-        Effect.catchAll((error) =>
+        Effect.catch((error) =>
           Effect.succeed({ status: "unhealthy" as const, message: `event store: ${error.message}` })
         )
       ),

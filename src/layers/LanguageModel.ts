@@ -10,7 +10,7 @@ export interface GenerateObjectRequest<A, I> {
   readonly system: string
   readonly prompt: string
   /** The reply is decoded with this Schema; a reply that does not fit is a `MalformedResponse`. */
-  readonly schema: Schema.Schema<A, I>
+  readonly schema: Schema.Codec<A, I>
 }
 
 export type LanguageModelError = ProviderFailure | ModelUnavailable | OptimizerRejection
@@ -28,7 +28,7 @@ export interface LanguageModelShape {
   ) => Effect.Effect<ReadonlyArray<Embedding>, LanguageModelError>
 }
 
-export class LanguageModel extends Context.Tag("LanguageModel")<LanguageModel, LanguageModelShape>() {}
+export class LanguageModel extends Context.Service<LanguageModel, LanguageModelShape>()("LanguageModel") {}
 
 /** Sends every call of `model` through the optimizer's breaker, limit, bulkhead, retries and deadline. */
 export const optimized = (model: LanguageModelShape, optimizer: AiOptimizerShape): LanguageModelShape => ({
@@ -55,7 +55,7 @@ export const LanguageModelOpenAi = Layer.effect(
 )
 
 /** The provider AI_PROVIDER names: the heuristic one by default, or an OpenAI-compatible server. */
-export const LanguageModelLive = Layer.unwrapEffect(
+export const LanguageModelLive = Layer.unwrap(
   Effect.map(AppConfig, ({ ai }) =>
     ai.provider === "openai"
       ? LanguageModelOpenAi.pipe(Layer.provide(NodeHttpClient.layerUndici))

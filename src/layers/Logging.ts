@@ -1,8 +1,8 @@
-import { Config, Effect, FiberRef, FiberRefs, HashMap, Layer, Logger, LogLevel } from "effect"
-import { globalValue } from "effect/GlobalValue"
-import { InvalidConfig, describeConfigError } from "./AppConfig.ts"
+import { Config, Context, Effect, Formatter, Layer, Logger, type LogLevel, References } from "effect"
+import { describeConfigError, InvalidConfig, literalSetting } from "./AppConfig.ts"
 
-export const LogLevelConfig = Config.literal(
+/** LOG_LEVEL keeps the names it always accepted; `Warning` is Effect 4's `Warn`. */
+export const LogLevelConfig = literalSetting("LOG_LEVEL", [
   "All",
   "Trace",
   "Debug",
@@ -11,7 +11,10 @@ export const LogLevelConfig = Config.literal(
   "Error",
   "Fatal",
   "None"
-)("LOG_LEVEL").pipe(Config.withDefault("Info" as const))
+]).pipe(Config.withDefault("Info" as const))
+
+const toLogLevel = (name: Config.Success<typeof LogLevelConfig>): LogLevel.LogLevel =>
+  name === "Warning" ? "Warn" : name
 
 /** What a log line needs to know about the HTTP request its fiber serves. */
 export interface RequestLogContext {
@@ -19,38 +22,51 @@ export interface RequestLogContext {
 }
 
 /**
- * The request a fiber is serving, set once per request by the HTTP layer and inherited by the fibers it
- * forks. The logger reads it when (and only when) a line is written, so a request that logs nothing
- * pays no `Effect.annotateLogs` (a FiberRef write and a hash-map insert) for its `request_id`.
+ * The request a fiber is serving, provided once per request by the HTTP layer
+ * (`Effect.provideService(currentRequestLog, ...)`) and inherited by the fibers it forks. The logger
+ * reads it when (and only when) a line is written, so a request that logs nothing pays no
+ * `Effect.annotateLogs` (a context write and a record copy) for its `request_id`.
  */
-export const currentRequestLog = globalValue(Symbol.for("focusforge/Logging/currentRequestLog"), () =>
-  FiberRef.unsafeMake<RequestLogContext | undefined>(undefined)
+export const currentRequestLog = Context.Reference<RequestLogContext | undefined>(
+  "focusforge/Logging/currentRequestLog",
+  { defaultValue: () => undefined }
 )
 
-/** Adds `request_id` to the annotations of lines written while serving a request. */
-const withRequestId = <Message, Output>(logger: Logger.Logger<Message, Output>) =>
-  Logger.mapInputOptions(logger, (options: Logger.Logger.Options<Message>) => {
-    const request = FiberRefs.getOrDefault(options.context, currentRequestLog)
-    return request === undefined
-      ? options
-      : { ...options, annotations: HashMap.set(options.annotations, "request_id", request.requestId) }
+/**
+ * One JSON object per line, with the fields the Effect 3 JSON logger wrote (`message`, `logLevel`,
+ * `timestamp`, `cause`, `annotations`, `spans`, `fiberId`), and `request_id` among the annotations of
+ * lines written while serving a request.
+ */
+const jsonLineLogger = Logger.make<unknown, string>((options) => {
+  const structured = Logger.formatStructured.log(options)
+  const request = options.fiber.getRef(currentRequestLog)
+  return Formatter.formatJson({
+    message: structured.message,
+    logLevel: structured.level,
+    timestamp: structured.timestamp,
+    cause: structured.cause,
+    annotations:
+      request === undefined
+        ? structured.annotations
+        : { ...structured.annotations, request_id: request.requestId },
+    spans: structured.spans,
+    fiberId: structured.fiberId
   })
+})
 
 /**
  * Structured JSON logs, one object per line, at the level LOG_LEVEL names. Provided around the whole
  * program (not as one layer among others) so that every fiber, request fibers included, inherits it.
  */
-export const LoggingLive = Layer.unwrapEffect(
+export const LoggingLive = Layer.unwrap(
   LogLevelConfig.pipe(
     Effect.mapError(
       (error) => new InvalidConfig({ message: `Invalid configuration: ${describeConfigError(error)}` })
     ),
     Effect.map((level) =>
       Layer.merge(
-        Logger.replace(Logger.defaultLogger, withRequestId(Logger.withConsoleLog(Logger.jsonLogger))),
-        Logger.minimumLogLevel(
-          LogLevel.allLevels.find((candidate) => candidate._tag === level) ?? LogLevel.Info
-        )
+        Logger.layer([Logger.withConsoleLog(jsonLineLogger)]),
+        Layer.succeed(References.MinimumLogLevel, toLogLevel(level))
       )
     )
   )

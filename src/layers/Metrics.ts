@@ -1,4 +1,4 @@
-import { Effect, type Exit } from "effect"
+import { Context, Effect, type Exit, Layer } from "effect"
 import * as Prom from "prom-client"
 import { AppConfig } from "./AppConfig.ts"
 import { RequestStats } from "./RequestStats.ts"
@@ -186,11 +186,13 @@ export const timed = <A, E, R>(
     )
   })
 
-export class Metrics extends Effect.Service<Metrics>()("Metrics", {
-  effect: Effect.gen(function* () {
+export class Metrics extends Context.Service<Metrics>()("Metrics", {
+  make: Effect.gen(function* () {
     const { monitor } = yield* AppConfig
     const registry = new Prom.Registry()
     if (monitor.enabled) Prom.collectDefaultMetrics({ register: registry })
     return make(registry, monitor.windowMinutes)
   })
-}) {}
+}) {
+  static readonly layer = Layer.effect(this, this.make)
+}

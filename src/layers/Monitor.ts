@@ -1,4 +1,4 @@
-import { Clock, Duration, Effect, Ref, Schema } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Ref, Schema } from "effect"
 import { Alert, ALERT_KINDS, conditions, transition } from "./Alerts.ts"
 import { AppConfig } from "./AppConfig.ts"
 import { Health } from "./Health.ts"
@@ -9,16 +9,16 @@ import { instanceId } from "./Telemetry.ts"
 
 export const EndpointPerformance = Schema.Struct({
   method: Schema.String,
-  route: Schema.String.annotations({ description: "The route template, e.g. /api/v1/tasks/{task_id}" }),
+  route: Schema.String.annotate({ description: "The route template, e.g. /api/v1/tasks/{task_id}" }),
   count: Schema.Number,
   requests_per_second: Schema.Number,
-  error_rate: Schema.Number.annotations({ description: "Share of 5xx responses" }),
-  client_error_rate: Schema.Number.annotations({ description: "Share of 4xx responses" }),
+  error_rate: Schema.Number.annotate({ description: "Share of 5xx responses" }),
+  client_error_rate: Schema.Number.annotate({ description: "Share of 4xx responses" }),
   mean_ms: Schema.Number,
   p50_ms: Schema.Number,
   p95_ms: Schema.Number,
   p99_ms: Schema.Number
-}).annotations({ identifier: "EndpointPerformance" })
+}).annotate({ identifier: "EndpointPerformance" })
 
 export const PerformanceReport = Schema.Struct({
   generated_at: Schema.String,
@@ -29,7 +29,7 @@ export const PerformanceReport = Schema.Struct({
   system: Schema.NullOr(SystemSample),
   sampled_at: Schema.NullOr(Schema.String),
   alerts: Schema.Array(Alert)
-}).annotations({ identifier: "PerformanceReport" })
+}).annotate({ identifier: "PerformanceReport" })
 export type PerformanceReport = typeof PerformanceReport.Type
 
 interface State {
@@ -43,8 +43,8 @@ interface State {
  * logs alerts as they fire and clear, exports them as a gauge and reports them in `/health` (a
  * non-critical "monitor" component, degraded while any alert is active) and `/metrics/performance`.
  */
-export class Monitor extends Effect.Service<Monitor>()("Monitor", {
-  scoped: Effect.gen(function* () {
+export class Monitor extends Context.Service<Monitor>()("Monitor", {
+  make: Effect.gen(function* () {
     const config = yield* AppConfig
     const metrics = yield* Metrics
     const health = yield* Health
@@ -90,7 +90,7 @@ export class Monitor extends Effect.Service<Monitor>()("Monitor", {
         gauges.alertsActive.set({ alert: kind }, next.active.filter((alert) => alert.kind === kind).length)
       }
       yield* Ref.set(state, { system: sample, sampledAt: at, alerts: next.active })
-    }).pipe(Effect.catchAllCause((cause) => Effect.logWarning("monitor sample failed", cause)))
+    }).pipe(Effect.catchCause((cause) => Effect.logWarning("monitor sample failed", cause)))
 
     const alerts = Effect.map(Ref.get(state), (current) => current.alerts)
 
@@ -113,7 +113,7 @@ export class Monitor extends Effect.Service<Monitor>()("Monitor", {
     if (config.monitor.enabled) {
       yield* tick
       yield* Effect.sleep(Duration.millis(config.monitor.intervalMs)).pipe(
-        Effect.zipRight(tick),
+        Effect.andThen(tick),
         Effect.forever,
         Effect.forkScoped
       )
@@ -143,4 +143,6 @@ export class Monitor extends Effect.Service<Monitor>()("Monitor", {
       tick
     } as const
   })
-}) {}
+}) {
+  static readonly layer = Layer.effect(this, this.make)
+}

@@ -30,12 +30,12 @@ export interface RedisService {
   readonly connection: Option.Option<RedisConnection>
 }
 
-export class Redis extends Context.Tag("Redis")<Redis, RedisService>() {}
+export class Redis extends Context.Service<Redis, RedisService>()("Redis") {}
 
 export interface RedisConnectionOptions {
   /** Longest pause between reconnect attempts; the backoff doubles from 50 ms up to it. */
-  readonly maxReconnectDelay?: Duration.DurationInput
-  readonly connectTimeout?: Duration.DurationInput
+  readonly maxReconnectDelay?: Duration.Input
+  readonly connectTimeout?: Duration.Input
 }
 
 /**
@@ -126,7 +126,7 @@ const registerHealth = (connection: RedisConnection) =>
 
 /** A Redis service on an explicit URL (tests, tools); registers its health entry. */
 export const RedisFromUrl = (url: string, options: RedisConnectionOptions = {}) =>
-  Layer.scoped(
+  Layer.effect(
     Redis,
     Effect.gen(function* () {
       yield* logReleased("redis")
@@ -140,7 +140,7 @@ export const RedisFromUrl = (url: string, options: RedisConnectionOptions = {}) 
 export const RedisDisabled = Layer.succeed(Redis, { connection: Option.none() })
 
 /** From `REDIS_URL` in AppConfig; without it, no connection is attempted. */
-export const RedisLive = Layer.scoped(
+export const RedisLive = Layer.effect(
   Redis,
   Effect.gen(function* () {
     const config = yield* AppConfig

@@ -33,7 +33,7 @@ export const SystemSample = Schema.Struct({
     lag_mean_ms: Schema.Number,
     lag_max_ms: Schema.Number
   })
-}).annotations({ identifier: "SystemSample" })
+}).annotate({ identifier: "SystemSample" })
 export type SystemSample = typeof SystemSample.Type
 
 /**
@@ -41,10 +41,10 @@ export type SystemSample = typeof SystemSample.Type
  * asynchronous (`statfs`): nothing waits on the event loop to measure CPU, unlike the original's
  * one-second blocking sample. Tests replace it with injected samples.
  */
-export class SystemProbe extends Context.Tag("SystemProbe")<
+export class SystemProbe extends Context.Service<
   SystemProbe,
   { readonly sample: Effect.Effect<SystemSample> }
->() {}
+>()("SystemProbe") {}
 
 const round = (value: number, digits = 2) => {
   const factor = 10 ** digits
@@ -62,7 +62,7 @@ const cpuTimes = () => {
   return { busy, total }
 }
 
-export const SystemProbeLive = Layer.scoped(
+export const SystemProbeLive = Layer.effect(
   SystemProbe,
   Effect.gen(function* () {
     const { dataDir } = yield* AppConfig

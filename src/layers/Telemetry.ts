@@ -1,11 +1,6 @@
-import { NodeSdk, Resource, Tracer as OtelTracer } from "@effect/opentelemetry"
-import {
-  type Attributes,
-  type Context as OtelContext,
-  type Link,
-  SpanKind,
-  TraceFlags
-} from "@opentelemetry/api"
+import { OtelTracer, Resource } from "@effect/opentelemetry"
+import * as NodeSdk from "@effect/opentelemetry/NodeSdk"
+import { type Attributes, type Context as OtelContext, type Link, SpanKind } from "@opentelemetry/api"
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http"
 import {
   BatchSpanProcessor,
@@ -15,7 +10,7 @@ import {
   type SamplingResult,
   TraceIdRatioBasedSampler
 } from "@opentelemetry/sdk-trace-base"
-import { Context, Effect, Layer, Option, Tracer } from "effect"
+import { Effect, Layer, Option, Tracer } from "effect"
 import { randomUUID } from "node:crypto"
 import { AppConfig } from "./AppConfig.ts"
 import { appVersion } from "./Health.ts"
@@ -52,36 +47,15 @@ class EdgeSampledServerSpans implements Sampler {
 }
 
 /**
- * `@effect/opentelemetry` hands OTel a remote parent as sampled unless its context says otherwise, so a
- * caller's `traceparent` with the sampled flag off would still be recorded. Marking such parents with
- * their flags lets the parent-based sampler keep the caller's decision.
+ * `@effect/opentelemetry` 4 hands OTel a remote parent with its own sampled flag, so the parent-based
+ * sampler keeps a caller's "not sampled" decision without help (the Effect 3 version needed a wrapper
+ * that marked such parents). What remains is dropping the tracer's `context` hook: the OTel tracer
+ * would enter the span's OTel context (AsyncLocalStorage) on every resume of every traced fiber. Only
+ * OTel-instrumented libraries read that context and none runs in this process: Effect spans carry their
+ * parent themselves, and outgoing HTTP calls take `traceparent` from them.
  */
-const honourUnsampledParents = (tracer: Tracer.Tracer): Tracer.Tracer =>
-  Tracer.make({
-    span: (name, parent, context, links, startTime, kind, options) =>
-      tracer.span(
-        name,
-        Option.map(parent, (span) =>
-          span._tag === "ExternalSpan" && !span.sampled
-            ? Tracer.externalSpan({
-                traceId: span.traceId,
-                spanId: span.spanId,
-                sampled: false,
-                context: Context.add(span.context, OtelTracer.OtelTraceFlags, TraceFlags.NONE)
-              })
-            : span
-        ),
-        context,
-        links,
-        startTime,
-        kind,
-        options
-      ),
-    // The OTel tracer would enter the span's OTel context (AsyncLocalStorage) on every resume of every
-    // traced fiber. Only OTel-instrumented libraries read that context and none runs in this process:
-    // Effect spans carry their parent themselves, and outgoing HTTP calls take `traceparent` from them.
-    context: (execution) => execution()
-  })
+const withoutOtelContext = (tracer: Tracer.Tracer): Tracer.Tracer =>
+  Tracer.make({ span: (options) => tracer.span(options) })
 
 const exportingTracer = (endpoint: string, serviceName: string, sampleRatio: number) => {
   const ResourceLive = Resource.layer({
@@ -100,9 +74,11 @@ const exportingTracer = (endpoint: string, serviceName: string, sampleRatio: num
       shutdownTimeout: "3 seconds"
     }
   )
-  return Layer.unwrapEffect(
-    Effect.map(OtelTracer.make, (tracer) => Layer.setTracer(honourUnsampledParents(tracer)))
-  ).pipe(Layer.provide(OtelTracer.layerTracer), Layer.provide(ProviderLive), Layer.provide(ResourceLive))
+  return Layer.effect(Tracer.Tracer, Effect.map(OtelTracer.make, withoutOtelContext)).pipe(
+    Layer.provide(OtelTracer.layerTracer),
+    Layer.provide(ProviderLive),
+    Layer.provide(ResourceLive)
+  )
 }
 
 /**
@@ -110,17 +86,17 @@ const exportingTracer = (endpoint: string, serviceName: string, sampleRatio: num
  * otherwise. New traces are sampled at `OTEL_TRACES_SAMPLER_ARG`; a request that arrives with a
  * `traceparent` follows its caller's decision so a trace is never cut in half.
  */
-export const TelemetryLive = Layer.unwrapEffect(
+export const TelemetryLive = Layer.unwrap(
   Effect.map(AppConfig, ({ otel }) =>
     Option.match(otel.endpoint, {
       onNone: () => Layer.empty,
       onSome: (endpoint) =>
         Layer.merge(
           exportingTracer(endpoint, otel.serviceName, otel.sampleRatio),
-          Layer.scopedDiscard(
+          Layer.effectDiscard(
             Effect.logInfo("exporting traces").pipe(
               Effect.annotateLogs({ endpoint: tracesUrl(endpoint), sample_ratio: otel.sampleRatio }),
-              Effect.zipRight(logReleased("telemetry"))
+              Effect.andThen(logReleased("telemetry"))
             )
           )
         )

@@ -5,5 +5,5 @@ import { Effect, type Tracer } from "effect"
  * (a `new Error()` and its stack), and the programs apply theirs per call, so per request; the span's
  * name already says where it comes from.
  */
-export const withSpan = (name: string, options?: Omit<Tracer.SpanOptions, "captureStackTrace">) =>
-  Effect.withSpan(name, { ...options, captureStackTrace: false })
+export const withSpan = (name: string, options?: Tracer.SpanOptionsNoTrace) =>
+  Effect.withSpan(name, options, { captureStackTrace: false })

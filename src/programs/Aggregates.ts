@@ -1,4 +1,4 @@
-import { Clock, Effect } from "effect"
+import { Clock, Context, Effect, Layer } from "effect"
 import { AccountDecider, EmailClaimDecider } from "../domain/account.ts"
 import { MoodDecider } from "../domain/mood.ts"
 import { TaskDecider } from "../domain/task.ts"
@@ -11,8 +11,8 @@ import { ActorSystem } from "./actors/ActorSystem.ts"
  * refuses a second registration: two runtimes would be two writers per entity). Every program sends
  * its commands and reads its state through these.
  */
-export class Aggregates extends Effect.Service<Aggregates>()("Aggregates", {
-  scoped: Effect.gen(function* () {
+export class Aggregates extends Context.Service<Aggregates>()("Aggregates", {
+  make: Effect.gen(function* () {
     const system = yield* ActorSystem
     return {
       accounts: yield* system.register(AccountDecider),
@@ -22,7 +22,10 @@ export class Aggregates extends Effect.Service<Aggregates>()("Aggregates", {
       moods: yield* system.register(MoodDecider)
     } as const
   })
-}) {}
+}) {
+  /** Dependencies (ActorSystem) come from the caller's layer graph. */
+  static readonly layer = Layer.effect(this, this.make)
+}
 
 /** The email claim's entity id: the normalised address, base64url-encoded to stay key-safe. */
 export const emailEntityId = (email: string): string => Buffer.from(email, "utf8").toString("base64url")
@@ -39,7 +42,9 @@ export const storeFailuresAsDefects = <A, E, R>(
     self,
     (error): error is VersionConflict | EventStoreError =>
       error instanceof VersionConflict || error instanceof EventStoreError,
-    (error) => Effect.die(error)
+    (error) => Effect.die(error),
+    // Given explicitly so the remaining error type is exactly the `Exclude` above.
+    (error) => Effect.fail(error)
   )
 
 /** The instant a command is decided at, from the Clock so tests can move it. */
@@ -57,5 +62,6 @@ export const failsOnlyWith =
     Effect.catchIf(
       self,
       (error): error is Exclude<E, { readonly _tag: Tags[number] }> => !tags.includes(error._tag),
-      (error) => Effect.die(error)
+      (error) => Effect.die(error),
+      (error) => Effect.fail(error)
     )

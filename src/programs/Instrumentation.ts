@@ -1,4 +1,4 @@
-import { Duration, Effect, Schedule } from "effect"
+import { Context, Duration, Effect, Layer, Schedule, Semaphore } from "effect"
 import { AiOptimizer } from "../layers/AiOptimizer.ts"
 import { Cache } from "../layers/Cache.ts"
 import { Metrics } from "../layers/Metrics.ts"
@@ -12,8 +12,8 @@ const SAMPLE_EVERY = Duration.seconds(1)
  * the last sample. It samples once a second (the monitor's alerts read these values) and again right
  * before each scrape, so `/metrics` is exact. The components stay free of metrics code.
  */
-export class Instrumentation extends Effect.Service<Instrumentation>()("Instrumentation", {
-  scoped: Effect.gen(function* () {
+export class Instrumentation extends Context.Service<Instrumentation>()("Instrumentation", {
+  make: Effect.gen(function* () {
     const metrics = yield* Metrics
     const actors = yield* ActorSystem
     const optimizer = yield* AiOptimizer
@@ -62,11 +62,14 @@ export class Instrumentation extends Effect.Service<Instrumentation>()("Instrume
     })
 
     // One sample at a time: two interleaved ones would count the same growth twice.
-    const lock = yield* Effect.makeSemaphore(1)
+    const lock = yield* Semaphore.make(1)
     const sampleOnce = lock.withPermits(1)(sample)
     yield* sampleOnce.pipe(Effect.repeat(Schedule.spaced(SAMPLE_EVERY)), Effect.forkScoped)
     return { sample: sampleOnce } as const
   })
-}) {}
+}) {
+  /** Dependencies (Metrics, ActorSystem, AiOptimizer, Cache) come from the caller's layer graph. */
+  static readonly layer = Layer.effect(this, this.make)
+}
 
-export const InstrumentationLive = Instrumentation.Default
+export const InstrumentationLive = Instrumentation.layer

@@ -13,17 +13,17 @@ import { Tasks } from "./tasks.ts"
  * `TaskBreakdown` seam comes from outside: the `task_breakdown` chain in the application.
  */
 export const ProgramsLive = Layer.mergeAll(
-  Accounts.Default,
-  Tasks.Default,
-  MoodLog.Default,
-  RewardStore.Default,
-  BlockCredits.Default
-).pipe(Layer.provideMerge(Layer.mergeAll(Aggregates.Default, TaskIndex.Default)))
+  Accounts.layer,
+  Tasks.layer,
+  MoodLog.layer,
+  RewardStore.layer,
+  BlockCredits.layer
+).pipe(Layer.provideMerge(Layer.mergeAll(Aggregates.layer, TaskIndex.layer)))
 
 /**
  * In embedded mode the server process is the only process, so it runs the block credit process
  * manager itself; in production that is the worker's job.
  */
-export const EmbeddedBackgroundLive = Layer.unwrapEffect(
+export const EmbeddedBackgroundLive = Layer.unwrap(
   Effect.map(AppConfig, (config) => (config.mode === "embedded" ? BlockCreditsDaemon : Layer.empty))
 )

@@ -1,4 +1,4 @@
-import { Config, Effect, Either, Redacted, Schema } from "effect"
+import { Config, Context, Effect, Layer, Redacted, Result, Schema } from "effect"
 import { randomUUID } from "node:crypto"
 import {
   type Account,
@@ -14,21 +14,21 @@ import {
 } from "../domain/account.ts"
 import { EmailTaken, InvalidCredentials } from "../domain/errors.ts"
 import { TokenId, UserId } from "../domain/ids.ts"
-import { AppConfig, describeConfigError, InvalidConfig } from "../layers/AppConfig.ts"
+import { AppConfig, describeConfigError, InvalidConfig, integerSetting } from "../layers/AppConfig.ts"
 import * as Jwt from "../layers/auth/Jwt.ts"
 import { hashPassword, verifyPassword } from "../layers/auth/Passwords.ts"
 import { Aggregates, emailEntityId, failsOnlyWith, now, storeFailuresAsDefects } from "./Aggregates.ts"
 import { withSpan } from "../layers/spans.ts"
 
 /** Lifetime of an access token; a logout revokes one before it ends. */
-export const JwtTtlConfig = Config.integer("JWT_TTL_SECONDS").pipe(
-  Config.withDefault(86_400),
-  Config.validate({ message: "Expected a positive integer", validation: (n) => n > 0 })
-)
+export const JwtTtlConfig = integerSetting("JWT_TTL_SECONDS", {
+  message: "Expected a positive integer",
+  validation: (n) => n > 0
+}).pipe(Config.withDefault(86_400))
 
 /** Why a bearer token was refused; clients only ever see 401, the reason goes to the logs. */
 export class InvalidToken extends Schema.TaggedError<InvalidToken>()("InvalidToken", {
-  reason: Schema.Literal("missing", "malformed", "signature", "expired", "revoked", "unknown_user")
+  reason: Schema.Literals(["missing", "malformed", "signature", "expired", "revoked", "unknown_user"])
 }) {}
 
 export interface Session {
@@ -44,8 +44,8 @@ export interface Principal {
   readonly expires_at: Date
 }
 
-const decodeUserId = Schema.decodeUnknownEither(UserId)
-const decodeTokenId = Schema.decodeUnknownEither(TokenId)
+const decodeUserId = Schema.decodeUnknownResult(UserId)
+const decodeTokenId = Schema.decodeUnknownResult(TokenId)
 
 /**
  * Registration, login, token checks and logout over the `email` and `account` aggregates.
@@ -56,8 +56,8 @@ const decodeTokenId = Schema.decodeUnknownEither(TokenId)
  * (nobody was ever given a token for it, so nobody loses anything). Of two registrations racing for
  * one address, the account stream decides: exactly one registers, the other gets `EmailTaken`.
  */
-export class Accounts extends Effect.Service<Accounts>()("Accounts", {
-  effect: Effect.gen(function* () {
+export class Accounts extends Context.Service<Accounts>()("Accounts", {
+  make: Effect.gen(function* () {
     const { accounts, emails } = yield* Aggregates
     const { jwtSecret } = yield* AppConfig
     const ttlSeconds = yield* JwtTtlConfig.pipe(
@@ -137,7 +137,7 @@ export class Accounts extends Effect.Service<Accounts>()("Accounts", {
           return yield* Effect.fail(invalid)
         }
         // A locked account is refused before spending a KDF run on it.
-        yield* loginAllowed(state, at)
+        yield* Effect.fromResult(loginAllowed(state, at))
         const ok = yield* verifyPassword(input.password, account.password_hash)
         yield* accounts.send(owner, RecordLogin.make({ user_id: owner, succeeded: ok, at }))
         if (!ok) return yield* Effect.fail(invalid)
@@ -156,17 +156,17 @@ export class Accounts extends Effect.Service<Accounts>()("Accounts", {
       Effect.gen(function* () {
         if (token.length === 0) return yield* new InvalidToken({ reason: "missing" })
         const at = yield* now
-        const claims = yield* Either.mapLeft(
-          Jwt.verify(jwtSecret, token, Math.floor(at.getTime() / 1000)),
-          (reason) => new InvalidToken({ reason })
+        const claims = yield* Jwt.verify(jwtSecret, token, Math.floor(at.getTime() / 1000)).pipe(
+          Result.mapError((reason) => new InvalidToken({ reason })),
+          Effect.fromResult
         )
-        const userId = yield* Either.mapLeft(
-          decodeUserId(claims.sub),
-          () => new InvalidToken({ reason: "malformed" })
+        const userId = yield* decodeUserId(claims.sub).pipe(
+          Result.mapError(() => new InvalidToken({ reason: "malformed" })),
+          Effect.fromResult
         )
-        const tokenId = yield* Either.mapLeft(
-          decodeTokenId(claims.jti),
-          () => new InvalidToken({ reason: "malformed" })
+        const tokenId = yield* decodeTokenId(claims.jti).pipe(
+          Result.mapError(() => new InvalidToken({ reason: "malformed" })),
+          Effect.fromResult
         )
         const { state } = yield* accounts.read(userId)
         if (state.account === null) return yield* new InvalidToken({ reason: "unknown_user" })
@@ -190,4 +190,7 @@ export class Accounts extends Effect.Service<Accounts>()("Accounts", {
 
     return { register, login, authenticate, logout, ttlSeconds } as const
   })
-}) {}
+}) {
+  /** Dependencies (Aggregates, AppConfig) come from the caller's layer graph. */
+  static readonly layer = Layer.effect(this, this.make)
+}

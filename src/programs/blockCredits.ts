@@ -1,4 +1,4 @@
-import { Chunk, Duration, Effect, Layer, Option, Schema, Stream } from "effect"
+import { Context, Duration, Effect, Layer, Option, Schema, Semaphore, Stream } from "effect"
 import { TaskEvent } from "../domain/task.ts"
 import { creditFor } from "../domain/wallet.ts"
 import { EventStore } from "../layers/EventStore.ts"
@@ -11,9 +11,9 @@ import { Aggregates } from "./Aggregates.ts"
  * monotonic checkpoint, and it exists in every store implementation.
  */
 export const CHECKPOINT_STREAM = "checkpoint-block-credits"
-const Checkpoint = Schema.Struct({ position: Schema.NonNegativeInt })
+const Checkpoint = Schema.Struct({ position: Schema.Natural })
 const decodeCheckpoint = Schema.decodeUnknownOption(Checkpoint)
-const decodeTaskEvent = Schema.decodeUnknown(TaskEvent)
+const decodeTaskEvent = Schema.decodeUnknownEffect(TaskEvent)
 /** The block a wallet's `TokensEarned` paid for. */
 const decodePaid = Schema.decodeUnknownOption(
   Schema.Struct({ task_id: Schema.String, block_id: Schema.String })
@@ -37,11 +37,11 @@ export interface CreditRun {
  * writes nothing. The checkpoint only advances past
  * events whose credit was answered, so a failure is retried on the next run.
  */
-export class BlockCredits extends Effect.Service<BlockCredits>()("BlockCredits", {
-  effect: Effect.gen(function* () {
+export class BlockCredits extends Context.Service<BlockCredits>()("BlockCredits", {
+  make: Effect.gen(function* () {
     const store = yield* EventStore
     const { wallets } = yield* Aggregates
-    const lock = yield* Effect.makeSemaphore(1)
+    const lock = yield* Semaphore.make(1)
 
     const runOnce: Effect.Effect<CreditRun> = lock.withPermits(1)(
       Effect.gen(function* () {
@@ -53,9 +53,9 @@ export class BlockCredits extends Effect.Service<BlockCredits>()("BlockCredits",
         let position = start
         let credited = 0
         const failure = yield* store.readAll({ fromPosition: start + 1 }).pipe(
-          Stream.runForEachChunk((chunk) =>
+          // One array per page of the log (`Stream.paginate` emits each page whole).
+          Stream.runForEachArray((events) =>
             Effect.gen(function* () {
-              const events = Chunk.toReadonlyArray(chunk)
               // The request that completed a block normally paid it a moment later: its `TokensEarned`
               // is then in the same page of the log, and that block needs no second credit.
               const paid = new Set<string>()
@@ -96,7 +96,7 @@ export class BlockCredits extends Effect.Service<BlockCredits>()("BlockCredits",
         }
         return { position, credited }
       }).pipe(
-        Effect.catchAll((error) =>
+        Effect.catch((error) =>
           Effect.logWarning("block credits could not run").pipe(
             Effect.annotateLogs({ error: error.message }),
             Effect.as({ position: 0, credited: 0 })
@@ -107,18 +107,21 @@ export class BlockCredits extends Effect.Service<BlockCredits>()("BlockCredits",
 
     return { runOnce } as const
   })
-}) {}
+}) {
+  /** Dependencies (EventStore, Aggregates) come from the caller's layer graph. */
+  static readonly layer = Layer.effect(this, this.make)
+}
 
 /** How often the embedded server looks for unpaid completions. */
 export const BLOCK_CREDITS_INTERVAL = Duration.seconds(2)
 
 /** Runs the process manager in the background for as long as the layer lives. */
-export const BlockCreditsDaemon = Layer.scopedDiscard(
+export const BlockCreditsDaemon = Layer.effectDiscard(
   Effect.gen(function* () {
     const credits = yield* BlockCredits
     yield* logReleased("block-credits")
     yield* Effect.forkScoped(
-      Effect.forever(Effect.zipRight(credits.runOnce, Effect.sleep(BLOCK_CREDITS_INTERVAL)))
+      Effect.forever(Effect.andThen(credits.runOnce, Effect.sleep(BLOCK_CREDITS_INTERVAL)))
     )
   })
 )

@@ -1,4 +1,4 @@
-import { Effect } from "effect"
+import { Context, Effect, Layer } from "effect"
 import { randomUUID } from "node:crypto"
 import { MoodEntryId, type UserId } from "../domain/ids.ts"
 import { entriesBetween, LogMood, moodInsights } from "../domain/mood.ts"
@@ -14,8 +14,8 @@ export interface MoodInput {
 }
 
 /** The mood log (one actor per user) and the insights that relate it to completed focus blocks. */
-export class MoodLog extends Effect.Service<MoodLog>()("MoodLog", {
-  effect: Effect.gen(function* () {
+export class MoodLog extends Context.Service<MoodLog>()("MoodLog", {
+  make: Effect.gen(function* () {
     const { moods } = yield* Aggregates
     const index = yield* TaskIndex
 
@@ -60,4 +60,7 @@ export class MoodLog extends Effect.Service<MoodLog>()("MoodLog", {
 
     return { log, history, insights } as const
   })
-}) {}
+}) {
+  /** Dependencies (Aggregates, TaskIndex) come from the caller's layer graph. */
+  static readonly layer = Layer.effect(this, this.make)
+}

@@ -1,10 +1,10 @@
-import { Effect, Schema, Stream } from "effect"
+import { Context, Effect, Layer, Schema, Semaphore, Stream } from "effect"
 import type { UserId } from "../domain/ids.ts"
 import { evolveTaskState, initialTaskState, type Task, TaskEvent, type TaskState } from "../domain/task.ts"
 import { EventStore } from "../layers/EventStore.ts"
 
 const TASK_STREAM = "task-"
-const decodeTaskEvent = Schema.decodeUnknown(TaskEvent)
+const decodeTaskEvent = Schema.decodeUnknownEffect(TaskEvent)
 
 /**
  * Which tasks each user has, as a projection over `EventStore.readAll`: task streams are keyed by task
@@ -16,11 +16,11 @@ const decodeTaskEvent = Schema.decodeUnknown(TaskEvent)
  * checkpoint lives in memory: a process rebuilds the index from position 1 on its first query, which
  * is cheap for the embedded store; a persisted read model is the step for when histories grow.
  */
-export class TaskIndex extends Effect.Service<TaskIndex>()("TaskIndex", {
-  effect: Effect.gen(function* () {
+export class TaskIndex extends Context.Service<TaskIndex>()("TaskIndex", {
+  make: Effect.gen(function* () {
     const store = yield* EventStore
     // One catch-up at a time: concurrent listings wait for it and then share its result.
-    const lock = yield* Effect.makeSemaphore(1)
+    const lock = yield* Semaphore.make(1)
     let checkpoint = 0
     const tasks = new Map<string, TaskState>()
     const byUser = new Map<string, Array<string>>()
@@ -53,7 +53,7 @@ export class TaskIndex extends Effect.Service<TaskIndex>()("TaskIndex", {
 
     /** The user's live (not deleted) tasks, newest first (reverse order of creation in the log). */
     const tasksOf = (userId: UserId): Effect.Effect<ReadonlyArray<Task>> =>
-      Effect.zipRight(
+      Effect.andThen(
         catchUp,
         Effect.sync(() =>
           [...(byUser.get(userId) ?? [])].reverse().flatMap((id) => {
@@ -65,4 +65,7 @@ export class TaskIndex extends Effect.Service<TaskIndex>()("TaskIndex", {
 
     return { tasksOf, catchUp } as const
   })
-}) {}
+}) {
+  /** Dependencies (EventStore) come from the caller's layer graph. */
+  static readonly layer = Layer.effect(this, this.make)
+}

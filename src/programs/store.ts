@@ -1,4 +1,4 @@
-import { Chunk, Effect, Schema, Stream } from "effect"
+import { Context, Effect, Layer, Schema, Stream } from "effect"
 import { randomUUID } from "node:crypto"
 import { CATALOG, CATEGORIES, type Category, findItem, itemsInCategory } from "../domain/catalog.ts"
 import { itemNotFound, rewardNotFound } from "../domain/errors.ts"
@@ -11,7 +11,7 @@ import { streamIdOf } from "./actors/Hydrate.ts"
 import { Aggregates, failsOnlyWith, now, storeFailuresAsDefects } from "./Aggregates.ts"
 import { withSpan } from "../layers/spans.ts"
 
-const decodeWalletEvent = Schema.decodeUnknown(WalletEvent)
+const decodeWalletEvent = Schema.decodeUnknownEffect(WalletEvent)
 
 /** Bonus tokens among a command's events (level-ups, achievements, streaks): everything but the earning. */
 export const bonusOf = (events: ReadonlyArray<WalletEvent>): number =>
@@ -27,8 +27,8 @@ export const bonusOf = (events: ReadonlyArray<WalletEvent>): number =>
  * The reward store and the wallet behind it. The catalog is static; everything about a user comes from
  * their wallet actor (profile, rewards) or their wallet's event stream (the ledger).
  */
-export class RewardStore extends Effect.Service<RewardStore>()("RewardStore", {
-  effect: Effect.gen(function* () {
+export class RewardStore extends Context.Service<RewardStore>()("RewardStore", {
+  make: Effect.gen(function* () {
     const { wallets } = yield* Aggregates
     const store = yield* EventStore
 
@@ -96,7 +96,7 @@ export class RewardStore extends Effect.Service<RewardStore>()("RewardStore", {
           Stream.mapEffect((stored) => Effect.orDie(decodeWalletEvent(stored.data))),
           Stream.runCollect
         )
-        const entries = Chunk.toReadonlyArray(events)
+        const entries = events
           .flatMap((e) => {
             const entry = ledgerEntry(e)
             return entry === null ? [] : [entry]
@@ -112,4 +112,7 @@ export class RewardStore extends Effect.Service<RewardStore>()("RewardStore", {
 
     return { items, categories, profile, purchase, active, useReward, transactions } as const
   })
-}) {}
+}) {
+  /** Dependencies (Aggregates, EventStore) come from the caller's layer graph. */
+  static readonly layer = Layer.effect(this, this.make)
+}

@@ -1,4 +1,4 @@
-import { Effect } from "effect"
+import { Context, Effect, Layer } from "effect"
 import { randomUUID } from "node:crypto"
 import type { Difficulty } from "../domain/common.ts"
 import { dashboard, tasksWithStatus } from "../domain/dashboard.ts"
@@ -41,22 +41,22 @@ export interface Page {
   readonly offset: number
 }
 
-const blockOf = (task: Task, blockId: BlockId) =>
-  Effect.mapError(Effect.fromNullable(task.blocks.find((b) => b.id === blockId)), () =>
-    blockNotFound(task.id, blockId)
-  )
+const blockOf = (task: Task, blockId: BlockId) => {
+  const block = task.blocks.find((b) => b.id === blockId)
+  return block === undefined ? Effect.fail(blockNotFound(task.id, blockId)) : Effect.succeed(block)
+}
 
 /** Only `Overloaded` of the wallet's answers can reach a block credit; the rest would be a bug. */
 const onlyOverloaded = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, Overloaded, R> =>
-  Effect.catchAll(self, (error) => (error instanceof Overloaded ? Effect.fail(error) : Effect.die(error)))
+  Effect.catch(self, (error) => (error instanceof Overloaded ? Effect.fail(error) : Effect.die(error)))
 
 /**
  * Tasks and their focus blocks. Commands go to the task's actor (the decider checks ownership: someone
  * else's task is "not found"); a single task is read from its actor, a user's list from the task
  * index projection.
  */
-export class Tasks extends Effect.Service<Tasks>()("Tasks", {
-  effect: Effect.gen(function* () {
+export class Tasks extends Context.Service<Tasks>()("Tasks", {
+  make: Effect.gen(function* () {
     const { tasks, wallets } = yield* Aggregates
     const index = yield* TaskIndex
     const breakdown = yield* TaskBreakdown
@@ -213,4 +213,7 @@ export class Tasks extends Effect.Service<Tasks>()("Tasks", {
 
     return { create, get, list, update, remove, startBlock, completeBlock, dashboard: dashboardOf } as const
   })
-}) {}
+}) {
+  /** Dependencies (Aggregates, TaskIndex, TaskBreakdown) come from the caller's layer graph. */
+  static readonly layer = Layer.effect(this, this.make)
+}

@@ -1,5 +1,5 @@
 import { expect, layer } from "@effect/vitest"
-import { Chunk, Effect, Either, type Layer, Option, Schema, Stream } from "effect"
+import { Effect, type Layer, Option, Result, Schema, Stream } from "effect"
 import * as fc from "fast-check"
 import { randomUUID } from "node:crypto"
 import {
@@ -29,10 +29,14 @@ const uniqueStream = (label: string) => `counter-${label}-${randomUUID()}`
 const readStream = (streamId: string, fromVersion?: number) =>
   Effect.flatMap(EventStore, (store) =>
     Stream.runCollect(store.read(streamId, fromVersion === undefined ? {} : { fromVersion }))
-  ).pipe(Effect.map(Chunk.toReadonlyArray))
+  )
 
 const lastPosition = Effect.flatMap(EventStore, (store) =>
-  Stream.runFold(store.readAll(), 0, (_, event) => event.position)
+  Stream.runFold(
+    store.readAll(),
+    () => 0,
+    (_, event) => event.position
+  )
 )
 
 const replayAll = (events: ReadonlyArray<StoredEvent>) =>
@@ -105,11 +109,11 @@ export const eventStoreSuite = (name: string, store: Layer.Layer<EventStore, unk
             if (expected !== "noStream") yield* store.append(streamId, "noStream", batchOf(3))
             const results = yield* Effect.forEach(
               Array.from({ length: 50 }, () => batchOf(2)),
-              (batch) => Effect.either(store.append(streamId, expected, batch)),
+              (batch) => Effect.result(store.append(streamId, expected, batch)),
               { concurrency: "unbounded" }
             )
-            const winners = results.filter(Either.isRight)
-            const losers = results.filter(Either.isLeft).map((r) => r.left)
+            const winners = results.filter(Result.isSuccess)
+            const losers = results.filter(Result.isFailure).map((r) => r.failure)
             expect(winners.length).toBe(1)
             expect(losers.length).toBe(49)
             for (const loser of losers) expect(loser).toBeInstanceOf(VersionConflict)
@@ -117,7 +121,7 @@ export const eventStoreSuite = (name: string, store: Layer.Layer<EventStore, unk
             const events = yield* readStream(streamId)
             expect(events.map((e) => e.version)).toEqual(Array.from({ length: base + 2 }, (_, i) => i + 1))
             expect(events.slice(base).map((e) => e.eventId)).toEqual(
-              winners[0]!.right.events.map((e) => e.eventId)
+              winners[0]!.success.events.map((e) => e.eventId)
             )
           }
         })
@@ -176,7 +180,7 @@ export const eventStoreSuite = (name: string, store: Layer.Layer<EventStore, unk
             (e) => e.streamId === streamId
           )
         )
-        expect(Chunk.size(after)).toBe(0)
+        expect(after.length).toBe(0)
       })
     )
 
@@ -192,26 +196,26 @@ export const eventStoreSuite = (name: string, store: Layer.Layer<EventStore, unk
           // Issued together, so a store that commits appends in groups gets them in one group.
           const [fine, conflict, reusedId, duplicate, alsoFine] = yield* Effect.all(
             [
-              Effect.either(store.append(`${prefix}-a`, "noStream", batchOf(2))),
-              Effect.either(store.append(`${prefix}-taken`, "noStream", batchOf(1))),
-              Effect.either(
+              Effect.result(store.append(`${prefix}-a`, "noStream", batchOf(2))),
+              Effect.result(store.append(`${prefix}-taken`, "noStream", batchOf(1))),
+              Effect.result(
                 store.append(`${prefix}-b`, "noStream", [incremented(), incremented(1, takenId)])
               ),
-              Effect.either(
+              Effect.result(
                 store.append(`${prefix}-c`, "noStream", [
                   incremented(1, duplicateInBatch),
                   incremented(1, duplicateInBatch)
                 ])
               ),
-              Effect.either(store.append(`${prefix}-d`, "noStream", batchOf(3)))
+              Effect.result(store.append(`${prefix}-d`, "noStream", batchOf(3)))
             ],
             { concurrency: "unbounded" }
           )
-          expect(Either.isRight(fine) && fine.right.version).toBe(2)
-          expect(Either.isLeft(conflict) && conflict.left).toBeInstanceOf(VersionConflict)
-          expect(Either.isLeft(reusedId) && reusedId.left).toBeInstanceOf(EventStoreError)
-          expect(Either.isLeft(duplicate) && duplicate.left).toBeInstanceOf(EventStoreError)
-          expect(Either.isRight(alsoFine) && alsoFine.right.version).toBe(3)
+          expect(Result.isSuccess(fine) && fine.success.version).toBe(2)
+          expect(Result.isFailure(conflict) && conflict.failure).toBeInstanceOf(VersionConflict)
+          expect(Result.isFailure(reusedId) && reusedId.failure).toBeInstanceOf(EventStoreError)
+          expect(Result.isFailure(duplicate) && duplicate.failure).toBeInstanceOf(EventStoreError)
+          expect(Result.isSuccess(alsoFine) && alsoFine.success.version).toBe(3)
           // The failed ones wrote nothing, not even their first events.
           expect((yield* readStream(`${prefix}-b`)).length).toBe(0)
           expect((yield* readStream(`${prefix}-c`)).length).toBe(0)
@@ -236,12 +240,8 @@ export const eventStoreSuite = (name: string, store: Layer.Layer<EventStore, unk
           { concurrency: "unbounded" }
         )
         const writtenIds = written.flatMap((r) => r.events.map((e) => e.eventId))
-        const all = Chunk.toReadonlyArray(
-          yield* Stream.runCollect(
-            Stream.filter(store.readAll({ fromPosition: checkpoint + 1 }), (e) =>
-              e.streamId.startsWith(prefix)
-            )
-          )
+        const all = yield* Stream.runCollect(
+          Stream.filter(store.readAll({ fromPosition: checkpoint + 1 }), (e) => e.streamId.startsWith(prefix))
         )
         expect(all.length).toBe(writtenIds.length)
         expect(new Set(all.map((e) => e.eventId))).toEqual(new Set(writtenIds))
@@ -252,11 +252,9 @@ export const eventStoreSuite = (name: string, store: Layer.Layer<EventStore, unk
         }
         // A consumer that stopped halfway resumes right after its checkpoint.
         const middle = all[Math.floor(all.length / 2)]!
-        const resumed = Chunk.toReadonlyArray(
-          yield* Stream.runCollect(
-            Stream.filter(store.readAll({ fromPosition: middle.position + 1 }), (e) =>
-              e.streamId.startsWith(prefix)
-            )
+        const resumed = yield* Stream.runCollect(
+          Stream.filter(store.readAll({ fromPosition: middle.position + 1 }), (e) =>
+            e.streamId.startsWith(prefix)
           )
         )
         expect(resumed).toEqual(all.slice(Math.floor(all.length / 2) + 1))
@@ -321,7 +319,7 @@ export const eventStoreSuite = (name: string, store: Layer.Layer<EventStore, unk
                       version = (yield* store.append(streamId, version === 0 ? "noStream" : version, chunk))
                         .version
                     }
-                    const events = Chunk.toReadonlyArray(yield* Stream.runCollect(store.read(streamId)))
+                    const events = yield* Stream.runCollect(store.read(streamId))
                     const full = replayAll(events)
                     const snapshotAt = cut % (events.length + 1)
                     const snapshotState = replayAll(events.slice(0, snapshotAt))

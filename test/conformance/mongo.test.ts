@@ -13,8 +13,8 @@ if (uri) {
   // A fresh database per run: tests never see another run's events.
   const database = `focusforge_conformance_${randomUUID().slice(0, 8)}`
   const store = EventStoreMongoLive.pipe(
-    Layer.provide(Database.Default),
-    Layer.provide(Health.Default),
+    Layer.provide(Database.layer),
+    Layer.provide(Health.layer),
     Layer.provide(AppConfigTest({ mongodb: Option.some({ uri: Redacted.make(uri), database }) }))
   )
   eventStoreSuite(`mongodb (${database})`, store)

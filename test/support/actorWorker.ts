@@ -3,7 +3,7 @@
  * COUNT concurrent increments to one entity once the parent creates the GO file.
  * Usage: node --import tsx test/support/actorWorker.ts <db file> <count> <go file>
  */
-import { Effect, Either } from "effect"
+import { Effect, Result } from "effect"
 import { existsSync } from "node:fs"
 import { layerSqlite } from "../../src/layers/EventStoreSqlite.ts"
 import { makeEntityRuntime } from "../../src/programs/actors/EntityRuntime.ts"
@@ -22,12 +22,12 @@ const program = Effect.gen(function* () {
   const results = yield* Effect.forEach(
     Array.from({ length: count }),
     () =>
-      Effect.either(
+      Effect.result(
         runtime.send("shared", { _tag: "Increment" }, { correlationId: `worker-${process.pid}` })
       ),
     { concurrency: "unbounded" }
   )
-  const failures = results.filter(Either.isLeft).map((r) => String(r.left))
+  const failures = results.filter(Result.isFailure).map((r) => String(r.failure))
   console.log(JSON.stringify({ ok: results.length - failures.length, failures: failures.slice(0, 5) }))
   console.log(`conflict retries: ${(yield* runtime.stats).conflictRetries}`)
 }).pipe(Effect.scoped, Effect.provide(layerSqlite({ filename })))

@@ -9,9 +9,9 @@ export const makeCountingProvider = Effect.gen(function* () {
   const inFlight = yield* Ref.make(0)
   const maxInFlight = yield* Ref.make(0)
   const track = <A, E>(effect: Effect.Effect<A, E>) =>
-    Effect.zipRight(
+    Effect.andThen(
       Ref.update(calls, (n) => n + 1).pipe(
-        Effect.zipRight(Ref.updateAndGet(inFlight, (n) => n + 1)),
+        Effect.andThen(Ref.updateAndGet(inFlight, (n) => n + 1)),
         Effect.flatMap((now) => Ref.update(maxInFlight, (max) => Math.max(max, now)))
       ),
       Effect.ensuring(
@@ -38,9 +38,9 @@ export const eventually = (condition: Effect.Effect<boolean>, rounds = 10_000): 
   Effect.gen(function* () {
     for (let i = 0; i < rounds; i++) {
       if (yield* condition) return
-      yield* Effect.yieldNow()
+      yield* Effect.yieldNow
     }
-    return yield* Effect.dieMessage("condition never held")
+    return yield* Effect.die(new Error("condition never held"))
   })
 
 /** Defaults of the seed with one policy isolated: the others are made wide enough not to interfere. */

@@ -29,7 +29,7 @@ const program = Effect.gen(function* () {
     )
     console.log(`committed ${batch + 1}`)
     // Let the event loop flush stdout so the parent sees progress.
-    yield* Effect.yieldNow()
+    yield* Effect.yieldNow
   }
 }).pipe(Effect.scoped, Effect.provide(layerSqlite({ filename })))
 

@@ -1,5 +1,5 @@
 import { NodeHttpClient } from "@effect/platform-node"
-import { Effect, Layer, Option, Redacted } from "effect"
+import { Effect, type Fiber, Layer, Option, Redacted } from "effect"
 import { randomUUID } from "node:crypto"
 import { AiOptimizer, makeAiOptimizer } from "../../src/layers/AiOptimizer.ts"
 import type { AiOptimizerConfig } from "../../src/layers/ai/AiOptimizerConfig.ts"
@@ -45,14 +45,14 @@ export const universalAnswer = {
 /** Cache (L1 only, its own prefix), an in-memory event store and the metrics registry. */
 export const infraLayer = () =>
   Layer.mergeAll(
-    Layer.scoped(Cache, makeCache({ prefix: `test-${randomUUID()}:`, ttlJitter: 0 })),
+    Layer.effect(Cache, makeCache({ prefix: `test-${randomUUID()}:`, ttlJitter: 0 })),
     EventStoreSqliteMemory.pipe(Layer.orDie),
-    Metrics.Default
+    Metrics.layer
   ).pipe(Layer.provideMerge(AppConfigTest()))
 
 /** The OpenAI-compatible provider pointed at the loopback fake, behind a real optimizer. */
 export const fakeModelLayer = (server: FakeProvider, config: AiOptimizerConfig = fastOptimizer()) =>
-  Layer.unwrapScoped(
+  Layer.unwrap(
     Effect.gen(function* () {
       const client = yield* Layer.build(NodeHttpClient.layerUndici)
       const provider = yield* Effect.provide(
@@ -74,7 +74,7 @@ export const fakeModelLayer = (server: FakeProvider, config: AiOptimizerConfig =
 
 /** An in-process provider behind a real optimizer, for tests on the TestClock. */
 export const scriptedModelLayer = (model: LanguageModelShape, config: AiOptimizerConfig = fastOptimizer()) =>
-  Layer.unwrapScoped(
+  Layer.unwrap(
     Effect.map(makeAiOptimizer(config), (optimizer) =>
       Layer.merge(
         Layer.succeed(LanguageModel, optimized(model, optimizer)),
@@ -90,3 +90,7 @@ export const fastOptimizer = (overrides: Partial<AiOptimizerConfig> = {}) =>
     attemptTimeoutMillis: 5_000,
     ...overrides
   })
+
+/** The fiber's exit if it is done, without waiting (v3's `Fiber.poll`; v4 only has `fiber.pollUnsafe()`). */
+export const pollFiber = <A, E>(fiber: Fiber.Fiber<A, E>) =>
+  Effect.sync(() => Option.fromUndefinedOr(fiber.pollUnsafe()))

@@ -1,11 +1,11 @@
-import { Data, Either, Schema } from "effect"
+import { Data, Result, Schema } from "effect"
 import type { Decider } from "../../src/domain/Decider.ts"
 
 /** A minimal aggregate for exercising the store and the actor runtime: a counter that never goes below 0. */
-export const CounterEvent = Schema.Union(
+export const CounterEvent = Schema.Union([
   Schema.TaggedStruct("Incremented", { by: Schema.Int }),
   Schema.TaggedStruct("Decremented", {})
-)
+])
 export type CounterEvent = typeof CounterEvent.Type
 
 export const CounterState = Schema.Struct({ count: Schema.Int, history: Schema.Array(Schema.Int) })
@@ -25,13 +25,13 @@ export const counterDecider: Decider<CounterState, CounterCommand, CounterEvent,
   decide: (state, command) => {
     switch (command._tag) {
       case "Increment":
-        return Either.right([{ _tag: "Incremented", by: command.by ?? 1 }])
+        return Result.succeed([{ _tag: "Incremented", by: command.by ?? 1 }])
       case "Decrement":
         return state.count === 0
-          ? Either.left(new BelowZero({ count: state.count }))
-          : Either.right([{ _tag: "Decremented" }])
+          ? Result.fail(new BelowZero({ count: state.count }))
+          : Result.succeed([{ _tag: "Decremented" }])
       case "Noop":
-        return Either.right([])
+        return Result.succeed([])
       case "Explode":
         throw new Error("decider bug")
     }
@@ -42,6 +42,6 @@ export const counterDecider: Decider<CounterState, CounterCommand, CounterEvent,
     return { count, history: [...state.history.slice(-4), count] }
   },
   // Widened to an unknown encoded side, as the Decider interface asks (decoding still validates).
-  event: Schema.compose(Schema.Unknown, CounterEvent),
-  state: Schema.compose(Schema.Unknown, CounterState)
+  event: Schema.Unknown.pipe(Schema.decodeTo(CounterEvent)),
+  state: Schema.Unknown.pipe(Schema.decodeTo(CounterState))
 }

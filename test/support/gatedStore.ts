@@ -12,7 +12,7 @@ export const makeGate = Effect.gen(function* () {
     Effect.map(EventStore, (store) => ({
       ...store,
       append: (...args: Parameters<typeof store.append>) =>
-        Effect.zipRight(Deferred.await(gate), store.append(...args))
+        Effect.andThen(Deferred.await(gate), store.append(...args))
     }))
   )
   return { layer, open: Deferred.succeed(gate, undefined) }

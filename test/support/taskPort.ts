@@ -12,7 +12,7 @@ import { TaskPort } from "../../src/programs/orchestrator/TaskPort.ts"
  * The task program as the orchestrator sees it, on the real task decider and actor runtime, with
  * blocks cut by the `task_breakdown` chain (as the TaskBreakdown seam does in the application).
  */
-export const TaskPortTest = Layer.scoped(
+export const TaskPortTest = Layer.effect(
   TaskPort,
   Effect.gen(function* () {
     const runtime = yield* makeEntityRuntime(TaskDecider)
@@ -20,7 +20,7 @@ export const TaskPortTest = Layer.scoped(
     const latest = new Map<string, Task>()
     const now = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms))
     const keep = (task: Task | null) => {
-      if (task === null) return Effect.dieMessage("task vanished")
+      if (task === null) return Effect.die(new Error("task vanished"))
       latest.set(task.id, task)
       return Effect.succeed(task)
     }
@@ -32,7 +32,7 @@ export const TaskPortTest = Layer.scoped(
     }
     const blockOf = (task: Task, blockId: string) => {
       const block = task.blocks.find((b) => b.id === blockId)
-      return block === undefined ? Effect.dieMessage("block vanished") : Effect.succeed(block)
+      return block === undefined ? Effect.die(new Error("block vanished")) : Effect.succeed(block)
     }
     return TaskPort.of({
       create: (userId, input) =>

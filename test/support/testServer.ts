@@ -5,46 +5,49 @@
  * path parameter, to see metrics labelled by route template; one that dies, for 5xx and error tags; one
  * that opens a span inside its handler, for trace parentage.
  */
-import { HttpApiBuilder, HttpApiEndpoint, HttpApiGroup } from "@effect/platform"
 import { Effect, Layer, Schema } from "effect"
+import { HttpApiBuilder, HttpApiEndpoint, HttpApiGroup } from "effect/http-api"
 import { FocusForgeApi } from "../../src/http/Api.ts"
+import { ErrorEnvelope } from "../../src/http/api/Envelope.ts"
+import { ErrorEnvelopeLive } from "../../src/http/middleware.ts"
 import { ApiHandlersLive, makeServer } from "../../src/http/Server.ts"
 import { launch } from "../../src/launch.ts"
 
 class TestGroup extends HttpApiGroup.make("test")
   .add(
-    HttpApiEndpoint.get("slow", "/test/slow")
-      .setUrlParams(Schema.Struct({ ms: Schema.NumberFromString }))
-      .addSuccess(Schema.Struct({ slept_ms: Schema.Number }))
+    HttpApiEndpoint.get("slow", "/test/slow", {
+      query: { ms: Schema.Number },
+      success: Schema.Struct({ slept_ms: Schema.Number })
+    })
   )
   .add(
-    HttpApiEndpoint.post("echo", "/test/echo")
-      .setPayload(
-        Schema.Struct({ name: Schema.String.pipe(Schema.minLength(1)), count: Schema.Int }).annotations({
-          parseOptions: { errors: "all" }
-        })
-      )
-      .addSuccess(Schema.Struct({ name: Schema.String, count: Schema.Int }))
+    HttpApiEndpoint.post("echo", "/test/echo", {
+      payload: Schema.Struct({ name: Schema.String.check(Schema.isMinLength(1)), count: Schema.Int }),
+      success: Schema.Struct({ name: Schema.String, count: Schema.Int })
+    })
   )
   .add(
-    HttpApiEndpoint.get("item", "/test/items/:item_id")
-      .setPath(Schema.Struct({ item_id: Schema.String }))
-      .addSuccess(Schema.Struct({ item_id: Schema.String }))
+    HttpApiEndpoint.get("item", "/test/items/:item_id", {
+      params: { item_id: Schema.String },
+      success: Schema.Struct({ item_id: Schema.String })
+    })
   )
-  .add(HttpApiEndpoint.get("boom", "/test/boom").addSuccess(Schema.Struct({ ok: Schema.Boolean })))
+  .add(HttpApiEndpoint.get("boom", "/test/boom", { success: Schema.Struct({ ok: Schema.Boolean }) }))
   .add(
-    HttpApiEndpoint.get("traced", "/test/traced").addSuccess(
-      Schema.Struct({ trace_id: Schema.String, span_id: Schema.String })
-    )
-  ) {}
+    HttpApiEndpoint.get("traced", "/test/traced", {
+      success: Schema.Struct({ trace_id: Schema.String, span_id: Schema.String })
+    })
+  )
+  // Added to the API after its own groups, so it takes the API's error envelope itself.
+  .middleware(ErrorEnvelope) {}
 
 const TestApi = FocusForgeApi.add(TestGroup)
 
 const TestHandlers = HttpApiBuilder.group(TestApi, "test", (handlers) =>
   handlers
-    .handle("slow", ({ urlParams }) => Effect.sleep(urlParams.ms).pipe(Effect.as({ slept_ms: urlParams.ms })))
+    .handle("slow", ({ query }) => Effect.sleep(query.ms).pipe(Effect.as({ slept_ms: query.ms })))
     .handle("echo", ({ payload }) => Effect.succeed(payload))
-    .handle("item", ({ path }) => Effect.succeed({ item_id: path.item_id }))
+    .handle("item", ({ params }) => Effect.succeed({ item_id: params.item_id }))
     .handle("boom", () => Effect.die(new Error("boom")))
     .handle("traced", () =>
       Effect.currentSpan.pipe(
@@ -53,6 +56,6 @@ const TestHandlers = HttpApiBuilder.group(TestApi, "test", (handlers) =>
         Effect.withSpan("test.inner")
       )
     )
-)
+).pipe(Layer.provide(ErrorEnvelopeLive))
 
-launch(makeServer(HttpApiBuilder.api(TestApi).pipe(Layer.provide([ApiHandlersLive, TestHandlers]))))
+launch(makeServer(TestApi, Layer.mergeAll(ApiHandlersLive, TestHandlers)))

@@ -1,5 +1,5 @@
-import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "@effect/platform"
-import { Schema } from "effect"
+import { Schema, Struct } from "effect"
+import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "effect/http-api"
 import { BlockNotFound, InvalidInput, InvalidTransition, TaskNotFound } from "../../domain/errors.ts"
 import { BlockId, TaskId } from "../../domain/ids.ts"
 import { MemoryEntry, MemoryKind } from "../../domain/memory.ts"
@@ -20,20 +20,15 @@ import { Authentication } from "./Security.ts"
 
 const envelope = { message: Schema.String, details: Schema.optional(Schema.Unknown) }
 
-export class ChainInputRejected extends Schema.TaggedError<ChainInputRejected>()(
-  "ChainInputRejected",
-  envelope,
-  HttpApiSchema.annotations({ status: 422, description: "The input does not fit the chain's input Schema" })
-) {}
+export class ChainInputRejected extends Schema.TaggedError<ChainInputRejected>()("ChainInputRejected", envelope, {
+  httpApiStatus: 422,
+  description: "The input does not fit the chain's input Schema"
+}) {}
 
-export class ChainRunFailed extends Schema.TaggedError<ChainRunFailed>()(
-  "ChainRunFailed",
-  envelope,
-  HttpApiSchema.annotations({
-    status: 502,
-    description: "A step failed and the chain has no heuristic for it"
-  })
-) {}
+export class ChainRunFailed extends Schema.TaggedError<ChainRunFailed>()("ChainRunFailed", envelope, {
+  httpApiStatus: 502,
+  description: "A step failed and the chain has no heuristic for it"
+}) {}
 
 export const ChainExecution = Schema.Struct({
   run_id: Schema.String,
@@ -42,8 +37,8 @@ export const ChainExecution = Schema.Struct({
   source: RunSource,
   cached: Schema.Boolean,
   duration_ms: Schema.Number,
-  steps: Schema.Array(ChainStepCompleted.pipe(Schema.omit("_tag")))
-}).annotations({ identifier: "ChainExecution" })
+  steps: Schema.Array(ChainStepCompleted.mapFields(Struct.omit(["_tag"])))
+}).annotate({ identifier: "ChainExecution" })
 
 export const UserContextResponse = Schema.Struct({
   user_id: Schema.String,
@@ -54,12 +49,12 @@ export const UserContextResponse = Schema.Struct({
       id: Schema.String,
       kind: MemoryKind,
       content: Schema.String,
-      data: Schema.optionalWith(Schema.Unknown, { exact: true }),
+      data: Schema.optionalKey(Schema.Unknown),
       at: Schema.String
     })
   ),
   counts: Schema.Struct({ short_term: Schema.Number, working: Schema.Number, long_term: Schema.Number })
-}).annotations({ identifier: "UserContext" })
+}).annotate({ identifier: "UserContext" })
 
 export const PlannerExecution = Schema.Struct({
   report: Schema.Struct({
@@ -72,10 +67,10 @@ export const PlannerExecution = Schema.Struct({
     lost: Schema.Number
   }),
   actions: Schema.Array(PlannedActionView)
-}).annotations({ identifier: "PlannerExecution" })
+}).annotate({ identifier: "PlannerExecution" })
 
 export const OrchestratorStatusResponse = Schema.Struct({
-  status: Schema.Literal("operational", "degraded"),
+  status: Schema.Literals(["operational", "degraded"]),
   chains: Schema.Array(
     Schema.Struct({
       name: Schema.String,
@@ -89,7 +84,7 @@ export const OrchestratorStatusResponse = Schema.Struct({
   planner: Schema.Unknown,
   memory: Schema.Unknown,
   worker: Schema.Unknown
-}).annotations({ identifier: "OrchestratorStatus" })
+}).annotate({ identifier: "OrchestratorStatus" })
 
 const CompleteEnhancedPayload = Schema.Struct({
   ...CompleteEnhancedRequest.fields,
@@ -103,83 +98,84 @@ const STATUS_SUMMARY =
 /** Workflows and introspection of the Memory-Chain-Planner, all acting as the token's user. */
 export class OrchestratorApi extends HttpApiGroup.make("orchestrator")
   .add(
-    HttpApiEndpoint.post("createEnhanced", "/api/v1/orchestrator/tasks/create-enhanced")
-      .setPayload(CreateEnhancedRequest)
-      .addSuccess(CreateEnhancedResponse)
-      .addError(InvalidInput)
-      .annotate(OpenApi.Summary, "Create a task with analysis, similar tasks, an AI breakdown and follow-ups")
+    HttpApiEndpoint.post("createEnhanced", "/api/v1/orchestrator/tasks/create-enhanced", {
+      payload: CreateEnhancedRequest,
+      success: CreateEnhancedResponse,
+      error: [InvalidInput, Overloaded]
+    }).annotate(OpenApi.Summary, "Create a task with analysis, similar tasks, an AI breakdown and follow-ups")
   )
   .add(
-    HttpApiEndpoint.post("completeEnhanced", "/api/v1/orchestrator/tasks/complete-enhanced")
-      .setPayload(CompleteEnhancedPayload)
-      .addSuccess(CompleteEnhancedResponse)
-      .addError(TaskNotFound)
-      .addError(BlockNotFound)
-      .addError(InvalidTransition)
-      .annotate(
-        OpenApi.Summary,
-        "Complete a block: proof validated, tokens scaled by its score (paid once), motivation"
-      )
+    HttpApiEndpoint.post("completeEnhanced", "/api/v1/orchestrator/tasks/complete-enhanced", {
+      payload: CompleteEnhancedPayload,
+      success: CompleteEnhancedResponse,
+      error: [TaskNotFound, BlockNotFound, InvalidTransition, Overloaded]
+    }).annotate(
+      OpenApi.Summary,
+      "Complete a block: proof validated, tokens scaled by its score (paid once), motivation"
+    )
   )
   .add(
-    HttpApiEndpoint.post("dailyOptimization", "/api/v1/orchestrator/daily-optimization")
-      .setPayload(DailyOptimizationRequest)
-      .addSuccess(DailyOptimizationResponse)
-      .annotate(OpenApi.Summary, "Today's summary, recommendations and motivation")
+    HttpApiEndpoint.post("dailyOptimization", "/api/v1/orchestrator/daily-optimization", {
+      payload: DailyOptimizationRequest,
+      success: DailyOptimizationResponse,
+      error: Overloaded
+    }).annotate(OpenApi.Summary, "Today's summary, recommendations and motivation")
   )
   .add(
-    HttpApiEndpoint.post("focusSession", "/api/v1/orchestrator/focus-session")
-      .setPayload(FocusSessionRequest)
-      .addSuccess(FocusSessionResponse)
-      .addError(TaskNotFound)
-      .annotate(OpenApi.Summary, "Start a focus session with a motivation and a planned check-in")
+    HttpApiEndpoint.post("focusSession", "/api/v1/orchestrator/focus-session", {
+      payload: FocusSessionRequest,
+      success: FocusSessionResponse,
+      error: [TaskNotFound, Overloaded]
+    }).annotate(OpenApi.Summary, "Start a focus session with a motivation and a planned check-in")
   )
   .add(
-    HttpApiEndpoint.post("executeChain", "/api/v1/orchestrator/chains/execute/:chain_name")
-      .setPath(Schema.Struct({ chain_name: Schema.String }))
-      .setPayload(Schema.Unknown)
-      .addSuccess(ChainExecution)
-      .addError(NotFound)
-      .addError(ChainInputRejected)
-      .addError(ChainRunFailed)
-      .annotate(OpenApi.Summary, "Run a registered chain on a JSON input")
+    HttpApiEndpoint.post("executeChain", "/api/v1/orchestrator/chains/execute/:chain_name", {
+      params: { chain_name: Schema.String },
+      payload: Schema.Unknown,
+      success: ChainExecution,
+      error: [NotFound, ChainInputRejected, ChainRunFailed, Overloaded]
+    }).annotate(OpenApi.Summary, "Run a registered chain on a JSON input")
   )
   .add(
-    HttpApiEndpoint.get("chainRun", "/api/v1/orchestrator/chain-runs/:run_id")
-      .setPath(Schema.Struct({ run_id: Schema.String }))
-      .addSuccess(ChainRunView)
-      .addError(NotFound)
-      .annotate(OpenApi.Summary, "One chain run: its steps, sources and durations")
+    HttpApiEndpoint.get("chainRun", "/api/v1/orchestrator/chain-runs/:run_id", {
+      params: { run_id: Schema.String },
+      success: ChainRunView,
+      error: [NotFound, Overloaded]
+    }).annotate(OpenApi.Summary, "One chain run: its steps, sources and durations")
   )
   .add(
-    HttpApiEndpoint.get("userContext", "/api/v1/orchestrator/memory/user-context")
-      .addSuccess(UserContextResponse)
-      .annotate(OpenApi.Summary, "The user's short-term, working and recent long-term memory")
+    HttpApiEndpoint.get("userContext", "/api/v1/orchestrator/memory/user-context", {
+      success: UserContextResponse,
+      error: Overloaded
+    }).annotate(OpenApi.Summary, "The user's short-term, working and recent long-term memory")
   )
   .add(
-    HttpApiEndpoint.get("plannerActions", "/api/v1/orchestrator/planner/actions")
-      .addSuccess(Schema.Array(PlannedActionView))
-      .annotate(OpenApi.Summary, "The user's planned actions, newest first")
+    HttpApiEndpoint.get("plannerActions", "/api/v1/orchestrator/planner/actions", {
+      success: Schema.Array(PlannedActionView),
+      error: Overloaded
+    }).annotate(OpenApi.Summary, "The user's planned actions, newest first")
   )
   .add(
-    HttpApiEndpoint.post("plannerExecute", "/api/v1/orchestrator/planner/execute")
-      .addSuccess(PlannerExecution)
-      .annotate(OpenApi.Summary, "Run the user's ready actions now, in priority order")
+    HttpApiEndpoint.post("plannerExecute", "/api/v1/orchestrator/planner/execute", {
+      success: PlannerExecution,
+      error: Overloaded
+    }).annotate(OpenApi.Summary, "Run the user's ready actions now, in priority order")
   )
-  .addError(Overloaded)
   .middleware(Authentication)
   .annotate(OpenApi.Title, "Orchestrator") {}
 
 /** Public: the orchestrator's parts and their state, no user data. */
 export class OrchestratorStatusApi extends HttpApiGroup.make("orchestratorStatus")
   .add(
-    HttpApiEndpoint.get("status", "/orchestrator/status")
-      .addSuccess(OrchestratorStatusResponse)
-      .annotate(OpenApi.Summary, STATUS_SUMMARY)
+    HttpApiEndpoint.get("status", "/orchestrator/status", { success: OrchestratorStatusResponse }).annotate(
+      OpenApi.Summary,
+      STATUS_SUMMARY
+    )
   )
   .add(
-    HttpApiEndpoint.get("statusV1", "/api/v1/orchestrator/status")
-      .addSuccess(OrchestratorStatusResponse)
-      .annotate(OpenApi.Summary, STATUS_SUMMARY)
+    HttpApiEndpoint.get("statusV1", "/api/v1/orchestrator/status", { success: OrchestratorStatusResponse }).annotate(
+      OpenApi.Summary,
+      STATUS_SUMMARY
+    )
   )
   .annotate(OpenApi.Title, "Orchestrator status") {}

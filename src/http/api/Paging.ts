@@ -1,5 +1,5 @@
 import { Schema } from "effect"
 
-/** Page parameters shared by the listings. */
-export const Limit = Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 100))
-export const Offset = Schema.NumberFromString.pipe(Schema.int(), Schema.between(0, 1_000_000))
+/** Page parameters shared by the listings (query strings: HttpApi decodes them from their string form). */
+export const Limit = Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 100 }))
+export const Offset = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 1_000_000 }))

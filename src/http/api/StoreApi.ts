@@ -1,5 +1,5 @@
-import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platform"
 import { Schema } from "effect"
+import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
 import { Category, StoreItem } from "../../domain/catalog.ts"
 import {
   InsufficientFunds,
@@ -15,14 +15,12 @@ import { Overloaded } from "../errors.ts"
 import { Limit, Offset } from "./Paging.ts"
 import { Authentication } from "./Security.ts"
 
-const all = { parseOptions: { errors: "all" } } as const
-
-export const ItemList = Schema.Struct({ items: Schema.Array(StoreItem), total: Schema.Int }).annotations({
+export const ItemList = Schema.Struct({ items: Schema.Array(StoreItem), total: Schema.Int }).annotate({
   identifier: "ItemList"
 })
 export const CategoryList = Schema.Struct({
   categories: Schema.Array(Schema.Struct({ id: Category, item_count: Schema.Int }))
-}).annotations({ identifier: "CategoryList" })
+}).annotate({ identifier: "CategoryList" })
 
 export const PurchaseResult = Schema.Struct({
   reward: RewardView,
@@ -30,9 +28,9 @@ export const PurchaseResult = Schema.Struct({
   balance: Schema.Int,
   /** Achievement and level-up bonuses the purchase unlocked (first_purchase pays 10). */
   bonus_tokens: Schema.Int
-}).annotations({ identifier: "PurchaseResult" })
+}).annotate({ identifier: "PurchaseResult" })
 
-export const ActiveRewards = Schema.Struct({ rewards: Schema.Array(RewardView) }).annotations({
+export const ActiveRewards = Schema.Struct({ rewards: Schema.Array(RewardView) }).annotate({
   identifier: "ActiveRewards"
 })
 
@@ -41,59 +39,58 @@ export const Ledger = Schema.Struct({
   total: Schema.Int,
   limit: Schema.Int,
   offset: Schema.Int
-}).annotations({ identifier: "Ledger" })
+}).annotate({ identifier: "Ledger" })
 
 export class StoreApi extends HttpApiGroup.make("store")
   .add(
-    HttpApiEndpoint.get("items", "/api/v1/store/items")
-      .setUrlParams(Schema.Struct({ category: Schema.optional(Category) }).annotations(all))
-      .addSuccess(ItemList)
-      .annotate(OpenApi.Summary, "The store's items, optionally of one category")
+    HttpApiEndpoint.get("items", "/api/v1/store/items", {
+      query: { category: Schema.optional(Category) },
+      success: ItemList,
+      error: Overloaded
+    }).annotate(OpenApi.Summary, "The store's items, optionally of one category")
   )
   .add(
-    HttpApiEndpoint.get("categories", "/api/v1/store/categories")
-      .addSuccess(CategoryList)
-      .annotate(OpenApi.Summary, "The six categories and how many items each has")
+    HttpApiEndpoint.get("categories", "/api/v1/store/categories", {
+      success: CategoryList,
+      error: Overloaded
+    }).annotate(OpenApi.Summary, "The six categories and how many items each has")
   )
   .add(
-    HttpApiEndpoint.get("profile", "/api/v1/store/profile")
-      .addSuccess(WalletProfile)
-      .annotate(OpenApi.Summary, "Balance, totals, level, streak and achievements")
+    HttpApiEndpoint.get("profile", "/api/v1/store/profile", { success: WalletProfile, error: Overloaded }).annotate(
+      OpenApi.Summary,
+      "Balance, totals, level, streak and achievements"
+    )
   )
   .add(
-    HttpApiEndpoint.post("purchase", "/api/v1/store/purchase/:item_id")
-      .setPath(Schema.Struct({ item_id: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(100)) }))
-      .setHeaders(Schema.Struct({ "idempotency-key": Schema.optional(RewardId) }).annotations(all))
-      .addSuccess(PurchaseResult, { status: 201 })
-      .addError(ItemNotFound)
-      .addError(InsufficientFunds)
-      .annotate(
-        OpenApi.Summary,
-        "Buy an item (by id or name) at its catalog price; an Idempotency-Key makes a retry buy nothing twice"
-      )
+    HttpApiEndpoint.post("purchase", "/api/v1/store/purchase/:item_id", {
+      params: { item_id: Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(100)) },
+      headers: { "idempotency-key": Schema.optional(RewardId) },
+      success: PurchaseResult.pipe(HttpApiSchema.status(201)),
+      error: [ItemNotFound, InsufficientFunds, Overloaded]
+    }).annotate(
+      OpenApi.Summary,
+      "Buy an item (by id or name) at its catalog price; an Idempotency-Key makes a retry buy nothing twice"
+    )
   )
   .add(
-    HttpApiEndpoint.get("activeRewards", "/api/v1/store/rewards/active")
-      .addSuccess(ActiveRewards)
-      .annotate(OpenApi.Summary, "Rewards bought and not yet used or expired, newest first")
+    HttpApiEndpoint.get("activeRewards", "/api/v1/store/rewards/active", {
+      success: ActiveRewards,
+      error: Overloaded
+    }).annotate(OpenApi.Summary, "Rewards bought and not yet used or expired, newest first")
   )
   .add(
-    HttpApiEndpoint.post("useReward", "/api/v1/store/rewards/:reward_id/use")
-      .setPath(Schema.Struct({ reward_id: RewardId }))
-      .addSuccess(RewardView)
-      .addError(RewardNotFound)
-      .addError(RewardExpired)
-      .addError(RewardAlreadyUsed)
-      .annotate(OpenApi.Summary, "Use a reward (once, within 7 days for rewards with a duration)")
+    HttpApiEndpoint.post("useReward", "/api/v1/store/rewards/:reward_id/use", {
+      params: { reward_id: RewardId },
+      success: RewardView,
+      error: [RewardNotFound, RewardExpired, RewardAlreadyUsed, Overloaded]
+    }).annotate(OpenApi.Summary, "Use a reward (once, within 7 days for rewards with a duration)")
   )
   .add(
-    HttpApiEndpoint.get("transactions", "/api/v1/store/transactions")
-      .setUrlParams(
-        Schema.Struct({ limit: Schema.optional(Limit), offset: Schema.optional(Offset) }).annotations(all)
-      )
-      .addSuccess(Ledger)
-      .annotate(OpenApi.Summary, "The token ledger from the wallet's events, newest first")
+    HttpApiEndpoint.get("transactions", "/api/v1/store/transactions", {
+      query: { limit: Schema.optional(Limit), offset: Schema.optional(Offset) },
+      success: Ledger,
+      error: Overloaded
+    }).annotate(OpenApi.Summary, "The token ledger from the wallet's events, newest first")
   )
-  .addError(Overloaded)
   .middleware(Authentication)
   .annotate(OpenApi.Title, "Store") {}

@@ -1,5 +1,5 @@
-import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platform"
-import { Schema } from "effect"
+import { Effect, Schema } from "effect"
+import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
 import { Difficulty } from "../../domain/common.ts"
 import { Dashboard } from "../../domain/dashboard.ts"
 import { BlockNotFound, InvalidInput, InvalidTransition, TaskNotFound } from "../../domain/errors.ts"
@@ -10,15 +10,14 @@ import { Overloaded } from "../errors.ts"
 import { Limit, Offset } from "./Paging.ts"
 import { Authentication } from "./Security.ts"
 
-const all = { parseOptions: { errors: "all" } } as const
-const TrimmedTitle = Schema.Trim.pipe(Schema.compose(Title))
+const TrimmedTitle = Schema.Trim.pipe(Schema.decodeTo(Title))
 
 export const CreateTaskRequest = Schema.Struct({
   title: TrimmedTitle,
-  description: Schema.optionalWith(Description, { default: () => "" }),
-  duration_minutes: Schema.optionalWith(TaskDuration, { default: () => DEFAULT_DURATION_MINUTES }),
-  difficulty: Schema.optionalWith(Difficulty, { default: () => "medium" as const })
-}).annotations({ identifier: "CreateTaskRequest", ...all })
+  description: Description.pipe(Schema.withDecodingDefaultType(Effect.succeed(""))),
+  duration_minutes: TaskDuration.pipe(Schema.withDecodingDefaultType(Effect.succeed(DEFAULT_DURATION_MINUTES))),
+  difficulty: Difficulty.pipe(Schema.withDecodingDefaultType(Effect.succeed("medium" as const)))
+}).annotate({ identifier: "CreateTaskRequest" })
 
 /** Every field optional; difficulty and duration change only while no block has started. */
 export const UpdateTaskRequest = Schema.Struct({
@@ -26,21 +25,21 @@ export const UpdateTaskRequest = Schema.Struct({
   description: Schema.optional(Description),
   duration_minutes: Schema.optional(TaskDuration),
   difficulty: Schema.optional(Difficulty)
-}).annotations({ identifier: "UpdateTaskRequest", ...all })
+}).annotate({ identifier: "UpdateTaskRequest" })
 
 export const CompleteBlockRequest = Schema.Struct({
   proof_text: Schema.optional(ProofText),
   effort_rating: Schema.optional(EffortRating)
-}).annotations({ identifier: "CompleteBlockRequest", ...all })
+}).annotate({ identifier: "CompleteBlockRequest" })
 
 export const TaskPage = Schema.Struct({
   items: Schema.Array(Task),
   total: Schema.Int,
   limit: Schema.Int,
   offset: Schema.Int
-}).annotations({ identifier: "TaskPage" })
+}).annotate({ identifier: "TaskPage" })
 
-export const BlockResult = Schema.Struct({ task: Task, block: Block }).annotations({
+export const BlockResult = Schema.Struct({ task: Task, block: Block }).annotate({
   identifier: "BlockResult"
 })
 
@@ -52,81 +51,71 @@ export const BlockCompletion = Schema.Struct({
   /** Streak, level-up and achievement bonuses this completion unlocked. */
   bonus_tokens: Schema.Int,
   balance: Schema.Int
-}).annotations({ identifier: "BlockCompletion" })
+}).annotate({ identifier: "BlockCompletion" })
 
-const TaskPath = Schema.Struct({ task_id: TaskId })
-const BlockPath = Schema.Struct({ task_id: TaskId, block_id: BlockId })
+const TaskPath = { task_id: TaskId }
+const BlockPath = { task_id: TaskId, block_id: BlockId }
 
 export class TasksApi extends HttpApiGroup.make("tasks")
   .add(
-    HttpApiEndpoint.post("create", "/api/v1/tasks")
-      .setPayload(CreateTaskRequest)
-      .addSuccess(Task, { status: 201 })
-      .addError(InvalidInput)
-      .annotate(OpenApi.Summary, "Create a task, cut into focus blocks by the breakdown")
+    HttpApiEndpoint.post("create", "/api/v1/tasks", {
+      payload: CreateTaskRequest,
+      success: Task.pipe(HttpApiSchema.status(201)),
+      error: [InvalidInput, Overloaded]
+    }).annotate(OpenApi.Summary, "Create a task, cut into focus blocks by the breakdown")
   )
   .add(
-    HttpApiEndpoint.get("list", "/api/v1/tasks")
-      .setUrlParams(
-        Schema.Struct({
-          status: Schema.optional(TaskStatus),
-          limit: Schema.optional(Limit),
-          offset: Schema.optional(Offset)
-        }).annotations(all)
-      )
-      .addSuccess(TaskPage)
-      .annotate(
-        OpenApi.Summary,
-        "The user's tasks, newest first; `limit` (1-100, default 20) and `offset` page them"
-      )
+    HttpApiEndpoint.get("list", "/api/v1/tasks", {
+      query: {
+        status: Schema.optional(TaskStatus),
+        limit: Schema.optional(Limit),
+        offset: Schema.optional(Offset)
+      },
+      success: TaskPage,
+      error: Overloaded
+    }).annotate(OpenApi.Summary, "The user's tasks, newest first; `limit` (1-100, default 20) and `offset` page them")
   )
   .add(
-    HttpApiEndpoint.get("dashboard", "/api/v1/tasks/dashboard")
-      .addSuccess(Dashboard)
-      .annotate(OpenApi.Summary, "Active tasks, today's blocks, balance, level and streak")
+    HttpApiEndpoint.get("dashboard", "/api/v1/tasks/dashboard", { success: Dashboard, error: Overloaded }).annotate(
+      OpenApi.Summary,
+      "Active tasks, today's blocks, balance, level and streak"
+    )
   )
   .add(
-    HttpApiEndpoint.get("get", "/api/v1/tasks/:task_id")
-      .setPath(TaskPath)
-      .addSuccess(Task)
-      .addError(TaskNotFound)
-      .annotate(OpenApi.Summary, "One task with its blocks")
+    HttpApiEndpoint.get("get", "/api/v1/tasks/:task_id", {
+      params: TaskPath,
+      success: Task,
+      error: [TaskNotFound, Overloaded]
+    }).annotate(OpenApi.Summary, "One task with its blocks")
   )
   .add(
-    HttpApiEndpoint.put("update", "/api/v1/tasks/:task_id")
-      .setPath(TaskPath)
-      .setPayload(UpdateTaskRequest)
-      .addSuccess(Task)
-      .addError(TaskNotFound)
-      .addError(InvalidTransition)
-      .addError(InvalidInput)
-      .annotate(OpenApi.Summary, "Change a task (a new duration re-cuts its blocks while none has started)")
+    HttpApiEndpoint.put("update", "/api/v1/tasks/:task_id", {
+      params: TaskPath,
+      payload: UpdateTaskRequest,
+      success: Task,
+      error: [TaskNotFound, InvalidTransition, InvalidInput, Overloaded]
+    }).annotate(OpenApi.Summary, "Change a task (a new duration re-cuts its blocks while none has started)")
   )
   .add(
-    HttpApiEndpoint.del("delete", "/api/v1/tasks/:task_id")
-      .setPath(TaskPath)
-      .addError(TaskNotFound)
-      .annotate(OpenApi.Summary, "Delete a task (its id is never reused)")
+    HttpApiEndpoint.delete("delete", "/api/v1/tasks/:task_id", {
+      params: TaskPath,
+      error: [TaskNotFound, Overloaded]
+    }).annotate(OpenApi.Summary, "Delete a task (its id is never reused)")
   )
   .add(
-    HttpApiEndpoint.post("startBlock", "/api/v1/tasks/:task_id/blocks/:block_id/start")
-      .setPath(BlockPath)
-      .addSuccess(BlockResult)
-      .addError(TaskNotFound)
-      .addError(BlockNotFound)
-      .addError(InvalidTransition)
-      .annotate(OpenApi.Summary, "Start a pending block (one block in progress per task)")
+    HttpApiEndpoint.post("startBlock", "/api/v1/tasks/:task_id/blocks/:block_id/start", {
+      params: BlockPath,
+      success: BlockResult,
+      error: [TaskNotFound, BlockNotFound, InvalidTransition, Overloaded]
+    }).annotate(OpenApi.Summary, "Start a pending block (one block in progress per task)")
   )
   .add(
-    HttpApiEndpoint.post("completeBlock", "/api/v1/tasks/:task_id/blocks/:block_id/complete")
-      .setPath(BlockPath)
-      .setPayload(CompleteBlockRequest)
-      .addSuccess(BlockCompletion)
-      .addError(TaskNotFound)
-      .addError(BlockNotFound)
-      .addError(InvalidTransition)
-      .annotate(OpenApi.Summary, "Complete a block in progress: tokens are paid once per block")
+    HttpApiEndpoint.post("completeBlock", "/api/v1/tasks/:task_id/blocks/:block_id/complete", {
+      params: BlockPath,
+      payload: CompleteBlockRequest,
+      success: BlockCompletion,
+      error: [TaskNotFound, BlockNotFound, InvalidTransition, Overloaded]
+    }).annotate(OpenApi.Summary, "Complete a block in progress: tokens are paid once per block")
   )
-  .addError(Overloaded)
   .middleware(Authentication)
   .annotate(OpenApi.Title, "Tasks") {}

@@ -1,5 +1,5 @@
-import { HttpApiBuilder } from "@effect/platform"
 import { Effect, Redacted } from "effect"
+import { HttpApiBuilder } from "effect/http-api"
 import { Accounts } from "../../programs/accounts.ts"
 import { FocusForgeApi } from "../Api.ts"
 import { CurrentUser } from "../api/Security.ts"
@@ -8,11 +8,7 @@ import { answerOverloaded, setRetryAfter } from "./common.ts"
 export const AuthHandlers = HttpApiBuilder.group(FocusForgeApi, "auth", (handlers) =>
   Effect.gen(function* () {
     const accounts = yield* Accounts
-    const session = (s: {
-      user: typeof CurrentUser.Service.user
-      access_token: string
-      expires_in: number
-    }) => ({
+    const session = (s: { user: CurrentUser["Service"]["user"]; access_token: string; expires_in: number }) => ({
       ...s,
       token_type: "bearer" as const
     })

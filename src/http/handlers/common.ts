@@ -1,11 +1,11 @@
-import { HttpApp, HttpServerResponse } from "@effect/platform"
 import { Effect } from "effect"
+import { HttpEffect, HttpServerResponse } from "effect/http"
 import { Overloaded as ActorOverloaded } from "../../programs/actors/EntityRuntime.ts"
 import { Overloaded } from "../errors.ts"
 
 /** Adds `Retry-After` to whatever response this request ends with (an error's included). */
 export const setRetryAfter = (seconds: number) =>
-  HttpApp.appendPreResponseHandler((_, response) =>
+  HttpEffect.appendPreResponseHandler((_, response) =>
     Effect.succeed(
       HttpServerResponse.setHeader(response, "retry-after", String(Math.max(1, Math.ceil(seconds))))
     )
@@ -19,7 +19,7 @@ export const answerOverloaded = <A, E, R>(
     self,
     (error): error is ActorOverloaded => error instanceof ActorOverloaded,
     (error) =>
-      Effect.zipRight(
+      Effect.andThen(
         setRetryAfter(error.retryAfterSeconds),
         Effect.fail(
           new Overloaded({
@@ -28,6 +28,6 @@ export const answerOverloaded = <A, E, R>(
           })
         )
       )
-  )
+  ) as Effect.Effect<A, Exclude<E, ActorOverloaded> | Overloaded, R>
 
 export const DEFAULT_PAGE = { limit: 20, offset: 0 } as const

@@ -1,5 +1,5 @@
-import { HttpApiBuilder } from "@effect/platform"
 import { Effect } from "effect"
+import { HttpApiBuilder } from "effect/http-api"
 import { Health } from "../../layers/Health.ts"
 import { FocusForgeApi } from "../Api.ts"
 import { Unhealthy } from "../api/HealthApi.ts"

@@ -1,9 +1,9 @@
-import { HttpApiBuilder } from "@effect/platform"
 import { Effect, Layer, Option, Redacted } from "effect"
+import { HttpApiBuilder } from "effect/http-api"
 import { timingSafeEqual } from "node:crypto"
 import { AppConfig } from "../../layers/AppConfig.ts"
-import { Instrumentation } from "../../programs/Instrumentation.ts"
 import { Monitor } from "../../layers/Monitor.ts"
+import { Instrumentation } from "../../programs/Instrumentation.ts"
 import { FocusForgeApi } from "../Api.ts"
 import { MetricsAuth } from "../api/MetricsApi.ts"
 import { Unauthorized } from "../errors.ts"
@@ -18,12 +18,12 @@ export const MetricsAuthLive = Layer.effect(
   MetricsAuth,
   Effect.map(AppConfig, ({ monitor }) =>
     MetricsAuth.of({
-      metricsToken: (given) =>
+      metricsToken: (httpEffect, { credential }) =>
         Option.match(monitor.token, {
-          onNone: () => Effect.void,
+          onNone: () => httpEffect,
           onSome: (expected) =>
-            sameToken(Redacted.value(given), Redacted.value(expected))
-              ? Effect.void
+            sameToken(Redacted.value(credential), Redacted.value(expected))
+              ? httpEffect
               : Effect.fail(new Unauthorized({ message: "A valid metrics bearer token is required" }))
         })
     })
@@ -36,7 +36,7 @@ export const MetricsHandlers = HttpApiBuilder.group(FocusForgeApi, "metrics", (h
     const instrumentation = yield* Instrumentation
     return handlers
       .handle("metrics", () =>
-        instrumentation.sample.pipe(Effect.zipRight(Effect.promise(() => monitor.registry.metrics())))
+        instrumentation.sample.pipe(Effect.andThen(Effect.promise(() => monitor.registry.metrics())))
       )
       .handle("performance", () => monitor.performance)
   })

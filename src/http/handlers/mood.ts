@@ -1,4 +1,4 @@
-import { HttpApiBuilder } from "@effect/platform"
+import { HttpApiBuilder } from "effect/http-api"
 import { Effect } from "effect"
 import { INSIGHTS_WINDOW_DAYS } from "../../domain/mood.ts"
 import { MoodLog } from "../../programs/mood.ts"
@@ -14,14 +14,14 @@ export const MoodHandlers = HttpApiBuilder.group(FocusForgeApi, "mood", (handler
       .handle("log", ({ payload }) =>
         Effect.flatMap(userId, (user) => mood.log(user, payload)).pipe(answerOverloaded)
       )
-      .handle("history", ({ urlParams }) =>
-        Effect.flatMap(userId, (user) => mood.history(user, urlParams)).pipe(
+      .handle("history", ({ query }) =>
+        Effect.flatMap(userId, (user) => mood.history(user, query)).pipe(
           Effect.map((items) => ({ items, total: items.length })),
           answerOverloaded
         )
       )
-      .handle("insights", ({ urlParams }) =>
-        Effect.flatMap(userId, (user) => mood.insights(user, urlParams.days ?? INSIGHTS_WINDOW_DAYS)).pipe(
+      .handle("insights", ({ query }) =>
+        Effect.flatMap(userId, (user) => mood.insights(user, query.days ?? INSIGHTS_WINDOW_DAYS)).pipe(
           answerOverloaded
         )
       )

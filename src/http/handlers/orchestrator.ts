@@ -1,4 +1,4 @@
-import { HttpApiBuilder } from "@effect/platform"
+import { HttpApiBuilder } from "effect/http-api"
 import { Effect, Option } from "effect"
 import { ChainExecutor } from "../../programs/chains/ChainExecutor.ts"
 import { Memory } from "../../programs/memory/Memory.ts"
@@ -30,8 +30,8 @@ export const OrchestratorHandlers = HttpApiBuilder.group(FocusForgeApi, "orchest
       .handle("focusSession", ({ payload }) =>
         Effect.flatMap(userId, (user) => orchestrator.focusSession(user, payload)).pipe(answerOverloaded)
       )
-      .handle("executeChain", ({ path, payload }) =>
-        Effect.flatMap(userId, (user) => executor.runByName(path.chain_name, payload, { userId: user })).pipe(
+      .handle("executeChain", ({ params, payload }) =>
+        Effect.flatMap(userId, (user) => executor.runByName(params.chain_name, payload, { userId: user })).pipe(
           Effect.catchTags({
             ChainNotFound: (e) => Effect.fail(new NotFound({ message: e.message })),
             ChainInputInvalid: (e) =>
@@ -48,13 +48,13 @@ export const OrchestratorHandlers = HttpApiBuilder.group(FocusForgeApi, "orchest
           })
         )
       )
-      .handle("chainRun", ({ path }) =>
+      .handle("chainRun", ({ params }) =>
         Effect.gen(function* () {
           const user = yield* userId
-          const run = yield* executor.getRun(path.run_id)
+          const run = yield* executor.getRun(params.run_id)
           // Another user's run is as absent as a missing one.
           if (Option.isNone(run) || (run.value.user_id !== null && run.value.user_id !== user))
-            return yield* new NotFound({ message: `no chain run ${path.run_id}` })
+            return yield* new NotFound({ message: `no chain run ${params.run_id}` })
           return run.value
         })
       )

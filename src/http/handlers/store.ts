@@ -1,4 +1,4 @@
-import { HttpApiBuilder } from "@effect/platform"
+import { HttpApiBuilder } from "effect/http-api"
 import { Effect } from "effect"
 import { RewardStore } from "../../programs/store.ts"
 import { FocusForgeApi } from "../Api.ts"
@@ -10,16 +10,16 @@ export const StoreHandlers = HttpApiBuilder.group(FocusForgeApi, "store", (handl
     const store = yield* RewardStore
     const userId = Effect.map(CurrentUser, (principal) => principal.user.id)
     return handlers
-      .handle("items", ({ urlParams }) =>
+      .handle("items", ({ query }) =>
         Effect.sync(() => {
-          const items = store.items(urlParams.category)
+          const items = store.items(query.category)
           return { items, total: items.length }
         })
       )
       .handle("categories", () => Effect.succeed({ categories: store.categories }))
       .handle("profile", () => Effect.flatMap(userId, store.profile).pipe(answerOverloaded))
-      .handle("purchase", ({ path, headers }) =>
-        Effect.flatMap(userId, (user) => store.purchase(user, path.item_id, headers["idempotency-key"])).pipe(
+      .handle("purchase", ({ params, headers }) =>
+        Effect.flatMap(userId, (user) => store.purchase(user, params.item_id, headers["idempotency-key"])).pipe(
           answerOverloaded
         )
       )
@@ -29,14 +29,14 @@ export const StoreHandlers = HttpApiBuilder.group(FocusForgeApi, "store", (handl
           answerOverloaded
         )
       )
-      .handle("useReward", ({ path }) =>
-        Effect.flatMap(userId, (user) => store.useReward(user, path.reward_id)).pipe(answerOverloaded)
+      .handle("useReward", ({ params }) =>
+        Effect.flatMap(userId, (user) => store.useReward(user, params.reward_id)).pipe(answerOverloaded)
       )
-      .handle("transactions", ({ urlParams }) =>
+      .handle("transactions", ({ query }) =>
         Effect.flatMap(userId, (user) =>
           store.transactions(user, {
-            limit: urlParams.limit ?? DEFAULT_PAGE.limit,
-            offset: urlParams.offset ?? DEFAULT_PAGE.offset
+            limit: query.limit ?? DEFAULT_PAGE.limit,
+            offset: query.offset ?? DEFAULT_PAGE.offset
           })
         )
       )

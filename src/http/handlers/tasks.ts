@@ -1,4 +1,4 @@
-import { HttpApiBuilder } from "@effect/platform"
+import { HttpApiBuilder } from "effect/http-api"
 import { Effect } from "effect"
 import { Tasks } from "../../programs/tasks.ts"
 import { FocusForgeApi } from "../Api.ts"
@@ -14,33 +14,33 @@ export const TasksHandlers = HttpApiBuilder.group(FocusForgeApi, "tasks", (handl
       .handle("create", ({ payload }) =>
         Effect.flatMap(userId, (user) => tasks.create(user, payload)).pipe(answerOverloaded)
       )
-      .handle("list", ({ urlParams }) =>
+      .handle("list", ({ query }) =>
         Effect.flatMap(userId, (user) =>
           tasks.list(user, {
-            status: urlParams.status,
-            limit: urlParams.limit ?? DEFAULT_PAGE.limit,
-            offset: urlParams.offset ?? DEFAULT_PAGE.offset
+            status: query.status,
+            limit: query.limit ?? DEFAULT_PAGE.limit,
+            offset: query.offset ?? DEFAULT_PAGE.offset
           })
         )
       )
       .handle("dashboard", () => Effect.flatMap(userId, tasks.dashboard).pipe(answerOverloaded))
-      .handle("get", ({ path }) =>
-        Effect.flatMap(userId, (user) => tasks.get(user, path.task_id)).pipe(answerOverloaded)
+      .handle("get", ({ params }) =>
+        Effect.flatMap(userId, (user) => tasks.get(user, params.task_id)).pipe(answerOverloaded)
       )
-      .handle("update", ({ path, payload }) =>
-        Effect.flatMap(userId, (user) => tasks.update(user, path.task_id, payload)).pipe(answerOverloaded)
+      .handle("update", ({ params, payload }) =>
+        Effect.flatMap(userId, (user) => tasks.update(user, params.task_id, payload)).pipe(answerOverloaded)
       )
-      .handle("delete", ({ path }) =>
-        Effect.flatMap(userId, (user) => tasks.remove(user, path.task_id)).pipe(answerOverloaded)
+      .handle("delete", ({ params }) =>
+        Effect.flatMap(userId, (user) => tasks.remove(user, params.task_id)).pipe(answerOverloaded)
       )
-      .handle("startBlock", ({ path }) =>
-        Effect.flatMap(userId, (user) => tasks.startBlock(user, path.task_id, path.block_id)).pipe(
+      .handle("startBlock", ({ params }) =>
+        Effect.flatMap(userId, (user) => tasks.startBlock(user, params.task_id, params.block_id)).pipe(
           answerOverloaded
         )
       )
-      .handle("completeBlock", ({ path, payload }) =>
+      .handle("completeBlock", ({ params, payload }) =>
         Effect.flatMap(userId, (user) =>
-          tasks.completeBlock(user, path.task_id, path.block_id, payload)
+          tasks.completeBlock(user, params.task_id, params.block_id, payload)
         ).pipe(answerOverloaded)
       )
   })

@@ -1,5 +1,5 @@
 import { Config, Effect, Option } from "effect"
-import { describeConfigError, InvalidConfig } from "../AppConfig.ts"
+import { describeConfigError, InvalidConfig, integerSetting, numberSetting } from "../AppConfig.ts"
 import type { BulkheadConfig } from "./Bulkhead.ts"
 import type { CircuitBreakerConfig } from "./CircuitBreaker.ts"
 import { type RateLimitConfig, validateRateLimit } from "./RateLimit.ts"
@@ -32,15 +32,13 @@ export const defaultAiOptimizerConfig: AiOptimizerConfig = {
 }
 
 const positive = (name: string, fallback: number) =>
-  Config.integer(name).pipe(
-    Config.withDefault(fallback),
-    Config.validate({ message: "Expected a positive integer", validation: (n) => n > 0 })
+  integerSetting(name, { message: "Expected a positive integer", validation: (n) => n > 0 }).pipe(
+    Config.withDefault(fallback)
   )
 
 const nonNegative = (name: string, fallback: number) =>
-  Config.integer(name).pipe(
-    Config.withDefault(fallback),
-    Config.validate({ message: "Expected an integer ≥ 0", validation: (n) => n >= 0 })
+  integerSetting(name, { message: "Expected an integer ≥ 0", validation: (n) => n >= 0 }).pipe(
+    Config.withDefault(fallback)
   )
 
 const d = defaultAiOptimizerConfig
@@ -56,9 +54,10 @@ const fromEnv = Config.all({
   breakerOpen: positive("AI_BREAKER_OPEN_MS", d.breaker.openMillis),
   breakerProbes: positive("AI_BREAKER_PROBES", d.breaker.halfOpenProbes),
   failureRate: Config.option(
-    Config.number("AI_BREAKER_FAILURE_RATE").pipe(
-      Config.validate({ message: "Expected a ratio in (0, 1]", validation: (r) => r > 0 && r <= 1 })
-    )
+    numberSetting("AI_BREAKER_FAILURE_RATE", {
+      message: "Expected a ratio in (0, 1]",
+      validation: (r) => r > 0 && r <= 1
+    })
   ),
   failureRateWindow: positive("AI_BREAKER_RATE_WINDOW_MS", 60_000),
   failureRateMinCalls: positive("AI_BREAKER_MIN_CALLS", 10),

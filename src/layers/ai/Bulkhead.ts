@@ -66,7 +66,7 @@ export const makeBulkhead = (config: BulkheadConfig): Effect.Effect<Bulkhead> =>
     return {
       run: <A, E, R>(effect: Effect.Effect<A, E, R>) =>
         Effect.uninterruptibleMask((restore) =>
-          Effect.zipRight(acquire(restore), Effect.ensuring(restore(effect), release))
+          Effect.andThen(acquire(restore), Effect.ensuring(restore(effect), release))
         ),
       snapshot: Effect.map(Ref.get(ref), (state) => ({ active: state.active, queued: state.waiters.length }))
     }

@@ -177,7 +177,7 @@ const outcomeOf = <A, E>(exit: Exit.Exit<A, E>, isFault: (error: E) => boolean):
   Exit.match(exit, {
     onSuccess: () => "success",
     onFailure: (cause) =>
-      Option.match(Cause.failureOption(cause), {
+      Option.match(Cause.findErrorOption(cause), {
         onNone: () => "neutral",
         onSome: (error) => (isFault(error) ? "failure" : "neutral")
       })

@@ -1,13 +1,8 @@
-import {
-  HttpClient,
-  type HttpClientError,
-  HttpClientRequest,
-  type HttpClientResponse
-} from "@effect/platform"
-import { Clock, Effect, JSONSchema, Option, ParseResult, type Redacted, Schema } from "effect"
+import { Clock, Effect, Option, type Redacted, Schema } from "effect"
+import { HttpClient, type HttpClientError, HttpClientRequest, type HttpClientResponse } from "effect/http"
 import type { LanguageModelShape } from "../LanguageModel.ts"
-import { MalformedResponse, ProviderConnectionError, ProviderHttpError, parseRetryAfter } from "./errors.ts"
 import { withSpan } from "../spans.ts"
+import { MalformedResponse, ProviderConnectionError, ProviderHttpError, parseRetryAfter } from "./errors.ts"
 
 export interface OpenAiSettings {
   readonly baseUrl: string
@@ -16,7 +11,7 @@ export interface OpenAiSettings {
   readonly apiKey: Option.Option<Redacted.Redacted<string>>
 }
 
-const ChatCompletion = Schema.parseJson(
+const ChatCompletion = Schema.fromJsonString(
   Schema.Struct({
     choices: Schema.NonEmptyArray(
       Schema.Struct({ message: Schema.Struct({ content: Schema.NullOr(Schema.String) }) })
@@ -24,21 +19,24 @@ const ChatCompletion = Schema.parseJson(
   })
 )
 
-const Embeddings = Schema.parseJson(
+const Embeddings = Schema.fromJsonString(
   Schema.Struct({
     data: Schema.Array(Schema.Struct({ index: Schema.Int, embedding: Schema.Array(Schema.Number) }))
   })
 )
 
-const malformed = (what: string) => (error: ParseResult.ParseError) =>
-  new MalformedResponse({
-    message: `${what}: ${ParseResult.TreeFormatter.formatErrorSync(error).slice(0, 500)}`
-  })
+const malformed = (what: string) => (error: Schema.SchemaError) =>
+  new MalformedResponse({ message: `${what}: ${error.message.slice(0, 500)}` })
 
 /** Schemas with declarations have no JSON Schema; the caller's system prompt then has to say it. */
-const describeShape = <A, I>(schema: Schema.Schema<A, I>): string => {
+const describeShape = <A, I>(schema: Schema.Codec<A, I>): string => {
   try {
-    return `\n\nAnswer with one JSON value matching this JSON Schema:\n${JSON.stringify(JSONSchema.make(schema))}`
+    const document = Schema.toJsonSchemaDocument(schema)
+    const jsonSchema =
+      Object.keys(document.definitions).length === 0
+        ? document.schema
+        : { ...document.schema, $defs: document.definitions }
+    return `\n\nAnswer with one JSON value matching this JSON Schema:\n${JSON.stringify(jsonSchema)}`
   } catch {
     return "\n\nAnswer with one JSON value."
   }
@@ -76,7 +74,7 @@ export const makeOpenAiProvider = (settings: OpenAiSettings) =>
     ): Effect.Effect<string, ProviderConnectionError | ProviderHttpError> => {
       const request = HttpClientRequest.post(`${base}${path}`).pipe(
         HttpClientRequest.acceptJson,
-        HttpClientRequest.bodyUnsafeJson(body)
+        HttpClientRequest.bodyJsonUnsafe(body)
       )
       return client
         .execute(
@@ -111,11 +109,11 @@ export const makeOpenAiProvider = (settings: OpenAiSettings) =>
               { role: "user", content: prompt }
             ]
           })
-          const completion = yield* Schema.decodeUnknown(ChatCompletion)(text).pipe(
+          const completion = yield* Schema.decodeUnknownEffect(ChatCompletion)(text).pipe(
             Effect.mapError(malformed("not a chat completion"))
           )
           const content = completion.choices[0].message.content ?? ""
-          return yield* Schema.decodeUnknown(Schema.parseJson(schema))(content).pipe(
+          return yield* Schema.decodeUnknownEffect(Schema.fromJsonString(schema))(content).pipe(
             Effect.mapError(malformed("the model's answer does not match the schema"))
           )
         }).pipe(withSpan("LanguageModel.generateObject", { attributes: { model: settings.model } })),
@@ -123,7 +121,7 @@ export const makeOpenAiProvider = (settings: OpenAiSettings) =>
         Effect.gen(function* () {
           if (texts.length === 0) return []
           const text = yield* post("/embeddings", { model: settings.embeddingModel, input: texts })
-          const { data } = yield* Schema.decodeUnknown(Embeddings)(text).pipe(
+          const { data } = yield* Schema.decodeUnknownEffect(Embeddings)(text).pipe(
             Effect.mapError(malformed("not an embeddings response"))
           )
           const ordered = [...data].sort((a, b) => a.index - b.index)

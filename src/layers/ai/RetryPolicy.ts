@@ -1,4 +1,4 @@
-import { Duration, Schedule } from "effect"
+import { Duration, Effect, Schedule } from "effect"
 import { isProviderFailure, isRetryable } from "./errors.ts"
 
 export interface RetryConfig {
@@ -14,19 +14,27 @@ export interface RetryConfig {
  * provider sent `Retry-After`, the next attempt waits at least that long, even past the cap: coming back
  * earlier would only earn another 429.
  */
-export const retrySchedule = <E extends { readonly _tag: string }>(config: RetryConfig) =>
+export const retrySchedule = <E extends { readonly _tag: string }>(
+  config: RetryConfig
+): Schedule.Schedule<Duration.Duration, E> =>
   Schedule.exponential(Duration.millis(config.baseDelayMillis), 2).pipe(
+    Schedule.setInputType<E>(),
     Schedule.jittered,
     // Whole milliseconds: jitter's fractions would otherwise let float error creep past the cap.
-    Schedule.modifyDelay((_, delay) =>
-      Duration.millis(Math.min(Math.round(Duration.toMillis(delay)), config.maxDelayMillis))
+    Schedule.modifyDelay(({ duration }) =>
+      Effect.succeed(
+        Duration.millis(Math.min(Math.round(Duration.toMillis(duration)), config.maxDelayMillis))
+      )
     ),
-    Schedule.intersect(Schedule.recurs(config.maxRetries)),
-    Schedule.intersect(Schedule.identity<E>()),
-    Schedule.modifyDelay(([, error], delay) =>
-      error._tag === "ProviderHttpError" && "retryAfter" in error && Duration.isDuration(error.retryAfter)
-        ? Duration.max(delay, error.retryAfter)
-        : delay
+    Schedule.modifyDelay(({ input, duration }) =>
+      Effect.succeed(
+        input._tag === "ProviderHttpError" && "retryAfter" in input && Duration.isDuration(input.retryAfter)
+          ? Duration.max(duration, input.retryAfter)
+          : duration
+      )
     ),
-    Schedule.whileInput((error: E) => isProviderFailure(error) && isRetryable(error))
+    // `attempt` counts from 1 at the first failure: at most `maxRetries` further attempts.
+    Schedule.while(
+      ({ input, attempt }) => attempt <= config.maxRetries && isProviderFailure(input) && isRetryable(input)
+    )
   )

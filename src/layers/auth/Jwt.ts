@@ -1,4 +1,4 @@
-import { Either, Redacted, Schema } from "effect"
+import { Redacted, Result, Schema } from "effect"
 import { createHmac, timingSafeEqual } from "node:crypto"
 
 /**
@@ -14,7 +14,7 @@ export const Claims = Schema.Struct({
 export type Claims = typeof Claims.Type
 
 const HEADER = Buffer.from(JSON.stringify({ alg: "HS256", typ: "JWT" })).toString("base64url")
-const decodeClaims = Schema.decodeUnknownEither(Schema.parseJson(Claims))
+const decodeClaims = Schema.decodeUnknownResult(Schema.fromJsonString(Claims))
 
 const sign = (secret: Redacted.Redacted<string>, input: string) =>
   createHmac("sha256", Redacted.value(secret)).update(input).digest()
@@ -32,19 +32,19 @@ export const verify = (
   secret: Redacted.Redacted<string>,
   token: string,
   nowSeconds: number
-): Either.Either<Claims, InvalidReason> => {
+): Result.Result<Claims, InvalidReason> => {
   const parts = token.split(".")
-  if (parts.length !== 3) return Either.left("malformed")
+  if (parts.length !== 3) return Result.fail("malformed")
   const [header, payload, signature] = parts as [string, string, string]
-  if (header !== HEADER) return Either.left("malformed")
+  if (header !== HEADER) return Result.fail("malformed")
   const expected = sign(secret, `${header}.${payload}`)
   const given = Buffer.from(signature, "base64url")
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return Either.left("signature")
-  return Either.flatMap(
-    Either.mapLeft(
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return Result.fail("signature")
+  return Result.flatMap(
+    Result.mapError(
       decodeClaims(Buffer.from(payload, "base64url").toString("utf8")),
       (): InvalidReason => "malformed"
     ),
-    (claims) => (claims.exp <= nowSeconds ? Either.left<InvalidReason>("expired") : Either.right(claims))
+    (claims) => (claims.exp <= nowSeconds ? Result.fail<InvalidReason>("expired") : Result.succeed(claims))
   )
 }

@@ -11,7 +11,7 @@ const KEY_LENGTH = 32
 const SALT_LENGTH = 16
 
 const derive = (password: string, salt: Buffer, params: typeof PARAMS) =>
-  Effect.async<Buffer>((resume) => {
+  Effect.callback<Buffer>((resume) => {
     scrypt(password, salt, KEY_LENGTH, { ...params, maxmem: 256 * params.N * params.r }, (error, key) => {
       // scrypt only fails on invalid parameters, which are ours: a defect, not a domain error.
       resume(error ? Effect.die(error) : Effect.succeed(key))

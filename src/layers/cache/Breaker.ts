@@ -12,7 +12,7 @@ export interface BreakerOptions {
   /** Consecutive failures that open the breaker. */
   readonly failureThreshold: number
   /** How long it stays open before one probe call is let through. */
-  readonly resetAfter: Duration.DurationInput
+  readonly resetAfter: Duration.Input
 }
 
 export interface Breaker {

@@ -1,5 +1,6 @@
-import { Config, Duration, Effect, Scope } from "effect"
+import { Config, Context, Duration, Effect, Layer, Scope } from "effect"
 import type { Decider } from "../../domain/Decider.ts"
+import { integerSetting } from "../../layers/AppConfig.ts"
 import { EventStore } from "../../layers/EventStore.ts"
 import {
   defaultEntityRuntimeOptions,
@@ -10,9 +11,8 @@ import {
 } from "./EntityRuntime.ts"
 
 const positive = (name: string, fallback: number) =>
-  Config.integer(name).pipe(
-    Config.withDefault(fallback),
-    Config.validate({ message: "Expected a positive integer", validation: (n) => n > 0 })
+  integerSetting(name, { message: "Expected a positive integer", validation: (n) => n > 0 }).pipe(
+    Config.withDefault(fallback)
   )
 
 /** Process-wide defaults of every entity runtime; each aggregate may still override them. */
@@ -30,8 +30,8 @@ export const ActorDefaultsConfig: Config.Config<EntityRuntimeOptions> = Config.a
  * Owns the entity runtimes of the process: each aggregate registers its decider once and gets the
  * runtime that routes its commands; all of them stop with this layer. `stats` feeds the gauges.
  */
-export class ActorSystem extends Effect.Service<ActorSystem>()("ActorSystem", {
-  scoped: Effect.gen(function* () {
+export class ActorSystem extends Context.Service<ActorSystem>()("ActorSystem", {
+  make: Effect.gen(function* () {
     const store = yield* EventStore
     const scope = yield* Effect.scope
     const defaults = yield* ActorDefaultsConfig.pipe(Effect.orDie)
@@ -44,10 +44,10 @@ export class ActorSystem extends Effect.Service<ActorSystem>()("ActorSystem", {
       Effect.gen(function* () {
         // Two runtimes for one aggregate would be two writers per entity in one process.
         if (runtimes.has(decider.type))
-          return yield* Effect.dieMessage(`aggregate ${decider.type} registered twice`)
+          return yield* Effect.die(new Error(`aggregate ${decider.type} registered twice`))
         const runtime = yield* makeEntityRuntime(decider, { ...defaults, ...options }).pipe(
           Effect.provideService(EventStore, store),
-          Scope.extend(scope)
+          Scope.provide(scope)
         )
         runtimes.set(decider.type, runtime.stats)
         return runtime
@@ -58,4 +58,7 @@ export class ActorSystem extends Effect.Service<ActorSystem>()("ActorSystem", {
 
     return { register, stats } as const
   })
-}) {}
+}) {
+  /** Needs the EventStore (as `ActorSystem.Default` did); the runtimes stop when the layer is released. */
+  static readonly layer = Layer.effect(this, this.make)
+}

@@ -3,14 +3,15 @@ import {
   Deferred,
   Duration,
   Effect,
-  Either,
-  FiberRef,
   FiberSet,
   Option,
   Queue,
   Random,
+  References,
+  Result,
   Schema,
   type Scope,
+  Semaphore,
   Tracer
 } from "effect"
 import { randomUUID } from "node:crypto"
@@ -39,12 +40,12 @@ export interface EntityRuntimeOptions {
   /** Commands waiting per entity beyond which `send` fails with `Overloaded`. */
   readonly mailboxCapacity: number
   /** An actor without a command for this long is stopped and its state dropped from memory. */
-  readonly idleTtl: Duration.DurationInput
+  readonly idleTtl: Duration.Input
   /** A snapshot is saved each time the version crosses a multiple of this. */
   readonly snapshotEvery: number
   /** How many times a command is re-decided on fresh state after losing a race to another writer. */
   readonly maxConflictRetries: number
-  readonly retryAfter: Duration.DurationInput
+  readonly retryAfter: Duration.Input
 }
 
 export const defaultEntityRuntimeOptions: EntityRuntimeOptions = {
@@ -128,6 +129,8 @@ interface EntityState<State> {
   version: number
 }
 
+const isEventStoreError = (error: unknown): error is EventStoreError => error instanceof EventStoreError
+
 const encodedTag = (encoded: unknown): string | undefined => {
   if (typeof encoded !== "object" || encoded === null) return undefined
   const tag = "_tag" in encoded ? encoded._tag : "type" in encoded ? encoded.type : undefined
@@ -148,19 +151,19 @@ export const makeEntityRuntime = <State, Command, Event, Err>(
     const options = { ...defaultEntityRuntimeOptions, ...overrides }
     const store = yield* EventStore
     const fibers = yield* FiberSet.make()
-    // Actors are forked from the runtime's own context, not the context of the request that happens to
-    // start one: they must not inherit its FiberRefs (request id in logs, a tracer disabled for an
-    // unsampled request, the request itself kept alive for the actor's lifetime).
+    // Actors are forked from the runtime's own context, captured here, not the context of the request
+    // that happens to start one: they must not inherit its references (request id in logs, a tracer
+    // disabled for an unsampled request, the request itself kept alive for the actor's lifetime).
     const runDetached = yield* FiberSet.runtime(fibers)<never>()
     // Only starting an actor needs a lock (it is effectful); everything else is synchronous.
-    const spawning = yield* Effect.makeSemaphore(1)
-    const clock = yield* Effect.clock
+    const spawning = yield* Semaphore.make(1)
+    const clock = yield* Clock.Clock
     const idleTtlMillis = Duration.toMillis(options.idleTtl)
     let conflictRetries = 0
     const actors = new Map<string, Actor<State, Command, Event, Err>>()
     const retryAfterSeconds = Math.max(1, Math.ceil(Duration.toSeconds(options.retryAfter)))
-    const encodeEvent = Schema.encode(decider.event)
-    const encodeState = Schema.encode(decider.state)
+    const encodeEvent = Schema.encodeEffect(decider.event)
+    const encodeState = Schema.encodeEffect(decider.state)
 
     const eventType = (event: Event, encoded: unknown): string =>
       decider.eventType?.(event) ?? encodedTag(encoded) ?? decider.type
@@ -181,7 +184,7 @@ export const makeEntityRuntime = <State, Command, Event, Err>(
         ? encodeState(entity.state).pipe(
             Effect.flatMap((state) => store.saveSnapshot({ streamId, version: entity.version, state })),
             // A missed snapshot only makes the next load read more events.
-            Effect.catchAll((error) =>
+            Effect.catch((error) =>
               Effect.logWarning("snapshot not saved").pipe(
                 Effect.annotateLogs({ streamId, error: error.message })
               )
@@ -222,8 +225,8 @@ export const makeEntityRuntime = <State, Command, Event, Err>(
         for (let attempt = 0; ; attempt++) {
           if (!entity.loaded || entity.stale) yield* refresh(streamId, entity)
           const decision = decider.decide(entity.state, command)
-          if (Either.isLeft(decision)) return yield* Effect.fail(decision.left)
-          const events = decision.right
+          if (Result.isFailure(decision)) return yield* Effect.fail(decision.failure)
+          const events = decision.success
           if (events.length === 0) return { state: entity.state, version: entity.version, events, stored: [] }
           const batch = yield* toNewEvents(events, envelope.context)
           const expected = entity.version === 0 ? ("noStream" as const) : entity.version
@@ -231,29 +234,28 @@ export const makeEntityRuntime = <State, Command, Event, Err>(
           // A failed append may have committed: re-sending the same event ids is answered from the store.
           const appended = yield* store.append(streamId, expected, batch).pipe(
             // Once more, without a Schedule: a retry policy allocates its driver on every command.
-            Effect.catchIf(
-              (error) => error instanceof EventStoreError,
-              () => store.append(streamId, expected, batch)
-            ),
-            Effect.either
+            Effect.catchIf(isEventStoreError, () => store.append(streamId, expected, batch)),
+            Effect.result
           )
-          if (Either.isLeft(appended)) {
-            const error = appended.left
+          if (Result.isFailure(appended)) {
+            const error = appended.failure
             if (error instanceof VersionConflict && attempt < options.maxConflictRetries) {
               conflictRetries++
               // Jitter, growing with the attempts, keeps two writers from colliding in lock step.
               if (attempt > 0)
-                yield* Effect.sleep(Duration.millis(yield* Random.nextIntBetween(0, 2 * attempt + 1)))
+                yield* Effect.sleep(
+                  Duration.millis(yield* Random.nextIntBetween(0, 2 * attempt + 1, { halfOpen: true }))
+                )
               continue
             }
             return yield* Effect.fail(error)
           }
           const previousVersion = entity.version
           entity.state = events.reduce(decider.evolve, entity.state)
-          entity.version = appended.right.version
+          entity.version = appended.success.version
           entity.stale = false
           yield* maybeSnapshot(streamId, entity, previousVersion)
-          return { state: entity.state, version: entity.version, events, stored: appended.right.events }
+          return { state: entity.state, version: entity.version, events, stored: appended.success.events }
         }
       })
 
@@ -268,29 +270,37 @@ export const makeEntityRuntime = <State, Command, Event, Err>(
         })
       )
       if (!envelope.tracing) return Effect.withTracerEnabled(spanned, false)
-      return Option.isSome(envelope.parent) ? Effect.withParentSpan(spanned, envelope.parent.value) : spanned
+      return Option.isSome(envelope.parent)
+        ? Effect.withParentSpan(spanned, envelope.parent.value, { captureStackTrace: false })
+        : spanned
     }
 
     const runActor = (entityId: string, actor: Actor<State, Command, Event, Err>) => {
       const streamId = streamIdOf(decider, entityId)
       const entity = actor.entity
       // Ends when the sweeper shuts the mailbox down (take is interrupted) or the runtime's scope closes.
+      // No yield per command: the loop suspends on `take` whenever the mailbox is empty.
       return Effect.forever(
         Effect.flatMap(Queue.take(actor.mailbox), (envelope) =>
           // A failure or a defect of one command is its caller's answer; the actor goes on.
-          Effect.intoDeferred(traced(streamId, entity, envelope), envelope.reply).pipe(
+          Deferred.into(traced(streamId, entity, envelope), envelope.reply).pipe(
             Effect.ensuring(
               Effect.sync(() => {
                 actor.pending--
-                actor.lastActiveMillis = clock.unsafeCurrentTimeMillis()
+                actor.lastActiveMillis = clock.currentTimeMillisUnsafe()
               })
             )
           )
-        )
+        ),
+        { disableYield: true }
       ).pipe(
         Effect.ensuring(
-          Effect.flatMap(Queue.takeAll(actor.mailbox), (left) =>
-            Effect.forEach(left, (envelope) => Deferred.interrupt(envelope.reply), { discard: true })
+          Queue.clear(actor.mailbox).pipe(
+            // A shut-down mailbox holds nothing (passivation only shuts an empty one).
+            Effect.catchCause(() => Effect.succeed([])),
+            Effect.flatMap((left) =>
+              Effect.forEach(left, (envelope) => Deferred.interrupt(envelope.reply), { discard: true })
+            )
           )
         )
       )
@@ -304,7 +314,7 @@ export const makeEntityRuntime = <State, Command, Event, Err>(
           mailbox: yield* Queue.dropping<Envelope<State, Command, Event, Err>>(options.mailboxCapacity),
           entity: { loaded: false, stale: false, state: decider.initialState, version: 0 },
           pending: 0,
-          lastActiveMillis: clock.unsafeCurrentTimeMillis()
+          lastActiveMillis: clock.currentTimeMillisUnsafe()
         }
         actors.set(entityId, actor)
         runDetached(runActor(entityId, actor))
@@ -319,13 +329,13 @@ export const makeEntityRuntime = <State, Command, Event, Err>(
       actor: Actor<State, Command, Event, Err>,
       envelope: Envelope<State, Command, Event, Err>
     ) => {
-      if (!actor.mailbox.unsafeOffer(envelope)) return false
+      if (!Queue.offerUnsafe(actor.mailbox, envelope)) return false
       actor.pending++
       return true
     }
 
     const passivateIdle = Effect.sync(() => {
-      const now = clock.unsafeCurrentTimeMillis()
+      const now = clock.currentTimeMillisUnsafe()
       const idle: Array<Actor<State, Command, Event, Err>> = []
       for (const [entityId, actor] of actors) {
         if (actor.pending === 0 && now - actor.lastActiveMillis >= idleTtlMillis) {
@@ -339,7 +349,8 @@ export const makeEntityRuntime = <State, Command, Event, Err>(
     // One sweeper per runtime instead of a timer per take: passivation happens between 1 and 1.25 TTLs.
     yield* Effect.forkScoped(
       Effect.forever(
-        Effect.zipRight(Effect.sleep(Duration.millis(Math.max(1, idleTtlMillis / 4))), passivateIdle)
+        Effect.andThen(Effect.sleep(Duration.millis(Math.max(1, idleTtlMillis / 4))), passivateIdle),
+        { disableYield: true }
       )
     )
 
@@ -360,7 +371,7 @@ export const makeEntityRuntime = <State, Command, Event, Err>(
           context,
           reply,
           parent: yield* Effect.serviceOption(Tracer.ParentSpan),
-          tracing: yield* FiberRef.get(FiberRef.currentTracerEnabled)
+          tracing: yield* References.TracerEnabled
         }
         const warm = actors.get(entityId)
         const accepted = warm
@@ -381,7 +392,7 @@ export const makeEntityRuntime = <State, Command, Event, Err>(
     const readThroughMailbox = (entityId: string) =>
       deliver(entityId, Option.none(), undefined).pipe(
         Effect.map(({ state, version }) => ({ state, version })),
-        Effect.catchAll((error) =>
+        Effect.catch((error) =>
           error instanceof Overloaded || error instanceof EventStoreError
             ? Effect.fail(error)
             : Effect.die(error)
@@ -401,7 +412,7 @@ export const makeEntityRuntime = <State, Command, Event, Err>(
         if (actor === undefined || actor.pending > 0 || !actor.entity.loaded || actor.entity.stale) {
           return readThroughMailbox(entityId)
         }
-        actor.lastActiveMillis = clock.unsafeCurrentTimeMillis()
+        actor.lastActiveMillis = clock.currentTimeMillisUnsafe()
         const streamId = streamIdOf(decider, entityId)
         const { state, version } = actor.entity
         return catchUp(store, decider, streamId, { state, version }).pipe(
@@ -413,11 +424,7 @@ export const makeEntityRuntime = <State, Command, Event, Err>(
     const stats = Effect.sync(() => {
       let mailboxDepth = 0
       for (const actor of actors.values()) {
-        // A waiting take counts as -1 in the queue size.
-        mailboxDepth += Math.max(
-          0,
-          Option.getOrElse(actor.mailbox.unsafeSize(), () => 0)
-        )
+        mailboxDepth += Queue.sizeUnsafe(actor.mailbox)
       }
       return { type: decider.type, liveActors: actors.size, mailboxDepth, conflictRetries }
     })

@@ -1,4 +1,4 @@
-import { Effect, Either, Option, ParseResult, Schema } from "effect"
+import { Effect, Option, Result, Schema } from "effect"
 import type { Decider } from "../../domain/Decider.ts"
 import {
   type EventStoreError,
@@ -19,9 +19,9 @@ export const streamIdOf = (decider: { readonly type: string }, entityId: string)
   `${decider.type}-${entityId}`
 
 /** An event in the store that no longer decodes is corrupt data or a missing migration: a defect. */
-const undecodable = (stored: StoredEvent, error: ParseResult.ParseError) =>
+const undecodable = (stored: StoredEvent, error: Schema.SchemaError) =>
   new Error(
-    `event ${stored.eventId} (${stored.streamId}@${stored.version}) does not decode: ${ParseResult.TreeFormatter.formatErrorSync(error)}`
+    `event ${stored.eventId} (${stored.streamId}@${stored.version}) does not decode: ${error.message}`
   )
 
 /**
@@ -35,14 +35,14 @@ export const catchUp = <State, Command, Event, Err>(
   streamId: string,
   from: { readonly state: State; readonly version: number }
 ): Effect.Effect<Hydrated<State>, EventStoreError> => {
-  const decode = Schema.decodeUnknownEither(decider.event)
+  const decode = Schema.decodeUnknownResult(decider.event)
   const fold = (acc: Hydrated<State>): Effect.Effect<Hydrated<State>, EventStoreError> =>
     Effect.flatMap(store.readPage(streamId, acc.version + 1), (page) => {
       let { state, version } = acc
       for (const stored of page) {
         const event = decode(stored.data)
-        if (Either.isLeft(event)) return Effect.die(undecodable(stored, event.left))
-        state = decider.evolve(state, event.right)
+        if (Result.isFailure(event)) return Effect.die(undecodable(stored, event.failure))
+        state = decider.evolve(state, event.success)
         version = stored.version
       }
       const next = { state, version, eventsRead: acc.eventsRead + page.length }
@@ -65,9 +65,9 @@ export const hydrate = <State, Command, Event, Err>(
     const from = yield* Option.match(snapshot, {
       onNone: () => Effect.succeed({ state: decider.initialState, version: 0 }),
       onSome: (snap) =>
-        Schema.decodeUnknown(decider.state)(snap.state).pipe(
+        Schema.decodeUnknownEffect(decider.state)(snap.state).pipe(
           Effect.map((state) => ({ state, version: snap.version })),
-          Effect.catchAll((error) =>
+          Effect.catch((error) =>
             Effect.logWarning("snapshot does not decode; replaying the whole stream").pipe(
               Effect.annotateLogs({ streamId, error: error.message }),
               Effect.as({ state: decider.initialState, version: 0 })

@@ -20,18 +20,18 @@ export interface StepError {
 }
 
 export type CachePolicy =
-  | { readonly _tag: "Cached"; readonly ttl: Duration.DurationInput }
+  | { readonly _tag: "Cached"; readonly ttl: Duration.Input }
   | { readonly _tag: "NoCache" }
 
-export const CacheFor = (ttl: Duration.DurationInput): CachePolicy => ({ _tag: "Cached", ttl })
+export const CacheFor = (ttl: Duration.Input): CachePolicy => ({ _tag: "Cached", ttl })
 export const NoCache: CachePolicy = { _tag: "NoCache" }
 
 export interface Step<I, O, R> {
   readonly name: string
   /** Bump it when the prompt or the output's meaning changes: it is part of the cache key. */
   readonly version: number
-  readonly input: Schema.Schema<I, unknown>
-  readonly output: Schema.Schema<O, unknown>
+  readonly input: Schema.Codec<I, unknown>
+  readonly output: Schema.Codec<O, unknown>
   /** The model path. */
   readonly run: (input: I) => Effect.Effect<O, StepError, R>
   /** Used when the model path fails (provider down, breaker open, reply unusable). Never cached. */
@@ -71,14 +71,11 @@ type InputOf<F> = [F] extends [Flow<infer I, unknown, unknown>] ? I : never
 type OutputOf<F> = F extends Flow<never, infer O, unknown> ? O : never
 type ContextOf<F> = F extends Flow<never, unknown, infer R> ? R : never
 
-const widen = <A, I>(schema: Schema.Schema<A, I>): Schema.Schema<A, unknown> =>
-  Schema.compose(Schema.Unknown, schema)
-
 export interface StepOptions<I, II, O, OI, R> {
   readonly name: string
   readonly version?: number
-  readonly input: Schema.Schema<I, II>
-  readonly output: Schema.Schema<O, OI>
+  readonly input: Schema.Codec<I, II>
+  readonly output: Schema.Codec<O, OI>
   readonly run: (input: I) => Effect.Effect<O, StepError, R>
   readonly heuristic?: (input: I) => O
   readonly retry?: Schedule.Schedule<unknown, StepError>
@@ -90,8 +87,9 @@ export const step = <I, II, O, OI, R>(options: StepOptions<I, II, O, OI, R>): Fl
   const definition: Step<I, O, R> = {
     name: options.name,
     version: options.version ?? 1,
-    input: widen(options.input),
-    output: widen(options.output),
+    // A Codec is covariant in its encoded side: no widening needed (v3 composed with Schema.Unknown).
+    input: options.input,
+    output: options.output,
     run: options.run,
     heuristic: options.heuristic,
     retry: options.retry,
@@ -177,8 +175,8 @@ export interface Chain<I, O, R> {
   readonly name: string
   readonly description: string
   readonly version: number
-  readonly input: Schema.Schema<I, unknown>
-  readonly output: Schema.Schema<O, unknown>
+  readonly input: Schema.Codec<I, unknown>
+  readonly output: Schema.Codec<O, unknown>
   readonly flow: Flow<I, O, R>
   /** Default retry schedule of its steps: re-asks the model when a reply did not fit, for example. */
   readonly retry: Schedule.Schedule<unknown, StepError> | undefined
@@ -192,22 +190,22 @@ export interface ChainOptions<I, II, O, OI, R> {
   readonly name: string
   readonly description?: string
   readonly version?: number
-  readonly input: Schema.Schema<I, II>
-  readonly output: Schema.Schema<O, OI>
+  readonly input: Schema.Codec<I, II>
+  readonly output: Schema.Codec<O, OI>
   readonly flow: Flow<I, O, R>
   readonly retry?: Schedule.Schedule<unknown, StepError>
   readonly cache?: CachePolicy
   readonly fallback?: (input: I) => O
 }
 
-export const DEFAULT_CACHE_TTL: Duration.DurationInput = "30 minutes"
+export const DEFAULT_CACHE_TTL: Duration.Input = "30 minutes"
 
 export const make = <I, II, O, OI, R>(options: ChainOptions<I, II, O, OI, R>): Chain<I, O, R> => ({
   name: options.name,
   description: options.description ?? "",
   version: options.version ?? 1,
-  input: widen(options.input),
-  output: widen(options.output),
+  input: options.input,
+  output: options.output,
   flow: options.flow,
   retry: options.retry,
   cache: options.cache ?? CacheFor(DEFAULT_CACHE_TTL),

@@ -1,16 +1,4 @@
-import {
-  Chunk,
-  Clock,
-  Context,
-  Effect,
-  Either,
-  Layer,
-  Option,
-  ParseResult,
-  Ref,
-  Schema,
-  Stream
-} from "effect"
+import { Clock, Context, Effect, Layer, Option, Ref, Result, Schema, Stream } from "effect"
 import { createHash, randomUUID } from "node:crypto"
 import { Cache } from "../../layers/Cache.ts"
 import { EventStore } from "../../layers/EventStore.ts"
@@ -111,7 +99,7 @@ export interface ChainExecutorShape {
   readonly stats: Effect.Effect<ChainStats>
 }
 
-export class ChainExecutor extends Context.Tag("ChainExecutor")<ChainExecutor, ChainExecutorShape>() {}
+export class ChainExecutor extends Context.Service<ChainExecutor, ChainExecutorShape>()("ChainExecutor") {}
 
 /** Results of the model path are cached this long unless a chain says otherwise. */
 export const STEP_CACHE_TTL = "30 minutes"
@@ -174,7 +162,7 @@ export const makeChainExecutor = Effect.gen(function* () {
         }))
       )
       .pipe(
-        Effect.catchAll((error) => Effect.logWarning("chain run not recorded", error)),
+        Effect.catch((error) => Effect.logWarning("chain run not recorded", error)),
         Effect.asVoid
       )
 
@@ -226,7 +214,7 @@ export const makeChainExecutor = Effect.gen(function* () {
             policy._tag === "NoCache"
               ? Effect.tap(modelPath, () => Ref.set(loaded, true))
               : Effect.gen(function* () {
-                  const encoded = yield* Schema.encode(step.input)(stepInput).pipe(Effect.orDie)
+                  const encoded = yield* Schema.encodeEffect(step.input)(stepInput).pipe(Effect.orDie)
                   const key = `chain:${chain.name}:${step.name}:v${chain.version}.${step.version}:${hashOf(encoded)}`
                   // Only the model path is the loader: a fallback result never enters the cache.
                   return yield* cache.getOrLoad(
@@ -244,7 +232,7 @@ export const makeChainExecutor = Effect.gen(function* () {
                 error: null as string | null
               }))
             ),
-            Effect.catchAll((error) =>
+            Effect.catch((error) =>
               step.heuristic === undefined
                 ? Effect.fail(new StepFailed({ step: step.name, cause: describe(error) }))
                 : Effect.succeed({
@@ -283,12 +271,12 @@ export const makeChainExecutor = Effect.gen(function* () {
         .interpret(runner)(input)
         .pipe(
           Effect.map((output) => ({ output, chainFallback: false })),
-          Effect.catchAll((failure) =>
+          Effect.catch((failure) =>
             chain.fallback === undefined
               ? Effect.fail(failure)
               : Effect.succeed({ output: chain.fallback(input), chainFallback: true })
           ),
-          Effect.either
+          Effect.result
         )
       const ended = yield* Clock.currentTimeMillis
       const duration_ms = ended - startedMs
@@ -314,15 +302,15 @@ export const makeChainExecutor = Effect.gen(function* () {
       }
       const stepEvents = steps.map((s): ChainRunEvent => ({ _tag: "ChainStepCompleted", ...s }))
 
-      if (Either.isLeft(flowResult)) {
-        const message = `${flowResult.left.step}: ${flowResult.left.cause}`
+      if (Result.isFailure(flowResult)) {
+        const message = `${flowResult.failure.step}: ${flowResult.failure.cause}`
         counters.failed++
         yield* record(runId, [...stepEvents, { _tag: "ChainRunFailed", error: message, duration_ms, at }])
         yield* remember({ ...base, status: "failed", error: message })
         return yield* new ChainFailed({ chain: chain.name, run_id: runId, message })
       }
       const source: RunSource =
-        flowResult.right.chainFallback || steps.some((s) => s.source === "heuristic") ? "heuristic" : "llm"
+        flowResult.success.chainFallback || steps.some((s) => s.source === "heuristic") ? "heuristic" : "llm"
       const cached = steps.length > 0 && steps.every((s) => s.source === "cache")
       counters.completed++
       if (source === "heuristic") {
@@ -336,7 +324,7 @@ export const makeChainExecutor = Effect.gen(function* () {
       return {
         run_id: runId,
         chain: chain.name,
-        output: flowResult.right.output,
+        output: flowResult.success.output,
         source,
         cached,
         duration_ms,
@@ -350,8 +338,8 @@ export const makeChainExecutor = Effect.gen(function* () {
   const register = <I, O>(chain: Chain<I, O, LanguageModel>) =>
     Effect.suspend(() => {
       if (registry.has(chain.name)) return Effect.fail(new ChainAlreadyRegistered({ chain: chain.name }))
-      const decode = Schema.decodeUnknown(chain.input)
-      const encode = Schema.encode(chain.output)
+      const decode = Schema.decodeUnknownEffect(chain.input)
+      const encode = Schema.encodeEffect(chain.output)
       registry.set(chain.name, {
         info: {
           name: chain.name,
@@ -365,7 +353,7 @@ export const makeChainExecutor = Effect.gen(function* () {
               (error) =>
                 new ChainInputInvalid({
                   chain: chain.name,
-                  message: ParseResult.TreeFormatter.formatErrorSync(error)
+                  message: error.message
                 })
             ),
             Effect.flatMap((input) => execute(chain, input, options)),
@@ -382,10 +370,10 @@ export const makeChainExecutor = Effect.gen(function* () {
 
   const getRun = (runId: string) =>
     store.read(chainRunStream(runId)).pipe(
-      Stream.mapEffect((stored) => Schema.decodeUnknown(ChainRunEvent)(stored.data)),
+      Stream.mapEffect((stored) => Schema.decodeUnknownEffect(ChainRunEvent)(stored.data)),
       Stream.runCollect,
-      Effect.map((events) => Option.fromNullable(foldRun(Chunk.toReadonlyArray(events)))),
-      Effect.catchAll((error) => Effect.as(Effect.logWarning("chain run unreadable", error), Option.none()))
+      Effect.map((events) => Option.fromNullishOr(foldRun(events))),
+      Effect.catch((error) => Effect.as(Effect.logWarning("chain run unreadable", error), Option.none()))
     )
 
   const service: ChainExecutorShape = {

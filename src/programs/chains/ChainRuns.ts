@@ -1,4 +1,4 @@
-import { Schema } from "effect"
+import { Schema, Struct } from "effect"
 
 /**
  * A chain run as events on its own stream `chainrun-<run_id>`: written by the executor, read back to
@@ -6,11 +6,11 @@ import { Schema } from "effect"
  * visible), its steps and its end in one batch when it ends.
  */
 
-export const RunSource = Schema.Literal("llm", "heuristic")
+export const RunSource = Schema.Literals(["llm", "heuristic"])
 export type RunSource = typeof RunSource.Type
 
 /** Where one step's result came from: the model now, the cache (an earlier model answer), or a heuristic. */
-export const StepSource = Schema.Literal("model", "cache", "heuristic")
+export const StepSource = Schema.Literals(["model", "cache", "heuristic"])
 export type StepSource = typeof StepSource.Type
 
 export const ChainRunStarted = Schema.TaggedStruct("ChainRunStarted", {
@@ -44,15 +44,15 @@ export const ChainRunFailed = Schema.TaggedStruct("ChainRunFailed", {
   at: Schema.String
 })
 
-export const ChainRunEvent = Schema.Union(
+export const ChainRunEvent = Schema.Union([
   ChainRunStarted,
   ChainStepCompleted,
   ChainRunFinished,
   ChainRunFailed
-)
+])
 export type ChainRunEvent = typeof ChainRunEvent.Type
 
-export const ChainRunStatus = Schema.Literal("running", "completed", "failed")
+export const ChainRunStatus = Schema.Literals(["running", "completed", "failed"])
 
 export const ChainRunView = Schema.Struct({
   run_id: Schema.String,
@@ -65,8 +65,8 @@ export const ChainRunView = Schema.Struct({
   started_at: Schema.String,
   duration_ms: Schema.NullOr(Schema.Number),
   error: Schema.NullOr(Schema.String),
-  steps: Schema.Array(ChainStepCompleted.pipe(Schema.omit("_tag")))
-}).annotations({ identifier: "ChainRun" })
+  steps: Schema.Array(ChainStepCompleted.mapFields(Struct.omit(["_tag"])))
+}).annotate({ identifier: "ChainRun" })
 export type ChainRunView = typeof ChainRunView.Type
 
 export const chainRunStream = (runId: string) => `chainrun-${runId}`

@@ -29,7 +29,7 @@ export const ChainTaskBreakdown = Layer.effect(
               duration_minutes: block.duration_minutes
             }))
           ),
-          Effect.orElse(() =>
+          Effect.catch(() =>
             Effect.sync(() =>
               heuristicBlockPlans(request.title, request.duration_minutes, () => BlockId.make(randomUUID()))
             )

@@ -1,4 +1,4 @@
-import { Chunk, Clock, Context, Duration, Effect, Layer, Schema, Stream } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Schema, Stream } from "effect"
 import { randomUUID } from "node:crypto"
 import {
   cosine,
@@ -17,8 +17,8 @@ import { LanguageModel } from "../../layers/LanguageModel.ts"
 import { withSpan } from "../../layers/spans.ts"
 
 export interface MemoryLimits {
-  readonly shortTermTtl: Duration.DurationInput
-  readonly workingTtl: Duration.DurationInput
+  readonly shortTermTtl: Duration.Input
+  readonly workingTtl: Duration.Input
   /** Entries kept per user and tier; the oldest go first. */
   readonly shortTermEntries: number
   readonly workingEntries: number
@@ -85,7 +85,7 @@ export interface MemoryShape {
   readonly stats: Effect.Effect<MemoryStats>
 }
 
-export class Memory extends Context.Tag("Memory")<Memory, MemoryShape>() {}
+export class Memory extends Context.Service<Memory, MemoryShape>()("Memory") {}
 
 const Entries = Schema.Array(MemoryEntrySchema)
 
@@ -141,7 +141,7 @@ export const makeMemory = (limits: MemoryLimits = defaultMemoryLimits) =>
           embedder: model.provider === "heuristic" ? "local" : `provider:${model.provider}`,
           vectors
         })),
-        Effect.catchAll(() =>
+        Effect.catch(() =>
           Effect.sync(() => {
             counters.fallbacks++
             return { embedder: "local", vectors: texts.map(localEmbedding) }
@@ -175,7 +175,7 @@ export const makeMemory = (limits: MemoryLimits = defaultMemoryLimits) =>
         ])
         counters.written++
       }).pipe(
-        Effect.catchTag("VersionConflict", "EventStoreError", (error) =>
+        Effect.catchTag(["VersionConflict", "EventStoreError"], (error) =>
           Effect.logWarning("memory not persisted", error)
         ),
         withSpan("Memory.persist")
@@ -183,12 +183,12 @@ export const makeMemory = (limits: MemoryLimits = defaultMemoryLimits) =>
 
     const records = (userId: string) =>
       store.read(memoryStream(userId)).pipe(
-        Stream.mapEffect((stored) => Schema.decodeUnknown(MemoryRecorded)(stored.data)),
+        Stream.mapEffect((stored) => Schema.decodeUnknownEffect(MemoryRecorded)(stored.data)),
         // A record of another user can never be in this stream; the check keeps it that way if one were.
         Stream.filter((record) => record.user_id === userId),
         Stream.runCollect,
-        Effect.map((chunk) => Chunk.toReadonlyArray(chunk).slice(-limits.longTermRecall)),
-        Effect.catchAll((error) => Effect.as(Effect.logWarning("memory unreadable", error), []))
+        Effect.map((all): ReadonlyArray<MemoryRecorded> => all.slice(-limits.longTermRecall)),
+        Effect.catch((error) => Effect.as(Effect.logWarning("memory unreadable", error), []))
       )
 
     const view = (record: MemoryRecorded): Omit<Recalled, "score"> => ({

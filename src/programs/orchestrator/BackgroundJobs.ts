@@ -7,8 +7,8 @@ import { Planner } from "../planner/Planner.ts"
 import { backgroundJobsInServer, WorkerState } from "./WorkerState.ts"
 
 export interface BackgroundJobOptions {
-  readonly tickEvery: Duration.DurationInput
-  readonly expireEvery: Duration.DurationInput
+  readonly tickEvery: Duration.Input
+  readonly expireEvery: Duration.Input
 }
 
 export const defaultBackgroundJobOptions: BackgroundJobOptions = {
@@ -24,7 +24,7 @@ export const backgroundJobs = (
   mode: "embedded" | "worker",
   options: BackgroundJobOptions = defaultBackgroundJobOptions
 ) =>
-  Layer.scopedDiscard(
+  Layer.effectDiscard(
     Effect.gen(function* () {
       const planner = yield* Planner
       const memory = yield* Memory
@@ -35,24 +35,24 @@ export const backgroundJobs = (
       yield* Effect.addFinalizer(() => state.update((s) => ({ ...s, running: false })))
       const failed = (cause: Cause.Cause<unknown>) =>
         Effect.logWarning("background job failed", cause).pipe(
-          Effect.zipRight(state.update((s) => ({ ...s, last_error: Cause.pretty(cause).slice(0, 500) })))
+          Effect.andThen(state.update((s) => ({ ...s, last_error: Cause.pretty(cause).slice(0, 500) })))
         )
       const tick = planner.tick(workerId).pipe(
-        Effect.zipRight(Clock.currentTimeMillis),
+        Effect.andThen(Clock.currentTimeMillis),
         Effect.flatMap((now) =>
           state.update((s) => ({ ...s, ticks: s.ticks + 1, last_tick_at: new Date(now).toISOString() }))
         ),
-        Effect.catchAllCause(failed)
+        Effect.catchCause(failed)
       )
       yield* Effect.forkScoped(Effect.repeat(tick, Schedule.spaced(options.tickEvery)))
       yield* Effect.forkScoped(
-        Effect.repeat(memory.expire.pipe(Effect.catchAllCause(failed)), Schedule.spaced(options.expireEvery))
+        Effect.repeat(memory.expire.pipe(Effect.catchCause(failed)), Schedule.spaced(options.expireEvery))
       )
       yield* Effect.logInfo("background jobs started").pipe(Effect.annotateLogs({ worker: workerId, mode }))
     })
   )
 
 /** In the server: the jobs when it is configured to run them (see `backgroundJobsInServer`). */
-export const EmbeddedJobsLive = Layer.unwrapEffect(
+export const EmbeddedJobsLive = Layer.unwrap(
   Effect.map(backgroundJobsInServer, (embedded) => (embedded ? backgroundJobs("embedded") : Layer.empty))
 )

@@ -279,7 +279,7 @@ export const makeOrchestrator = Effect.gen(function* () {
         { concurrency: "unbounded" }
       )
       const checkIn = planned[0]
-      if (checkIn === undefined) return yield* Effect.dieMessage("focus check-in was not planned")
+      if (checkIn === undefined) return yield* Effect.die(new Error("focus check-in was not planned"))
       return {
         session_id: sessionId,
         task_id: task?.id ?? null,
@@ -363,9 +363,8 @@ export const makeOrchestrator = Effect.gen(function* () {
   return { createEnhanced, completeEnhanced, dailyOptimization, focusSession, status } as const
 })
 
-export class Orchestrator extends Context.Tag("Orchestrator")<
-  Orchestrator,
-  Effect.Effect.Success<typeof makeOrchestrator>
->() {}
+export class Orchestrator extends Context.Service<Orchestrator, Effect.Success<typeof makeOrchestrator>>()(
+  "Orchestrator"
+) {}
 
 export const OrchestratorLive = Layer.effect(Orchestrator, makeOrchestrator)

@@ -44,4 +44,4 @@ export interface TaskPortShape {
   ) => Effect.Effect<BlockCompletion, TaskNotFound | BlockNotFound | InvalidTransition | Overloaded>
 }
 
-export class TaskPort extends Context.Tag("TaskPort")<TaskPort, TaskPortShape>() {}
+export class TaskPort extends Context.Service<TaskPort, TaskPortShape>()("TaskPort") {}

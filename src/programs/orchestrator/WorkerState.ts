@@ -1,5 +1,5 @@
 import { Config, Context, Effect, Layer, Option, Ref } from "effect"
-import { AppConfig } from "../../layers/AppConfig.ts"
+import { AppConfig, literalSetting } from "../../layers/AppConfig.ts"
 
 export interface WorkerStatus {
   /** `embedded`: this process runs the background jobs itself; `external`: a worker process does. */
@@ -11,13 +11,13 @@ export interface WorkerStatus {
 }
 
 /** What the background loop of this process is doing, for `/orchestrator/status`. */
-export class WorkerState extends Context.Tag("WorkerState")<
+export class WorkerState extends Context.Service<
   WorkerState,
   {
     readonly get: Effect.Effect<WorkerStatus>
     readonly update: (f: (status: WorkerStatus) => WorkerStatus) => Effect.Effect<void>
   }
->() {}
+>()("WorkerState") {}
 
 export const makeWorkerStateLayer = (mode: WorkerStatus["mode"]) =>
   Layer.effect(
@@ -35,7 +35,7 @@ export const makeWorkerStateLayer = (mode: WorkerStatus["mode"]) =>
  */
 export const backgroundJobsInServer = Effect.gen(function* () {
   const config = yield* AppConfig
-  const setting = yield* Config.option(Config.literal("embedded", "worker")("BACKGROUND_JOBS")).pipe(
+  const setting = yield* Config.option(literalSetting("BACKGROUND_JOBS", ["embedded", "worker"])).pipe(
     Effect.orDie
   )
   return Option.match(setting, {

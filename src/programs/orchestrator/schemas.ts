@@ -1,4 +1,4 @@
-import { Schema } from "effect"
+import { Effect, Schema } from "effect"
 import { Difficulty } from "../../domain/common.ts"
 import { MemoryEntry } from "../../domain/memory.ts"
 import { Priority } from "../../domain/planner.ts"
@@ -12,18 +12,20 @@ import { RunSource } from "../chains/ChainRuns.ts"
 
 /** Request and response shapes of the orchestrator workflows (the HTTP contract reuses them). */
 
-const Scale = Schema.Int.pipe(Schema.between(1, 10))
+const Scale = Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 10 }))
 export const MoodSnapshot = Schema.Struct({
   score: Scale,
-  energy: Schema.optionalWith(Scale, { default: () => 5 }),
-  stress: Schema.optionalWith(Scale, { default: () => 5 })
+  energy: Scale.pipe(Schema.withDecodingDefaultTypeKey(Effect.succeed(5))),
+  stress: Scale.pipe(Schema.withDecodingDefaultTypeKey(Effect.succeed(5)))
 })
 
 export const CreateEnhancedRequest = Schema.Struct({
-  title: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(200)),
-  description: Schema.optionalWith(Schema.String.pipe(Schema.maxLength(5000)), { default: () => "" }),
-  duration_minutes: Schema.optionalWith(TaskDuration, { default: () => 25 }),
-  difficulty: Schema.optional(Difficulty)
+  title: Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(200)),
+  description: Schema.String.check(Schema.isMaxLength(5000)).pipe(
+    Schema.withDecodingDefaultTypeKey(Effect.succeed(""))
+  ),
+  duration_minutes: TaskDuration.pipe(Schema.withDecodingDefaultTypeKey(Effect.succeed(25))),
+  difficulty: Schema.optionalKey(Difficulty)
 })
 export type CreateEnhancedRequest = typeof CreateEnhancedRequest.Type
 
@@ -40,7 +42,7 @@ export const PlannedActionView = Schema.Struct({
   max_attempts: Schema.Number,
   last_error: Schema.NullOr(Schema.String),
   result: Schema.Unknown
-}).annotations({ identifier: "PlannedAction" })
+}).annotate({ identifier: "PlannedAction" })
 export type PlannedActionView = typeof PlannedActionView.Type
 
 export const ChainRunRef = Schema.Struct({
@@ -65,9 +67,9 @@ export type CreateEnhancedResponse = typeof CreateEnhancedResponse.Type
 export const CompleteEnhancedRequest = Schema.Struct({
   task_id: Schema.String,
   block_id: Schema.String,
-  proof_text: Schema.optional(Schema.String.pipe(Schema.maxLength(5000))),
-  effort_rating: Schema.optional(Scale),
-  mood: Schema.optional(MoodSnapshot)
+  proof_text: Schema.optionalKey(Schema.String.check(Schema.isMaxLength(5000))),
+  effort_rating: Schema.optionalKey(Scale),
+  mood: Schema.optionalKey(MoodSnapshot)
 })
 export type CompleteEnhancedRequest = typeof CompleteEnhancedRequest.Type
 
@@ -84,7 +86,7 @@ export const CompleteEnhancedResponse = Schema.Struct({
 })
 export type CompleteEnhancedResponse = typeof CompleteEnhancedResponse.Type
 
-export const DailyOptimizationRequest = Schema.Struct({ mood: Schema.optional(MoodSnapshot) })
+export const DailyOptimizationRequest = Schema.Struct({ mood: Schema.optionalKey(MoodSnapshot) })
 export type DailyOptimizationRequest = typeof DailyOptimizationRequest.Type
 
 export const DailyOptimizationResponse = Schema.Struct({
@@ -99,10 +101,12 @@ export const DailyOptimizationResponse = Schema.Struct({
 export type DailyOptimizationResponse = typeof DailyOptimizationResponse.Type
 
 export const FocusSessionRequest = Schema.Struct({
-  task_id: Schema.optional(Schema.String),
-  duration_minutes: Schema.optionalWith(Schema.Int.pipe(Schema.between(5, 180)), { default: () => 25 }),
-  challenge: Schema.optional(Schema.String.pipe(Schema.maxLength(2000))),
-  mood: Schema.optional(MoodSnapshot)
+  task_id: Schema.optionalKey(Schema.String),
+  duration_minutes: Schema.Int.check(Schema.isBetween({ minimum: 5, maximum: 180 })).pipe(
+    Schema.withDecodingDefaultTypeKey(Effect.succeed(25))
+  ),
+  challenge: Schema.optionalKey(Schema.String.check(Schema.isMaxLength(2000))),
+  mood: Schema.optionalKey(MoodSnapshot)
 })
 export type FocusSessionRequest = typeof FocusSessionRequest.Type
 

@@ -1,4 +1,4 @@
-import { Clock, Context, Effect, Either, Layer, Schema, Stream } from "effect"
+import { Clock, Context, Effect, Layer, Result, Schema, Semaphore, Stream } from "effect"
 import { randomUUID } from "node:crypto"
 import {
   type ActionCommand,
@@ -67,7 +67,7 @@ export interface PlannerShape {
   readonly stats: Effect.Effect<PlannerStats>
 }
 
-export class Planner extends Context.Tag("Planner")<Planner, PlannerShape>() {}
+export class Planner extends Context.Service<Planner, PlannerShape>()("Planner") {}
 
 const STREAM_PREFIX = `${ActionDecider.type}-`
 const streamOf = (actionId: string) => `${STREAM_PREFIX}${actionId}`
@@ -81,7 +81,7 @@ const decodeEvent = Schema.decodeUnknownSync(ActionEvent)
  * claim, the second append finds the stream moved and fails with `VersionConflict`.
  */
 const command = (
-  store: Context.Tag.Service<EventStore>,
+  store: EventStore["Service"],
   actionId: string,
   cmd: ActionCommand
 ): Effect.Effect<ActionState, ActionRejected | VersionConflict | EventStoreError> =>
@@ -94,18 +94,18 @@ const command = (
       version = event.version
     }
     const decided = ActionDecider.decide(state, cmd)
-    if (Either.isLeft(decided)) return yield* decided.left
+    if (Result.isFailure(decided)) return yield* decided.failure
     yield* store.append(
       streamOf(actionId),
       version,
-      decided.right.map((event) => ({
+      decided.success.map((event) => ({
         eventId: randomUUID(),
         type: event._tag,
         data: encodeEvent(event),
         metadata: { timestamp: new Date(cmd.at).toISOString() }
       }))
     )
-    return decided.right.reduce(ActionDecider.evolve, state)
+    return decided.success.reduce(ActionDecider.evolve, state)
   })
 
 export const makePlanner = Effect.gen(function* () {
@@ -116,7 +116,7 @@ export const makePlanner = Effect.gen(function* () {
   let checkpoint = 0
   let ticks = 0
   let lastTickAt: number | null = null
-  const catchUpLock = yield* Effect.makeSemaphore(1)
+  const catchUpLock = yield* Semaphore.make(1)
 
   const catchUp = catchUpLock.withPermits(1)(
     store.readAll({ fromPosition: checkpoint + 1 }).pipe(
@@ -177,46 +177,46 @@ export const makePlanner = Effect.gen(function* () {
   ) =>
     Effect.gen(function* () {
       const claimedAt = yield* Clock.currentTimeMillis
-      const claim = yield* Effect.either(
+      const claim = yield* Effect.result(
         command(store, action.action_id, { _tag: "Claim", worker, at: claimedAt })
       )
-      if (Either.isLeft(claim)) {
-        if (claim.left._tag === "EventStoreError")
-          yield* Effect.logWarning("planner claim failed", claim.left)
+      if (Result.isFailure(claim)) {
+        if (claim.failure._tag === "EventStoreError")
+          yield* Effect.logWarning("planner claim failed", claim.failure)
         report.lost++
         return
       }
-      remember(claim.right)
-      const claimed = claim.right.action
+      remember(claim.success)
+      const claimed = claim.success.action
       if (claimed === null || claimed.status !== "in_progress") {
         report.failed++
         return
       }
       report.claimed++
       const handler = handlers.get(claimed.type)
-      const outcome = yield* Effect.either(
+      const outcome = yield* Effect.result(
         handler === undefined
           ? Effect.fail(new ActionFailure({ message: `no handler for ${claimed.type}` }))
           : handler(claimed).pipe(
-              Effect.catchAllDefect((defect) => Effect.fail(new ActionFailure({ message: String(defect) })))
+              Effect.catchDefect((defect) => Effect.fail(new ActionFailure({ message: String(defect) })))
             )
       )
       const at = yield* Clock.currentTimeMillis
-      const next = yield* Effect.either(
+      const next = yield* Effect.result(
         command(
           store,
           claimed.action_id,
-          Either.isRight(outcome)
-            ? { _tag: "Complete", result: outcome.right ?? null, at }
-            : { _tag: "FailAttempt", error: outcome.left.message, at }
+          Result.isSuccess(outcome)
+            ? { _tag: "Complete", result: outcome.success ?? null, at }
+            : { _tag: "FailAttempt", error: outcome.failure.message, at }
         )
       )
-      if (Either.isLeft(next)) {
-        yield* Effect.logWarning("planner outcome not recorded", next.left)
+      if (Result.isFailure(next)) {
+        yield* Effect.logWarning("planner outcome not recorded", next.failure)
         return
       }
-      remember(next.right)
-      const status = next.right.action?.status
+      remember(next.success)
+      const status = next.success.action?.status
       if (status === "completed") report.completed++
       else if (status === "failed") report.failed++
       else report.retried++
@@ -238,11 +238,11 @@ export const makePlanner = Effect.gen(function* () {
         for (const action of [...index.values()].filter(mine)) {
           const reason = blockedForever(action, index)
           if (reason === undefined) continue
-          const cancelled = yield* Effect.either(
+          const cancelled = yield* Effect.result(
             command(store, action.action_id, { _tag: "Cancel", reason, at: now })
           )
-          if (Either.isRight(cancelled)) {
-            remember(cancelled.right)
+          if (Result.isSuccess(cancelled)) {
+            remember(cancelled.success)
             report.cancelled++
             progressed = true
           }

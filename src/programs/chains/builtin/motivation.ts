@@ -1,35 +1,31 @@
-import { Schema } from "effect"
+import { Effect, Schema } from "effect"
 import * as Chain from "../Chain.ts"
 import { retryMalformedOnce } from "../retry.ts"
 
-const Scale = Schema.Int.pipe(Schema.between(1, 10))
+const Scale = Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 10 }))
 
 export const MotivationInput = Schema.Struct({
-  mood: Schema.optionalWith(
-    Schema.Struct({
-      score: Scale,
-      energy: Schema.optionalWith(Scale, { default: () => 5 }),
-      stress: Schema.optionalWith(Scale, { default: () => 5 })
-    }),
-    { default: () => ({ score: 5, energy: 5, stress: 5 }) }
+  mood: Schema.Struct({
+    score: Scale,
+    energy: Scale.pipe(Schema.withDecodingDefaultTypeKey(Effect.succeed(5))),
+    stress: Scale.pipe(Schema.withDecodingDefaultTypeKey(Effect.succeed(5)))
+  }).pipe(Schema.withDecodingDefaultTypeKey(Effect.sync(() => ({ score: 5, energy: 5, stress: 5 })))),
+  challenge: Schema.String.check(Schema.isMaxLength(2000)).pipe(
+    Schema.withDecodingDefaultTypeKey(Effect.succeed(""))
   ),
-  challenge: Schema.optionalWith(Schema.String.pipe(Schema.maxLength(2000)), { default: () => "" }),
-  accomplishments: Schema.optionalWith(
-    Schema.Array(Schema.String.pipe(Schema.maxLength(500))).pipe(Schema.maxItems(50)),
-    {
-      default: () => []
-    }
-  )
+  accomplishments: Schema.Array(Schema.String.check(Schema.isMaxLength(500)))
+    .check(Schema.isMaxLength(50))
+    .pipe(Schema.withDecodingDefaultTypeKey(Effect.sync(() => [])))
 })
 export type MotivationInput = typeof MotivationInput.Type
 
-export const Tone = Schema.Literal("encouraging", "celebratory", "calming", "energizing")
+export const Tone = Schema.Literals(["encouraging", "celebratory", "calming", "energizing"])
 
 export const Motivation = Schema.Struct({
-  message: Schema.String.pipe(Schema.minLength(1)),
+  message: Schema.String.check(Schema.isMinLength(1)),
   tone: Tone,
   suggested_actions: Schema.Array(Schema.String),
-  follow_up_minutes: Schema.Int.pipe(Schema.between(5, 24 * 60))
+  follow_up_minutes: Schema.Int.check(Schema.isBetween({ minimum: 5, maximum: 24 * 60 }))
 })
 export type Motivation = typeof Motivation.Type
 

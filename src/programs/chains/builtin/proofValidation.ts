@@ -1,23 +1,20 @@
-import { Schema } from "effect"
+import { Effect, Schema } from "effect"
 import * as Chain from "../Chain.ts"
 import { retryMalformedOnce } from "../retry.ts"
 import { clamp, overlap, words } from "./text.ts"
 
 export const ProofInput = Schema.Struct({
-  task: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(500)),
-  criteria: Schema.optionalWith(
-    Schema.Array(Schema.String.pipe(Schema.maxLength(500))).pipe(Schema.maxItems(20)),
-    {
-      default: () => []
-    }
-  ),
-  proof_text: Schema.String.pipe(Schema.maxLength(5000))
+  task: Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(500)),
+  criteria: Schema.Array(Schema.String.check(Schema.isMaxLength(500)))
+    .check(Schema.isMaxLength(20))
+    .pipe(Schema.withDecodingDefaultTypeKey(Effect.sync(() => []))),
+  proof_text: Schema.String.check(Schema.isMaxLength(5000))
 })
 export type ProofInput = typeof ProofInput.Type
 
 export const ProofVerdict = Schema.Struct({
   is_valid: Schema.Boolean,
-  confidence: Schema.Number.pipe(Schema.between(0, 1)),
+  confidence: Schema.Number.check(Schema.isBetween({ minimum: 0, maximum: 1 })),
   notes: Schema.String,
   suggestions: Schema.Array(Schema.String),
   requires_manual_review: Schema.Boolean

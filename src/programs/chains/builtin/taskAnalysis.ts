@@ -1,4 +1,4 @@
-import { Schema } from "effect"
+import { Effect, Schema } from "effect"
 import { Difficulty } from "../../../domain/common.ts"
 import { TaskDuration } from "../../../domain/rules.ts"
 import * as Chain from "../Chain.ts"
@@ -6,21 +6,23 @@ import { retryMalformedOnce } from "../retry.ts"
 import { complexityOf, words } from "./text.ts"
 
 export const AnalysisInput = Schema.Struct({
-  title: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(200)),
-  description: Schema.optionalWith(Schema.String.pipe(Schema.maxLength(5000)), { default: () => "" }),
-  duration_minutes: Schema.optionalWith(TaskDuration, { default: () => 25 })
+  title: Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(200)),
+  description: Schema.String.check(Schema.isMaxLength(5000)).pipe(
+    Schema.withDecodingDefaultTypeKey(Effect.succeed(""))
+  ),
+  duration_minutes: TaskDuration.pipe(Schema.withDecodingDefaultTypeKey(Effect.succeed(25)))
 })
 export type AnalysisInput = typeof AnalysisInput.Type
 
 export const Analysis = Schema.Struct({
   difficulty: Difficulty,
   /** Minutes the task is likely to take, all adjustments included. */
-  estimated_time: Schema.Int.pipe(Schema.positive()),
+  estimated_time: Schema.Int.check(Schema.isGreaterThan(0)),
   required_skills: Schema.Array(Schema.String),
   obstacles: Schema.Array(Schema.String),
-  success_probability: Schema.Number.pipe(Schema.between(0, 1)),
+  success_probability: Schema.Number.check(Schema.isBetween({ minimum: 0, maximum: 1 })),
   /** How far the stated duration is likely off (1.2 = 20% longer). */
-  time_adjustment_factor: Schema.Number.pipe(Schema.between(0.5, 3))
+  time_adjustment_factor: Schema.Number.check(Schema.isBetween({ minimum: 0.5, maximum: 3 }))
 })
 export type Analysis = typeof Analysis.Type
 

@@ -1,27 +1,29 @@
-import { Schema } from "effect"
+import { Effect, Schema } from "effect"
 import { heuristicBreakdown, TaskDuration } from "../../../domain/rules.ts"
 import * as Chain from "../Chain.ts"
 import { retryMalformedOnce } from "../retry.ts"
 import { complexityOf } from "./text.ts"
 
 export const BreakdownInput = Schema.Struct({
-  title: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(200)),
-  description: Schema.optionalWith(Schema.String.pipe(Schema.maxLength(5000)), { default: () => "" }),
-  duration_minutes: Schema.optionalWith(TaskDuration, { default: () => 25 })
+  title: Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(200)),
+  description: Schema.String.check(Schema.isMaxLength(5000)).pipe(
+    Schema.withDecodingDefaultTypeKey(Effect.succeed(""))
+  ),
+  duration_minutes: TaskDuration.pipe(Schema.withDecodingDefaultTypeKey(Effect.succeed(25)))
 })
 export type BreakdownInput = typeof BreakdownInput.Type
 
 export const BreakdownBlock = Schema.Struct({
-  title: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(200)),
+  title: Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(200)),
   objectives: Schema.Array(Schema.String),
-  duration_minutes: Schema.Int.pipe(Schema.between(1, 120)),
+  duration_minutes: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 120 })),
   success_criteria: Schema.Array(Schema.String)
 })
 
 export const Breakdown = Schema.Struct({
-  blocks: Schema.Array(BreakdownBlock).pipe(Schema.minItems(1), Schema.maxItems(24)),
+  blocks: Schema.Array(BreakdownBlock).check(Schema.isMinLength(1), Schema.isMaxLength(24)),
   total_duration_minutes: Schema.Int,
-  complexity_score: Schema.Number.pipe(Schema.between(1, 10)),
+  complexity_score: Schema.Number.check(Schema.isBetween({ minimum: 1, maximum: 10 })),
   recommendations: Schema.Array(Schema.String)
 })
 export type Breakdown = typeof Breakdown.Type
