@@ -5,16 +5,7 @@ import { join } from "node:path"
 import { DatabaseSync } from "node:sqlite"
 import { EventStore } from "../src/layers/EventStore.ts"
 import { layerSqlite } from "../src/layers/EventStoreSqlite.ts"
-import { type ChildRun, runScript, tempDataDir } from "./support/server.ts"
-
-const waitForOutput = async (child: ChildRun, text: string, timeoutMs = 60_000) => {
-  const deadline = Date.now() + timeoutMs
-  while (!child.output().includes(text)) {
-    if (child.child.exitCode !== null) throw new Error(`child exited before "${text}":\n${child.output()}`)
-    if (Date.now() > deadline) throw new Error(`timed out waiting for "${text}":\n${child.output()}`)
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
-}
+import { type ChildRun, runScript, tempDataDir, waitForOutput } from "./support/server.ts"
 
 const openers = (filename: string, goFile: string, count: number) =>
   Array.from({ length: count }, () => runScript("test/support/openStoreWorker.ts", [filename, goFile]))

@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest"
 const ROOT = new URL("..", import.meta.url).pathname
 const pkg = JSON.parse(readFileSync(`${ROOT}package.json`, "utf8")) as {
   readonly engines: { readonly node: string }
+  readonly dependencies: Record<string, string>
   readonly devDependencies: Record<string, string>
 }
 
@@ -47,10 +48,7 @@ describe("the runtime is the Node the project pins", () => {
   })
 
   it("no native SQLite addon is installed or depended on", () => {
-    const all = {
-      ...pkg.devDependencies,
-      ...(JSON.parse(readFileSync(`${ROOT}package.json`, "utf8")).dependencies as object)
-    }
+    const all = { ...pkg.dependencies, ...pkg.devDependencies }
     expect(Object.keys(all)).not.toContain("better-sqlite3")
     expect(Object.keys(all)).not.toContain("@effect/sql-sqlite-node")
   })

@@ -125,35 +125,38 @@ const query = <P extends ReadonlyArray<SQLInputValue>, R = never>(
   }
 }
 
-/**
- * Runs `body` in a write transaction: `BEGIN IMMEDIATE` takes the write lock up front (see above), so
- * another process's writer makes this one wait on the busy timeout instead of failing.
- */
-const immediateTransaction = <A>(db: DatabaseSync, body: () => A): A => {
-  db.exec("BEGIN IMMEDIATE")
-  try {
-    const result = body()
-    db.exec("COMMIT")
-    return result
-  } catch (cause) {
-    // Some errors (disk full, I/O) have rolled the transaction back already.
-    if (db.isTransaction) db.exec("ROLLBACK")
-    throw cause
-  }
+interface Bracket {
+  readonly begin: string
+  readonly commit: string
+  readonly rollback: string
 }
 
-/** Runs `body` inside the open transaction, in a savepoint: if it throws, only its own writes roll back. */
-const savepoint = <A>(db: DatabaseSync, body: () => A): A => {
-  db.exec("SAVEPOINT append")
+/**
+ * A write transaction: `BEGIN IMMEDIATE` takes the write lock up front (see above), so another
+ * process's writer makes this one wait on the busy timeout instead of failing.
+ */
+const TRANSACTION: Bracket = { begin: "BEGIN IMMEDIATE", commit: "COMMIT", rollback: "ROLLBACK" }
+/** A savepoint inside the open transaction: if its body throws, only its own writes roll back. */
+const SAVEPOINT: Bracket = {
+  begin: "SAVEPOINT append",
+  commit: "RELEASE append",
+  rollback: "ROLLBACK TO append; RELEASE append"
+}
+
+const bracketed = <A>(db: DatabaseSync, bracket: Bracket, body: () => A): A => {
+  db.exec(bracket.begin)
   try {
     const result = body()
-    db.exec("RELEASE append")
+    db.exec(bracket.commit)
     return result
   } catch (cause) {
-    if (db.isTransaction) db.exec("ROLLBACK TO append; RELEASE append")
+    // Some errors (disk full, I/O) have rolled the whole transaction back already.
+    if (db.isTransaction) db.exec(bracket.rollback)
     throw cause
   }
 }
+const immediateTransaction = <A>(db: DatabaseSync, body: () => A): A => bracketed(db, TRANSACTION, body)
+const savepoint = <A>(db: DatabaseSync, body: () => A): A => bracketed(db, SAVEPOINT, body)
 
 /**
  * The store holds password hashes: its file, and the -wal and -shm files SQLite creates with the main

@@ -50,6 +50,16 @@ export const runScript = (
   return { child, output: () => output, exited }
 }
 
+/** Resolves once the child has written `text`; fails if it exits first or the time runs out. */
+export const waitForOutput = async (child: ChildRun, text: string, timeoutMs = 60_000) => {
+  const deadline = Date.now() + timeoutMs
+  while (!child.output().includes(text)) {
+    if (child.child.exitCode !== null) throw new Error(`child exited before "${text}":\n${child.output()}`)
+    if (Date.now() > deadline) throw new Error(`timed out waiting for "${text}":\n${child.output()}`)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}
+
 /** Runs an entry point of the app as a real child process. */
 export const runEntry = (
   entry: "src/main.ts" | "src/worker.ts" | "test/support/testServer.ts" | "examples/custom-chain.ts",
