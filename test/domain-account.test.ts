@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Either, Schema } from "effect"
+import { Result, Schema } from "effect"
 import fc from "fast-check"
 import {
   AccountDecider,
@@ -36,9 +36,9 @@ const minutes = (n: number) => new Date(day(1).getTime() + n * 60_000)
 describe("account", () => {
   it("normalises emails and rejects non-addresses", () => {
     expect(email).toBe("ann@example.com")
-    const decode = Schema.decodeUnknownEither(EmailFromInput)
+    const decode = Schema.decodeUnknownResult(EmailFromInput)
     for (const bad of ["", "ann", "ann@", "@x.io", "a b@x.io", 42, `${"a".repeat(320)}@x.io`]) {
-      expect(Either.isLeft(decode(bad))).toBe(true)
+      expect(Result.isFailure(decode(bad))).toBe(true)
     }
   })
 
@@ -68,7 +68,7 @@ describe("account", () => {
       _tag: "LoginFailed",
       locked_until: new Date(minutes(4).getTime() + LOCKOUT_MS)
     })
-    expect(Either.isLeft(loginAllowed(state, minutes(10)))).toBe(true)
+    expect(Result.isFailure(loginAllowed(state, minutes(10)))).toBe(true)
     expect(decideErr(AccountDecider, state, fail(10))).toMatchObject({
       _tag: "AccountLocked",
       details: { retry_after_seconds: 9 * 60 }
@@ -77,7 +77,7 @@ describe("account", () => {
     expect(
       decideErr(AccountDecider, state, RecordLogin.make({ user_id: ann, succeeded: true, at: minutes(10) }))
     ).toMatchObject({ _tag: "AccountLocked" })
-    expect(Either.isRight(loginAllowed(state, minutes(19)))).toBe(true)
+    expect(Result.isSuccess(loginAllowed(state, minutes(19)))).toBe(true)
     const ok = decideOk(
       AccountDecider,
       state,
@@ -159,11 +159,11 @@ describe("login throttling (property)", () => {
           for (const { command, before, result } of steps) {
             const locked = before.login.locked_until !== null && command.at < before.login.locked_until
             if (locked) {
-              expect(Either.isLeft(result) && result.left._tag).toBe("AccountLocked")
+              expect(Result.isFailure(result) && result.failure._tag).toBe("AccountLocked")
               continue
             }
-            expect(Either.isRight(result)).toBe(true)
-            const event = Either.isRight(result) ? result.right[0] : undefined
+            expect(Result.isSuccess(result)).toBe(true)
+            const event = Result.isSuccess(result) ? result.success[0] : undefined
             if (event?._tag === "LoginSucceeded") accepted = []
             if (event?._tag === "LoginFailed") {
               accepted.push(event.at)

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Either, Schema } from "effect"
+import { Result, Schema } from "effect"
 import fc from "fast-check"
 import { BlockId, TaskId, UserId } from "../src/domain/ids.ts"
 import { tokensForBlock } from "../src/domain/rules.ts"
@@ -213,9 +213,9 @@ describe("task examples", () => {
       ]
     })
     expect(decideErr(TaskDecider, TaskDecider.initialState, dup)).toMatchObject({ _tag: "InvalidInput" })
-    const decode = Schema.decodeUnknownEither(CreateTask)
+    const decode = Schema.decodeUnknownResult(CreateTask)
     const valid = Schema.encodeSync(CreateTask)(create(50))
-    expect(Either.isRight(decode(valid))).toBe(true)
+    expect(Result.isSuccess(decode(valid))).toBe(true)
     for (const bad of [
       { ...valid, duration_minutes: -5 },
       { ...valid, duration_minutes: 601 },
@@ -226,7 +226,7 @@ describe("task examples", () => {
       { ...valid, blocks: [] },
       { ...valid, task_id: "../etc" }
     ]) {
-      expect(Either.isLeft(decode(bad))).toBe(true)
+      expect(Result.isFailure(decode(bad))).toBe(true)
     }
   })
 })
@@ -316,9 +316,9 @@ describe("task state machine properties", () => {
     fc.assert(
       fc.property(runs, ({ steps }) => {
         for (const { command, before, result } of steps) {
-          if (command._tag !== "CompleteBlock" || Either.isLeft(result) || before.task === null) continue
+          if (command._tag !== "CompleteBlock" || Result.isFailure(result) || before.task === null) continue
           const block = before.task.blocks.find((b) => b.id === command.block_id)
-          expect(result.right[0]).toMatchObject({
+          expect(result.success[0]).toMatchObject({
             _tag: "BlockCompleted",
             tokens_earned: tokensForBlock({
               minutes: block?.duration_minutes ?? -1,
@@ -336,7 +336,7 @@ describe("task state machine properties", () => {
       fc.property(runs, ({ steps }) => {
         for (const { command, before, after, result } of steps) {
           if (command.user_id !== bob) continue
-          expect(Either.isLeft(result) && result.left._tag).toBe(
+          expect(Result.isFailure(result) && result.failure._tag).toBe(
             command._tag === "CreateTask" ? false : "TaskNotFound"
           )
           expect(after).toEqual(before)
@@ -399,7 +399,7 @@ describe("heuristic block plans", () => {
         const blocks = heuristicBlockPlans(title, duration, blockId)
         expect(blocks.reduce((sum, b) => sum + b.duration_minutes, 0)).toBe(duration)
         const command = { ...Schema.encodeSync(CreateTask)(create(duration)), blocks }
-        expect(Either.isRight(Schema.decodeUnknownEither(CreateTask)(command))).toBe(true)
+        expect(Result.isSuccess(Schema.decodeUnknownResult(CreateTask)(command))).toBe(true)
       })
     )
   })

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Either, Schema } from "effect"
+import { Result, Schema } from "effect"
 import fc from "fast-check"
 import { CATALOG } from "../src/domain/catalog.ts"
 import { BlockId, RewardId, TaskId } from "../src/domain/ids.ts"
@@ -97,7 +97,7 @@ describe("wallet properties over random command sequences", () => {
       let earned = 0
       let spent = 0
       for (const step of steps) {
-        const events = Either.getOrElse(step.result, () => [])
+        const events = Result.getOrElse(step.result, () => [])
         for (const e of events) {
           earned += earnedBy(e)
           if (e._tag === "ItemPurchased") spent += e.cost
@@ -116,11 +116,12 @@ describe("wallet properties over random command sequences", () => {
         if (command._tag !== "PurchaseItem") continue
         const item = CATALOG.find((i) => i.id === command.item_id || i.name === command.item_id)
         const retry = before.rewards[command.purchase_id] !== undefined
-        if (retry) expect(result).toEqual(Either.right([]))
-        else if (item === undefined) expect(Either.isLeft(result) && result.left._tag).toBe("ItemNotFound")
+        if (retry) expect(result).toEqual(Result.succeed([]))
+        else if (item === undefined)
+          expect(Result.isFailure(result) && result.failure._tag).toBe("ItemNotFound")
         else if (before.balance < item.cost) {
-          expect(Either.isLeft(result) && result.left._tag).toBe("InsufficientFunds")
-        } else expect(Either.isRight(result) && result.right[0]?._tag).toBe("ItemPurchased")
+          expect(Result.isFailure(result) && result.failure._tag).toBe("InsufficientFunds")
+        } else expect(Result.isSuccess(result) && result.success[0]?._tag).toBe("ItemPurchased")
       }
     })
   })
@@ -172,8 +173,8 @@ describe("wallet properties over random command sequences", () => {
         expect(after.level_rewarded).toBeLessThanOrEqual(after.level)
         // Every level reached before a writing command's own bonuses (the earning, the streak bonus,
         // and whatever earlier commands' bonuses left pending) is rewarded by its end.
-        if (Either.isLeft(result) || result.right.length === 0) continue
-        const primary = result.right
+        if (Result.isFailure(result) || result.success.length === 0) continue
+        const primary = result.success
           .filter((e) => e._tag === "TokensEarned" || e._tag === "StreakBonusAwarded")
           .reduce((sum, e) => sum + earnedBy(e), 0)
         expect(after.level_rewarded).toBeGreaterThanOrEqual(levelFor(before.total_earned + primary))
@@ -189,8 +190,8 @@ describe("wallet properties over random command sequences", () => {
       const paid = events.flatMap((e) => (e._tag === "TokensEarned" ? [`${e.task_id}/${e.block_id}`] : []))
       expect(new Set(paid).size).toBe(paid.length)
       for (const { command, result } of steps) {
-        if (command._tag !== "CreditBlock" || Either.isLeft(result)) continue
-        const earned = result.right.filter((e) => e._tag === "TokensEarned")
+        if (command._tag !== "CreditBlock" || Result.isFailure(result)) continue
+        const earned = result.success.filter((e) => e._tag === "TokensEarned")
         for (const e of earned) expect(e._tag === "TokensEarned" && e.amount).toBe(tokensForBlock(command))
       }
     })
@@ -199,7 +200,7 @@ describe("wallet properties over random command sequences", () => {
   it("one command pays a bounded number of times (no bonus feedback loop)", () => {
     check(({ steps }) => {
       for (const { result } of steps) {
-        const payouts = Either.getOrElse(result, () => []).filter((e) => earnedBy(e) > 0)
+        const payouts = Result.getOrElse(result, () => []).filter((e) => earnedBy(e) > 0)
         // one earn + one streak bonus + a few level-ups + at most four achievements
         expect(payouts.length).toBeLessThanOrEqual(10)
       }
@@ -212,13 +213,13 @@ describe("wallet properties over random command sequences", () => {
       for (const { command, before, result } of steps) {
         if (command._tag !== "UseReward") continue
         const reward = before.rewards[command.reward_id]
-        if (Either.isRight(result)) {
+        if (Result.isSuccess(result)) {
           expect(used.has(command.reward_id)).toBe(false)
           used.add(command.reward_id)
           expect(reward).toBeDefined()
           if (reward?.expires_at) expect(command.at.getTime()).toBeLessThan(reward.expires_at.getTime())
         } else {
-          const tag = result.left._tag
+          const tag = result.failure._tag
           if (reward === undefined) expect(tag).toBe("RewardNotFound")
           else if (reward.used_at !== null) expect(tag).toBe("RewardAlreadyUsed")
           else expect(tag).toBe("RewardExpired")
@@ -324,7 +325,7 @@ describe("wallet examples", () => {
       ),
       start
     )
-    expect(steps.map((s) => Either.isRight(s.result))).toEqual([true, true, true, true, false])
+    expect(steps.map((s) => Result.isSuccess(s.result))).toEqual([true, true, true, true, false])
     expect(state.achievements.first_purchase).toBeDefined()
     expect(state.total_spent).toBe(40)
     expect(state.balance).toBe(0)

@@ -8,7 +8,7 @@ export const LogMoodRequest = Schema.Struct({
   score: MoodLevel,
   energy: MoodLevel,
   stress: MoodLevel,
-  note: Schema.optional(MoodNote)
+  note: Schema.optionalKey(MoodNote)
 }).annotate({ identifier: "LogMoodRequest" })
 
 export const MoodHistory = Schema.Struct({ items: Schema.Array(MoodEntry), total: Schema.Int }).annotate({

@@ -14,22 +14,22 @@ const TrimmedTitle = Schema.Trim.pipe(Schema.decodeTo(Title))
 
 export const CreateTaskRequest = Schema.Struct({
   title: TrimmedTitle,
-  description: Description.pipe(Schema.withDecodingDefaultType(Effect.succeed(""))),
-  duration_minutes: TaskDuration.pipe(Schema.withDecodingDefaultType(Effect.succeed(DEFAULT_DURATION_MINUTES))),
-  difficulty: Difficulty.pipe(Schema.withDecodingDefaultType(Effect.succeed("medium" as const)))
+  description: Description.pipe(Schema.withDecodingDefaultTypeKey(Effect.succeed(""))),
+  duration_minutes: TaskDuration.pipe(Schema.withDecodingDefaultTypeKey(Effect.succeed(DEFAULT_DURATION_MINUTES))),
+  difficulty: Difficulty.pipe(Schema.withDecodingDefaultTypeKey(Effect.succeed("medium" as const)))
 }).annotate({ identifier: "CreateTaskRequest" })
 
 /** Every field optional; difficulty and duration change only while no block has started. */
 export const UpdateTaskRequest = Schema.Struct({
-  title: Schema.optional(TrimmedTitle),
-  description: Schema.optional(Description),
-  duration_minutes: Schema.optional(TaskDuration),
-  difficulty: Schema.optional(Difficulty)
+  title: Schema.optionalKey(TrimmedTitle),
+  description: Schema.optionalKey(Description),
+  duration_minutes: Schema.optionalKey(TaskDuration),
+  difficulty: Schema.optionalKey(Difficulty)
 }).annotate({ identifier: "UpdateTaskRequest" })
 
 export const CompleteBlockRequest = Schema.Struct({
-  proof_text: Schema.optional(ProofText),
-  effort_rating: Schema.optional(EffortRating)
+  proof_text: Schema.optionalKey(ProofText),
+  effort_rating: Schema.optionalKey(EffortRating)
 }).annotate({ identifier: "CompleteBlockRequest" })
 
 export const TaskPage = Schema.Struct({
