@@ -17,11 +17,13 @@ const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379"
 const prefix = `ff:bench:${Date.now().toString(36)}:`
 
 const TaskId = Schema.String.pipe(Schema.brand("TaskId"))
+// Effect 3's `Schema.Date` (a Date decoded from an ISO string, as the domain's `Timestamp`) is
+// `Schema.DateFromString` in Effect 4, whose `Schema.Date` is a Date on both sides.
 const Task = Schema.Struct({
   id: TaskId,
   title: Schema.String,
-  due: Schema.Date,
-  blocks: Schema.Array(Schema.Struct({ minutes: Schema.Number, startsAt: Schema.Date }))
+  due: Schema.DateFromString,
+  blocks: Schema.Array(Schema.Struct({ minutes: Schema.Number, startsAt: Schema.DateFromString }))
 })
 const task: typeof Task.Type = {
   id: TaskId.make("task-1"),
@@ -81,7 +83,8 @@ const cleanup = (cache: CacheService) => cache.deleteByPrefix("")
 
 const program = Effect.gen(function* () {
   const connection = yield* makeRedisConnection(Redacted.make(REDIS_URL))
-  if (!(yield* connection.isReady)) return yield* Effect.dieMessage(`Redis at ${REDIS_URL} is not reachable`)
+  if (!(yield* connection.isReady))
+    return yield* Effect.die(new Error(`Redis at ${REDIS_URL} is not reachable`))
   // A generous soft timeout: the bench measures Redis, not the fail-safe.
   const twoTier = yield* makeCache({ prefix, l2Timeout: "2 seconds" }, Option.some(connection))
   const l2Only = yield* makeCache(

@@ -97,7 +97,7 @@ const actorCommands = (name: string, entities: number, concurrency: number) =>
       (id) =>
         Effect.suspend(() => {
           const t = performance.now()
-          return Effect.tap(runtime.send(id, { _tag: "Increment" }), () => {
+          return Effect.map(runtime.send(id, { _tag: "Increment" }), () => {
             latencies.push(performance.now() - t)
           })
         }),

@@ -4,8 +4,8 @@
  * parent-based ratio semantics, and a request the edge does not sample leaves no orphan spans behind.
  */
 import { it as effectIt } from "@effect/vitest"
-import { HttpServerRequest } from "@effect/platform"
-import { Effect, FiberRef, Fiber as FiberModule } from "effect"
+import { Effect, Fiber as FiberModule } from "effect"
+import { HttpServerRequest } from "effect/http"
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest"
 import { sampledAtEdge } from "../src/http/observe.ts"
 import { currentRequestLog, LoggingLive } from "../src/layers/Logging.ts"
@@ -24,7 +24,9 @@ const requestWith = (headers: Record<string, string> = {}) =>
   HttpServerRequest.fromWeb(new Request("http://127.0.0.1/test/traced", { headers }))
 
 describe("request id in logs", () => {
-  effectIt.effect("is added by the logger for the request's fiber and the fibers it forks", () =>
+  // `it.live`: @effect/vitest 4's `it.effect` swaps the console for a TestConsole, and this test watches the
+  // lines LoggingLive writes to the real `console.log` (as the server does).
+  effectIt.live("is added by the logger for the request's fiber and the fibers it forks", () =>
     Effect.gen(function* () {
       const lines: Array<string> = []
       const spy = vi.spyOn(globalThis.console, "log").mockImplementation((line: unknown) => {
@@ -34,9 +36,9 @@ describe("request id in logs", () => {
         yield* Effect.log("outside")
         yield* Effect.gen(function* () {
           yield* Effect.log("inside")
-          const child = yield* Effect.fork(Effect.log("child"))
+          const child = yield* Effect.forkChild(Effect.log("child"))
           yield* FiberModule.join(child)
-        }).pipe(Effect.locally(currentRequestLog, { requestId: "req-42" }))
+        }).pipe(Effect.provideService(currentRequestLog, { requestId: "req-42" }))
       }).pipe(Effect.provide(LoggingLive), Effect.ensuring(Effect.sync(() => spy.mockRestore())))
       const parsed = lines.map(
         (line) => JSON.parse(line) as { message: string; annotations: Record<string, string> }
@@ -49,7 +51,8 @@ describe("request id in logs", () => {
   )
   effectIt.effect("costs no FiberRef write when nothing is logged", () =>
     Effect.gen(function* () {
-      expect(yield* FiberRef.get(currentRequestLog)).toBeUndefined()
+      // A Context.Reference: an effect nobody provided a request to sees its default, with no write at all.
+      expect(yield* currentRequestLog).toBeUndefined()
     })
   )
 })

@@ -1,7 +1,7 @@
-import { HttpClient } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
 import { it as effectIt } from "@effect/vitest"
 import { Effect, Layer, Option } from "effect"
+import { HttpClient } from "effect/http"
 import { randomBytes } from "node:crypto"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"

@@ -1,18 +1,16 @@
 /**
  * Ladder rung 2: the smallest Effect server, `NodeHttpServer` with one `HttpRouter` route and a
- * constant JSON response. No HttpApi, no Schema, no middleware of ours.
+ * constant JSON response. No HttpApi, no Schema, no middleware of ours (the router's request logger
+ * off, as Effect 3's `HttpServer.serve(router)` had none).
  */
-import { HttpRouter, HttpServer, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServer, NodeRuntime } from "@effect/platform-node"
 import { Layer } from "effect"
+import { HttpRouter, HttpServerResponse } from "effect/http"
 import * as Http from "node:http"
 
-const router = HttpRouter.empty.pipe(
-  HttpRouter.get("/health/live", HttpServerResponse.unsafeJson({ status: "ok" }))
-)
+const Routes = HttpRouter.add("GET", "/health/live", HttpServerResponse.jsonUnsafe({ status: "ok" }))
 
-const ServerLive = HttpServer.serve(router).pipe(
-  HttpServer.withLogAddress,
+const ServerLive = HttpRouter.serve(Routes, { disableLogger: true }).pipe(
   Layer.provide(
     NodeHttpServer.layer(() => Http.createServer({ keepAliveTimeout: 65_000 }), {
       port: Number(process.env.PORT ?? 0),

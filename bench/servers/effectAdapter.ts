@@ -1,16 +1,14 @@
 /**
  * Ladder rung 2b: rung 2 (`effect.ts`: one `HttpRouter` route, a constant JSON response) served through
- * FocusForge's Node adapter (`src/http/NodeAdapter.ts`) instead of the platform's `NodeHttpServer`, so the
- * adapter's share of the per-request cost is read off side by side.
+ * FocusForge's Node adapter (`src/http/NodeAdapter.ts`) instead of the platform's `NodeHttpServer`
+ * layer, so the adapter's share of the per-request cost is read off side by side.
  */
-import { HttpRouter, HttpServer, HttpServerResponse } from "@effect/platform"
 import { NodeRuntime } from "@effect/platform-node"
 import { Layer } from "effect"
+import { HttpRouter, HttpServerResponse } from "effect/http"
 import * as NodeAdapter from "../../src/http/NodeAdapter.ts"
 
-const router = HttpRouter.empty.pipe(
-  HttpRouter.get("/health/live", HttpServerResponse.unsafeJson({ status: "ok" }))
-)
+const Routes = HttpRouter.add("GET", "/health/live", HttpServerResponse.jsonUnsafe({ status: "ok" }))
 
 const NodeServerLive = NodeAdapter.layer({
   port: Number(process.env.PORT ?? 0),
@@ -18,6 +16,6 @@ const NodeServerLive = NodeAdapter.layer({
   backlog: 4096
 })
 
-const ServerLive = HttpServer.serve(router).pipe(HttpServer.withLogAddress, Layer.provide(NodeServerLive))
+const ServerLive = HttpRouter.serve(Routes, { disableLogger: true }).pipe(Layer.provide(NodeServerLive))
 
 NodeRuntime.runMain(Layer.launch(ServerLive))

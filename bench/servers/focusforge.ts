@@ -7,19 +7,24 @@
  * protected route. MONITORING and OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_TRACES_SAMPLER_ARG switch the
  * rungs, exactly as in production.
  */
-import { HttpApiBuilder, HttpApiEndpoint, HttpApiGroup } from "@effect/platform"
 import { Effect, Layer, Schema } from "effect"
+import { HttpApiBuilder, HttpApiEndpoint, HttpApiGroup } from "effect/http-api"
 import { FocusForgeApi } from "../../src/http/Api.ts"
+import { ErrorEnvelope } from "../../src/http/api/Envelope.ts"
 import { Authentication } from "../../src/http/api/Security.ts"
 import { AuthenticationLive } from "../../src/http/handlers/security.ts"
+import { ErrorEnvelopeLive } from "../../src/http/middleware.ts"
 import { ApiHandlersLive, makeServer } from "../../src/http/Server.ts"
 import { launch } from "../../src/launch.ts"
 
 const Ok = Schema.Struct({ status: Schema.Literal("ok") })
 
 class BenchGroup extends HttpApiGroup.make("bench")
-  .add(HttpApiEndpoint.get("live", "/bench/live").addSuccess(Ok))
-  .add(HttpApiEndpoint.get("authed", "/bench/authed").addSuccess(Ok).middleware(Authentication)) {}
+  .add(HttpApiEndpoint.get("live", "/bench/live", { success: Ok }))
+  .add(HttpApiEndpoint.get("authed", "/bench/authed", { success: Ok }).middleware(Authentication))
+  // Added to the API after its own groups, so it takes the API's error envelope itself (as on Effect 3,
+  // where the API's errors applied to every group).
+  .middleware(ErrorEnvelope) {}
 
 const BenchApi = FocusForgeApi.add(BenchGroup)
 
@@ -27,6 +32,6 @@ const BenchHandlers = HttpApiBuilder.group(BenchApi, "bench", (handlers) =>
   handlers
     .handle("live", () => Effect.succeed({ status: "ok" as const }))
     .handle("authed", () => Effect.succeed({ status: "ok" as const }))
-).pipe(Layer.provide(AuthenticationLive))
+).pipe(Layer.provide([AuthenticationLive, ErrorEnvelopeLive]))
 
-launch(makeServer(HttpApiBuilder.api(BenchApi).pipe(Layer.provide([ApiHandlersLive, BenchHandlers]))))
+launch(makeServer(BenchApi, Layer.mergeAll(ApiHandlersLive, BenchHandlers)))
