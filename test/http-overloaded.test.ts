@@ -1,5 +1,6 @@
-import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup, HttpServer } from "@effect/platform"
 import { Effect, Layer, Schema } from "effect"
+import { HttpRouter, HttpServer } from "effect/http"
+import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup } from "effect/http-api"
 import { afterAll, describe, expect, it } from "vitest"
 import { Overloaded } from "../src/http/errors.ts"
 import { answerOverloaded } from "../src/http/handlers/common.ts"
@@ -7,7 +8,7 @@ import { Overloaded as ActorOverloaded } from "../src/programs/actors/EntityRunt
 
 /** One endpoint whose program finds its entity's mailbox full, mapped the way every handler maps it. */
 class Group extends HttpApiGroup.make("g").add(
-  HttpApiEndpoint.get("busy", "/busy").addSuccess(Schema.String).addError(Overloaded)
+  HttpApiEndpoint.get("busy", "/busy", { success: Schema.String, error: Overloaded })
 ) {}
 const Api = HttpApi.make("t").add(Group)
 const Handlers = HttpApiBuilder.group(Api, "g", (handlers) =>
@@ -17,8 +18,9 @@ const Handlers = HttpApiBuilder.group(Api, "g", (handlers) =>
 )
 
 describe("a full actor mailbox over HTTP", () => {
-  const web = HttpApiBuilder.toWebHandler(
-    Layer.mergeAll(HttpApiBuilder.api(Api).pipe(Layer.provide(Handlers)), HttpServer.layerContext)
+  const web = HttpRouter.toWebHandler(
+    HttpApiBuilder.layer(Api).pipe(Layer.provide(Handlers), Layer.provide(HttpServer.layerServices)),
+    { disableLogger: true }
   )
   afterAll(() => web.dispose())
 
