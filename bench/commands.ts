@@ -1,6 +1,6 @@
 /**
  * The full command path under load: auth → actor → SQLite append → response, on the real compiled
- * server (`node dist/main.js`, embedded SQLite store, monitoring on, OTLP tracing to a loopback sink),
+ * server (`node dist/main.mjs`, embedded SQLite store, monitoring on, OTLP tracing to a loopback sink),
  * pinned to core 0, driven by wrk on core 1.
  *
  * Setup (not timed): USERS users register and log in; each gets tasks of 4 blocks (100 minutes). Timed:
@@ -529,9 +529,9 @@ const main = async () => {
   const profileDir = profile ? mkdtempSync(join(Os.tmpdir(), "focusforge-commands-prof-")) : ""
   const server = await startServerProcess({
     id: "main",
-    script: "dist/main.js",
+    script: "dist/main.mjs",
     env: { OTEL_EXPORTER_OTLP_ENDPOINT: sink.url, OTEL_TRACES_SAMPLER_ARG: SAMPLER },
-    describe: "node dist/main.js",
+    describe: "node dist/main.mjs",
     openFiles: OPEN_FILES,
     ...(profile ? { nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] } : {})
   })
@@ -655,7 +655,7 @@ const main = async () => {
     const section = `## Command path under load (\`bench/commands.ts\`)
 
 \`npx tsx bench/commands.ts\` (or \`npm run bench -- commands\`). Builds dist/ and dist-bench/ like
-\`bench/http.ts\`, then runs the real server, \`node dist/main.js\` (embedded SQLite store in a fresh
+\`bench/http.ts\`, then runs the real server, \`node dist/main.mjs\` (embedded SQLite store in a fresh
 \`DATA_DIR\`, WAL, \`synchronous = NORMAL\`; monitoring on; tracing on, exported over OTLP/HTTP to a
 loopback sink in the bench process at \`OTEL_TRACES_SAMPLER_ARG=${SAMPLER}\`: ${sink.exports()} exports received),
 ${pinned ? "pinned to core 0 (`taskset -c 0`)" : "unpinned"}, with \`RLIMIT_NOFILE\` ${openFilesFor(OPEN_FILES)} (\`prlimit\`; wrk too).

@@ -3,7 +3,7 @@
  * monitoring and tracing on, measured side by side in one run with wrk.
  *
  * Every server is compiled JavaScript run by plain `node` (no tsx loader): `npm run build` makes
- * dist/ (the product, `node dist/main.js`), and tsconfig.bench.json compiles src + bench/servers to
+ * dist/ (the product, `node dist/main.mjs`), and tsconfig.bench.json compiles src + bench/servers to
  * dist-bench/ with the same compiler settings for the ladder's rungs. Servers run as child processes
  * pinned to core 0 and wrk to core 1 (taskset, when there are at least 2 cores). Each scenario gets a
  * warm-up, then ROUNDS rounds visit every scenario in a rotated order so a slow moment of a shared
@@ -91,9 +91,9 @@ const main = async () => {
     { id: "ff-trace-1", script: ff, env: tracing("1"), describe: "FocusForge, monitoring + tracing 1" },
     {
       id: "main",
-      script: "dist/main.js",
+      script: "dist/main.mjs",
       env: tracing("1"),
-      describe: "node dist/main.js, monitoring + tracing 1"
+      describe: "node dist/main.mjs, monitoring + tracing 1"
     }
   ]
   if (BEFORE_DIR !== undefined) {
@@ -158,7 +158,7 @@ const main = async () => {
     },
     {
       id: "main",
-      label: "**target**: `node dist/main.js` `/health/live`, monitoring + tracing on",
+      label: "**target**: `node dist/main.mjs` `/health/live`, monitoring + tracing on",
       server: "main",
       path: "/health/live"
     }

@@ -1,5 +1,5 @@
 /**
- * What writes to the same entities from two instances cost. Two compiled servers (`node dist/main.js`)
+ * What writes to the same entities from two instances cost. Two compiled servers (`node dist/main.mjs`)
  * share one DATA_DIR (started together on it while it is empty: their first start is race-free), both
  * pinned to core 0; two wrk processes on core 1, one per instance, POST `/api/v1/mood` for 10 users.
  *
@@ -169,7 +169,7 @@ const main = async () => {
   })
   const servers = (await Promise.all(
     ["instance-1", "instance-2"].map((id) =>
-      startServerProcess({ id, script: "dist/main.js", env: env(id), describe: id })
+      startServerProcess({ id, script: "dist/main.mjs", env: env(id), describe: id })
     )
   )) as [Running, Running]
   try {
@@ -196,7 +196,7 @@ const main = async () => {
     })
     const section = `## Two instances writing the same users (\`bench/instances.ts\`)
 
-\`npx tsx bench/instances.ts\` (or \`npm run bench -- instances\`). Two compiled servers (\`node dist/main.js\`,
+\`npx tsx bench/instances.ts\` (or \`npm run bench -- instances\`). Two compiled servers (\`node dist/main.mjs\`,
 embedded SQLite store, monitoring on, no tracing, \`BACKGROUND_JOBS=worker\`) started together on one empty
 \`DATA_DIR\`, ${pinned ? "both pinned to core 0" : "unpinned"}; two wrk, one per instance, ${pinned ? "both on core 1" : "unpinned"}, each
 \`${command}\`: every request is \`POST /api/v1/mood\` (auth, the user's mood actor, one SQLite append). ${USERS} users

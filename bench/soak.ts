@@ -1,6 +1,6 @@
 /**
  * 5,000 concurrent keep-alive connections held for 60 s with steady requests against the real server
- * (`node dist/main.js`, monitoring on, OTLP tracing to a loopback sink), pinned to core 0; wrk on core 1.
+ * (`node dist/main.mjs`, monitoring on, OTLP tracing to a loopback sink), pinned to core 0; wrk on core 1.
  *
  * Setup (not timed): USERS users register and log in. Then `wrk -c5000` with bench/lua/paced.lua: every
  * connection opens at the start and stays open; before each request it waits a random 0–2×delay ms, so
@@ -62,9 +62,9 @@ const main = async () => {
   const sink = await startSink()
   const server = await startServerProcess({
     id: "main",
-    script: "dist/main.js",
+    script: "dist/main.mjs",
     env: { OTEL_EXPORTER_OTLP_ENDPOINT: sink.url, OTEL_TRACES_SAMPLER_ARG: SAMPLER },
-    describe: "node dist/main.js",
+    describe: "node dist/main.mjs",
     openFiles: OPEN_FILES
   })
   const pid = server.child.pid!
@@ -135,7 +135,7 @@ const main = async () => {
     const section = `## ${fmt(CONNECTIONS)} keep-alive connections for ${SECONDS} s (\`bench/soak.ts\`)
 
 \`npx tsx bench/soak.ts\` (or \`npm run bench -- soak\`). Builds like \`bench/http.ts\`, then runs the real
-server, \`node dist/main.js\` (embedded store, monitoring on, tracing on at \`OTEL_TRACES_SAMPLER_ARG=${SAMPLER}\`
+server, \`node dist/main.mjs\` (embedded store, monitoring on, tracing on at \`OTEL_TRACES_SAMPLER_ARG=${SAMPLER}\`
 to a loopback OTLP sink: ${sink.exports()} exports received), ${pinned ? "pinned to core 0" : "unpinned"}, with \`RLIMIT_NOFILE\` ${openFilesFor(OPEN_FILES)}
 for the server and for wrk (set with \`prlimit\` on the spawned processes; the kernel's \`somaxconn\` caps the
 listen backlog of 4096). Setup, not timed: ${USERS} users register and log in (setup calls sent again after a

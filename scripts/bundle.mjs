@@ -2,27 +2,37 @@
  * Builds the server and the worker into single-file ES modules, `dist/main.mjs` and `dist/worker.mjs`
  * (esbuild; `tsc --strict` stays the type check), and decides whether a build is stale.
  *
- *   node scripts/bundle.mjs           build now
- *   node scripts/bundle.mjs --check   exit 0 when dist/ is up to date, 1 when it is stale
+ *   node scripts/bundle.mjs                 build dist/ now
+ *   node scripts/bundle.mjs --outdir DIR    build into DIR instead (the image test builds into a scratch dir)
+ *   node scripts/bundle.mjs --check         exit 0 when dist/ is up to date, 1 when it is stale
  *
  * One file per entry point starts in a fraction of the time Node needs to resolve and load the same
  * code as hundreds of modules from node_modules, and holds less memory.
  */
 import { createHash } from "node:crypto"
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
-import { join, relative } from "node:path"
+import { join, relative, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url))
 const DIST = join(ROOT, "dist")
-const STAMP = join(DIST, ".bundle-fingerprint")
 export const ENTRIES = { main: "src/main.ts", worker: "src/worker.ts" }
 
 /**
  * Loaded at run time rather than bundled: the MongoDB driver is imported only when MONGODB_URI is set
  * (so the embedded default never loads it), and its optional native helpers cannot be bundled.
  */
-const EXTERNAL = ["mongodb", "kerberos", "snappy", "@mongodb-js/zstd", "mongodb-client-encryption", "socks", "aws4", "gcp-metadata", "@aws-sdk/credential-providers"]
+const EXTERNAL = [
+  "mongodb",
+  "kerberos",
+  "snappy",
+  "@mongodb-js/zstd",
+  "mongodb-client-encryption",
+  "socks",
+  "aws4",
+  "gcp-metadata",
+  "@aws-sdk/credential-providers"
+]
 
 const listFiles = (dir) =>
   readdirSync(join(ROOT, dir), { withFileTypes: true }).flatMap((entry) =>
@@ -52,42 +62,48 @@ export const fingerprint = () => {
   return hash.digest("hex")
 }
 
-export const isFresh = () =>
-  existsSync(STAMP) &&
-  Object.keys(ENTRIES).every((name) => existsSync(join(DIST, `${name}.mjs`))) &&
-  readFileSync(STAMP, "utf8") === fingerprint()
+const stampOf = (outdir) => join(outdir, ".bundle-fingerprint")
 
-export const bundle = async () => {
+export const isFresh = (outdir = DIST) =>
+  existsSync(stampOf(outdir)) &&
+  Object.keys(ENTRIES).every((name) => existsSync(join(outdir, `${name}.mjs`))) &&
+  readFileSync(stampOf(outdir), "utf8") === fingerprint()
+
+export const bundle = async (outdir = DIST) => {
   const { build } = await import("esbuild")
   const print = fingerprint()
   await build({
     entryPoints: Object.fromEntries(Object.entries(ENTRIES).map(([name, file]) => [name, join(ROOT, file)])),
-    outdir: DIST,
+    outdir,
     outExtension: { ".js": ".mjs" },
     bundle: true,
     platform: "node",
     format: "esm",
     target: "node26",
-    splitting: false,
+    splitting: true,
+    chunkNames: "chunks/[name]-[hash]",
     sourcemap: "linked",
     external: EXTERNAL,
     legalComments: "none",
+    minifyWhitespace: true,
+    charset: "ascii",
     logLevel: "warning",
     // CommonJS dependencies (prom-client, ioredis, OpenTelemetry) call require() for Node built-ins.
     banner: {
       js: 'import { createRequire as __ffCreateRequire } from "node:module"; const require = __ffCreateRequire(import.meta.url);'
     }
   })
-  writeFileSync(STAMP, print)
-  return Object.keys(ENTRIES).map((name) => relative(ROOT, join(DIST, `${name}.mjs`)))
+  writeFileSync(stampOf(outdir), print)
+  return Object.keys(ENTRIES).map((name) => relative(ROOT, join(outdir, `${name}.mjs`)))
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   if (process.argv.includes("--check")) {
     process.exit(isFresh() ? 0 : 1)
   } else {
+    const at = process.argv.indexOf("--outdir")
     const started = performance.now()
-    const files = await bundle()
+    const files = await bundle(at > 0 && process.argv[at + 1] ? resolve(process.argv[at + 1]) : DIST)
     console.log(`bundled ${files.join(", ")} in ${Math.round(performance.now() - started)} ms`)
   }
 }

@@ -12,7 +12,9 @@ const isInvalidConfig = (
  * on Effect 3. Effect 4's default teardown answers an interruption with 130.
  */
 const teardown: Runtime.Teardown = (exit, onExit) =>
-  Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause) ? onExit(0) : Runtime.defaultTeardown(exit, onExit)
+  Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause)
+    ? onExit(0)
+    : Runtime.defaultTeardown(exit, onExit)
 
 /**
  * Runs a long-lived layer until SIGTERM/SIGINT, then releases it. A bad configuration is reported as

@@ -225,7 +225,7 @@ describe("docker-compose.production.yml", () => {
       expect(s.image).toMatch(/^focusforge\/backend:/)
       expect(s.build).toEqual({ context: ".", dockerfile: "deploy/Dockerfile" })
     }
-    expect(JSON.stringify(service("worker").command)).toContain("dist/worker.js")
+    expect(JSON.stringify(service("worker").command)).toContain("dist/worker.mjs")
     for (const [name, s] of Object.entries(compose.services)) {
       if (s.build) continue
       // Third-party images are pinned to a version, never `latest`.
@@ -298,9 +298,9 @@ describe("deploy/Dockerfile", () => {
     expect(["root", "0", "0:0"]).not.toContain(user)
     expect(runtime).toMatch(/^HEALTHCHECK [\s\S]*\/health\/live/m)
     expect(runtime).toMatch(/^STOPSIGNAL SIGTERM$/m)
-    expect(runtime).toMatch(/^CMD \["node", "dist\/main\.js"\]$/m)
-    // dist/layers/Health.js reads ../../package.json for the version.
-    expect(runtime).toMatch(/^COPY package\.json \.\/$/m)
+    expect(runtime).toMatch(/^CMD \["node", "dist\/main\.mjs"\]$/m)
+    // The bundles are the code: nothing from src/ or the build's node_modules reaches the runtime stage.
+    expect(runtime).toMatch(/^COPY --from=build \/app\/dist \.\/dist$/m)
   })
 
   it("sends only what the build needs as the build context", () => {
@@ -308,7 +308,7 @@ describe("deploy/Dockerfile", () => {
     expect(ignore).toContain("*")
     const allowed = ignore.filter((line) => line.startsWith("!"))
     expect(allowed.sort()).toEqual(
-      ["!package.json", "!package-lock.json", "!src/", "!tsconfig.build.json", "!tsconfig.json"].sort()
+      ["!package.json", "!package-lock.json", "!scripts/bundle.mjs", "!src/", "!tsconfig.json"].sort()
     )
     for (const copied of [...dockerfile.matchAll(/^COPY (?!--from)([^\n]+) \S+$/gm)]) {
       for (const path of (copied[1] ?? "").split(" ")) {
@@ -321,22 +321,16 @@ describe("deploy/Dockerfile", () => {
     mkdirSync(join(ROOT, ".stack"), { recursive: true })
     const buildDir = mkdtempSync(join(ROOT, ".stack", "build-"))
     try {
-      // Asynchronously: a synchronous minute-long compile would starve the test worker's event loop.
+      // Asynchronously, as `npm run build` does in the image's build stage.
       const { stdout, stderr } = await execFileAsync(
         process.execPath,
-        [
-          join(ROOT, "node_modules/typescript/bin/tsc"),
-          "-p",
-          "tsconfig.build.json",
-          "--outDir",
-          join(buildDir, "dist")
-        ],
+        [join(ROOT, "scripts/bundle.mjs"), "--outdir", join(buildDir, "dist")],
         { cwd: ROOT, encoding: "utf8" }
       )
-      expect(stdout + stderr).toBe("")
-      // The image layout: /app/package.json next to /app/dist.
-      writeFileSync(join(buildDir, "package.json"), read("package.json"))
-      const result = await runCompiled(join(buildDir, "dist/main.js"))
+      expect(stderr).toBe("")
+      expect(stdout).toMatch(/^bundled .*main\.mjs/)
+      // The image layout: /app/dist and the production node_modules, no package.json and no src/ needed.
+      const result = await runCompiled(join(buildDir, "dist/main.mjs"))
       expect(result.live).toBe(200)
       expect(result.exit).toBe(0)
     } finally {
@@ -362,10 +356,10 @@ describe("nginx.conf", () => {
     expect(upstream).toMatch(/^\s*keepalive \d+;/m)
     directive(/^\s*proxy_http_version 1\.1;/m)
     directive(/^\s*proxy_set_header Connection "";/m)
-    // nginx must close idle upstream sockets before Node does (Server.ts keeps them 65 s).
+    // nginx must close idle upstream sockets before Node does (NodeAdapter.ts keeps them 65 s).
     const nginxIdle = Number(/^\s*keepalive_timeout (\d+)s;/m.exec(upstream)?.[1])
     const nodeIdleMs = Number(
-      /KEEP_ALIVE_TIMEOUT_MS = ([\d_]+)/.exec(read("src/http/Server.ts"))?.[1]?.replace(/_/g, "")
+      /KEEP_ALIVE_TIMEOUT_MS = ([\d_]+)/.exec(read("src/http/NodeAdapter.ts"))?.[1]?.replace(/_/g, "")
     )
     expect(nginxIdle * 1000).toBeLessThan(nodeIdleMs)
   })

@@ -51,7 +51,7 @@ export const buildServers = () => {
       stdio: "inherit"
     }
   )
-  // src/layers/Health.ts reads the version from ../../package.json relative to its compiled file.
+  // src/layers/Health.ts imports ../../package.json (the version): tsc emits it there too; copied to be sure.
   cpSync(join(ROOT, "package.json"), join(ROOT, "dist-bench/package.json"))
 }
 

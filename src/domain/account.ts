@@ -38,7 +38,11 @@ export const EmailFromInput = Schema.String.check(Schema.isMaxLength(320))
   )
   .annotate({ identifier: "EmailInput" })
 
-export const DisplayName = Schema.String.check(Schema.isTrimmed(), Schema.isMinLength(1), Schema.isMaxLength(100)).annotate({ identifier: "DisplayName" })
+export const DisplayName = Schema.String.check(
+  Schema.isTrimmed(),
+  Schema.isMinLength(1),
+  Schema.isMaxLength(100)
+).annotate({ identifier: "DisplayName" })
 
 /**
  * What a client may submit as a password: at least 8 characters (NIST SP 800-63B's floor) and at most
@@ -186,7 +190,13 @@ export const TokenRevoked = compiledMake(
   })
 )
 
-export const AccountEvent = Schema.Union([AccountRegistered, ProfileUpdated, LoginSucceeded, LoginFailed, TokenRevoked])
+export const AccountEvent = Schema.Union([
+  AccountRegistered,
+  ProfileUpdated,
+  LoginSucceeded,
+  LoginFailed,
+  TokenRevoked
+])
 export type AccountEvent = typeof AccountEvent.Type
 
 export type AccountError = AccountAlreadyRegistered | AccountNotFound | AccountLocked

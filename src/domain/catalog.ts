@@ -1,7 +1,14 @@
 import { Schema } from "effect"
 import { ItemId } from "./ids.ts"
 
-export const Category = Schema.Literals(["rest", "entertainment", "food", "social", "wellness", "productivity"])
+export const Category = Schema.Literals([
+  "rest",
+  "entertainment",
+  "food",
+  "social",
+  "wellness",
+  "productivity"
+])
 export type Category = typeof Category.Type
 
 export const CATEGORIES: ReadonlyArray<Category> = Category.literals

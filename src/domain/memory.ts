@@ -9,7 +9,14 @@ import { Schema } from "effect"
 export const MemoryTier = Schema.Literals(["short_term", "working", "long_term"])
 export type MemoryTier = typeof MemoryTier.Type
 
-export const MemoryKind = Schema.Literals(["user_context", "task_insight", "pattern", "note", "task", "interaction"])
+export const MemoryKind = Schema.Literals([
+  "user_context",
+  "task_insight",
+  "pattern",
+  "note",
+  "task",
+  "interaction"
+])
 export type MemoryKind = typeof MemoryKind.Type
 
 export const MemoryEntry = Schema.Struct({

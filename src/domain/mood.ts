@@ -9,7 +9,9 @@ import { MoodEntryId, UserId } from "./ids.ts"
  * ignores a retried entry id.
  */
 
-export const MoodLevel = Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 10 })).annotate({ identifier: "MoodLevel" })
+export const MoodLevel = Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 10 })).annotate({
+  identifier: "MoodLevel"
+})
 export const MoodNote = Schema.String.check(Schema.isMaxLength(1000)).annotate({ identifier: "MoodNote" })
 
 export const MoodEntry = Schema.Struct({

@@ -90,7 +90,14 @@ export const ActionCancelled = Schema.TaggedStruct("ActionCancelled", {
   at: Schema.Number
 })
 
-export const ActionEvent = Schema.Union([ActionPlanned, ActionClaimed, ActionCompleted, ActionAttemptFailed, ActionFailed, ActionCancelled])
+export const ActionEvent = Schema.Union([
+  ActionPlanned,
+  ActionClaimed,
+  ActionCompleted,
+  ActionAttemptFailed,
+  ActionFailed,
+  ActionCancelled
+])
 export type ActionEvent = typeof ActionEvent.Type
 
 // --- commands

@@ -18,10 +18,14 @@ export const TASK_MAX_MINUTES = 600
 export const BLOCK_LIMIT_MINUTES = 120
 export const MAX_BLOCKS_PER_TASK = 24
 
-export const TaskDuration = Schema.Int.check(Schema.isBetween({ minimum: TASK_MIN_MINUTES, maximum: TASK_MAX_MINUTES })).annotate({
+export const TaskDuration = Schema.Int.check(
+  Schema.isBetween({ minimum: TASK_MIN_MINUTES, maximum: TASK_MAX_MINUTES })
+).annotate({
   identifier: "TaskDuration"
 })
-export const BlockMinutes = Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: BLOCK_LIMIT_MINUTES })).annotate({
+export const BlockMinutes = Schema.Int.check(
+  Schema.isBetween({ minimum: 1, maximum: BLOCK_LIMIT_MINUTES })
+).annotate({
   identifier: "BlockMinutes"
 })
 

@@ -32,13 +32,19 @@ import {
  * Every command names the user; a task owned by someone else answers exactly like a missing one.
  */
 
-export const Title = Schema.String.check(Schema.isTrimmed(), Schema.isMinLength(1), Schema.isMaxLength(200)).annotate({ identifier: "Title" })
+export const Title = Schema.String.check(
+  Schema.isTrimmed(),
+  Schema.isMinLength(1),
+  Schema.isMaxLength(200)
+).annotate({ identifier: "Title" })
 export const Description = Schema.String.check(Schema.isMaxLength(5000)).annotate({
   identifier: "Description"
 })
 export const ProofText = Schema.String.check(Schema.isMaxLength(5000)).annotate({ identifier: "ProofText" })
 /** How hard the block felt to the user, 1 (effortless) to 10 (exhausting). */
-export const EffortRating = Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 10 })).annotate({ identifier: "EffortRating" })
+export const EffortRating = Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 10 })).annotate({
+  identifier: "EffortRating"
+})
 
 export const BlockStatus = Schema.Literals(["pending", "in_progress", "completed"])
 export type BlockStatus = typeof BlockStatus.Type
@@ -53,7 +59,10 @@ export const BlockPlan = Schema.Struct({
 }).annotate({ identifier: "BlockPlan" })
 export type BlockPlan = typeof BlockPlan.Type
 
-const BlockPlans = Schema.Array(BlockPlan).check(Schema.isMinLength(1), Schema.isMaxLength(MAX_BLOCKS_PER_TASK))
+const BlockPlans = Schema.Array(BlockPlan).check(
+  Schema.isMinLength(1),
+  Schema.isMaxLength(MAX_BLOCKS_PER_TASK)
+)
 
 export const Block = Schema.Struct({
   id: BlockId,
@@ -232,7 +241,15 @@ export type BlockCompleted = typeof BlockCompleted.Type
 export const TaskCompleted = compiledMake(Schema.TaggedStruct("TaskCompleted", { ...Owned, at: Timestamp }))
 export type TaskCompleted = typeof TaskCompleted.Type
 
-export const TaskEvent = Schema.Union([TaskCreated, TaskUpdated, TaskReplanned, TaskDeleted, BlockStarted, BlockCompleted, TaskCompleted])
+export const TaskEvent = Schema.Union([
+  TaskCreated,
+  TaskUpdated,
+  TaskReplanned,
+  TaskDeleted,
+  BlockStarted,
+  BlockCompleted,
+  TaskCompleted
+])
 export type TaskEvent = typeof TaskEvent.Type
 
 export type TaskError = TaskNotFound | TaskAlreadyExists | BlockNotFound | InvalidTransition | InvalidInput

@@ -137,7 +137,14 @@ export const RewardUsed = compiledMake(
 )
 export type RewardUsed = typeof RewardUsed.Type
 
-export const WalletEvent = Schema.Union([TokensEarned, StreakBonusAwarded, LevelUpBonusAwarded, AchievementUnlocked, ItemPurchased, RewardUsed])
+export const WalletEvent = Schema.Union([
+  TokensEarned,
+  StreakBonusAwarded,
+  LevelUpBonusAwarded,
+  AchievementUnlocked,
+  ItemPurchased,
+  RewardUsed
+])
 export type WalletEvent = typeof WalletEvent.Type
 
 export type WalletError =

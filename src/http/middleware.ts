@@ -46,12 +46,17 @@ export const validationError = (error: HttpApiError.HttpApiSchemaError): Validat
 
 const isMalformedBody = (error: HttpApiError.HttpApiSchemaError): boolean => {
   const issue = error.cause.issue
-  return error.kind === "Payload" && issue._tag === "InvalidValue" && issue.annotations?.message === INVALID_JSON_BODY
+  return (
+    error.kind === "Payload" &&
+    issue._tag === "InvalidValue" &&
+    issue.annotations?.message === INVALID_JSON_BODY
+  )
 }
 
 /** A body the server refused to read past its limit (`HttpIncomingMessage.MaxBodySize`), or could not read. */
 const bodyReadError = (defect: unknown): Option.Option<PayloadTooLarge | MalformedRequest> => {
-  if (!HttpServerError.isHttpServerError(defect) || defect.reason._tag !== "RequestParseError") return Option.none()
+  if (!HttpServerError.isHttpServerError(defect) || defect.reason._tag !== "RequestParseError")
+    return Option.none()
   return Option.some(
     defect.reason.reason === "BodyTooLarge"
       ? new PayloadTooLarge({ message: "Request body exceeds the size limit" })
@@ -78,7 +83,9 @@ const toEnvelope = <E>(cause: Cause.Cause<E>): Effect.Effect<never, E | Envelope
     if (HttpApiError.HttpApiSchemaError.is(error)) {
       if (error.kind === "Body" || error.kind === "ResponseHeaders") return unexpected(cause)
       return Effect.fail(
-        isMalformedBody(error) ? new MalformedRequest({ message: "Request body is not valid JSON" }) : validationError(error)
+        isMalformedBody(error)
+          ? new MalformedRequest({ message: "Request body is not valid JSON" })
+          : validationError(error)
       )
     }
     return Effect.failCause(cause)
@@ -107,7 +114,9 @@ const UNSUPPORTED_MEDIA_TYPE = 415
 export const ErrorEnvelopeLive = Layer.succeed(ErrorEnvelope, (httpEffect) =>
   httpEffect.pipe(
     Effect.flatMap((response) =>
-      response.status === UNSUPPORTED_MEDIA_TYPE ? Effect.fail(unsupportedMediaType()) : Effect.succeed(response)
+      response.status === UNSUPPORTED_MEDIA_TYPE
+        ? Effect.fail(unsupportedMediaType())
+        : Effect.succeed(response)
     ),
     Effect.catchCause(toEnvelope),
     Effect.tapError(noteErrorTag)
@@ -138,7 +147,9 @@ export const envelopeResponse = (
 export const answerOutsideApi = (
   cause: Cause.Cause<unknown>,
   request: HttpServerRequest.HttpServerRequest
-): Effect.Effect<{ readonly response: HttpServerResponse.HttpServerResponse; readonly tag: string }> | undefined => {
+):
+  | Effect.Effect<{ readonly response: HttpServerResponse.HttpServerResponse; readonly tag: string }>
+  | undefined => {
   if (Cause.hasInterruptsOnly(cause)) return undefined
   const failure = Cause.findErrorOption(cause)
   if (Option.isSome(failure)) {
@@ -157,7 +168,10 @@ export const answerOutsideApi = (
         error._tag === "PayloadTooLarge"
           ? { response: envelopeResponse(error, 413), tag: error._tag }
           : {
-              response: HttpServerResponse.jsonUnsafe({ _tag: error._tag, message: error.message }, { status: 400 }),
+              response: HttpServerResponse.jsonUnsafe(
+                { _tag: error._tag, message: error.message },
+                { status: 400 }
+              ),
               tag: error._tag
             }
       )
@@ -228,7 +242,9 @@ export const refuseDeclaredOversize = (
   Effect.as(
     discardUpload(request, limit),
     envelopeResponse(
-      new PayloadTooLarge({ message: `Request body of ${declared} bytes exceeds the limit of ${limit} bytes` }),
+      new PayloadTooLarge({
+        message: `Request body of ${declared} bytes exceeds the limit of ${limit} bytes`
+      }),
       413
     )
   )

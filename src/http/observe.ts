@@ -99,7 +99,11 @@ const observe = (options: ObserveOptions) => {
   }
   return (
     httpEffect: Effect.Effect<HttpServerResponse.HttpServerResponse, Types.unhandled>
-  ): Effect.Effect<HttpServerResponse.HttpServerResponse, Types.unhandled, HttpServerRequest.HttpServerRequest> =>
+  ): Effect.Effect<
+    HttpServerResponse.HttpServerResponse,
+    Types.unhandled,
+    HttpServerRequest.HttpServerRequest
+  > =>
     Effect.withFiber((fiber) => {
       const request = Context.getUnsafe(fiber.context, HttpServerRequest.HttpServerRequest)
       const observation = new Observation(requestIdOf(request), performance.now())
@@ -202,7 +206,9 @@ export const serveObserved = <E, R>(routes: Layer.Layer<never, E, R>) =>
           Layer.succeed(HttpIncomingMessage.MaxBodySize, ByteSize.bytes(config.http.maxBodyBytes)),
           Layer.succeed(
             HttpMiddleware.TracerDisabledWhen,
-            tracing ? (request: HttpServerRequest.HttpServerRequest) => isUntraced(request) || !sampled(request) : () => true
+            tracing
+              ? (request: HttpServerRequest.HttpServerRequest) => isUntraced(request) || !sampled(request)
+              : () => true
           ),
           Layer.succeed(HttpMiddleware.SpanNameGenerator, spanName)
         ])

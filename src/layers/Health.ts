@@ -1,5 +1,5 @@
 import { Clock, Context, Duration, Effect, Layer, Option, Ref, Schema } from "effect"
-import { createRequire } from "node:module"
+import packageJson from "../../package.json" with { type: "json" }
 
 export const ComponentStatus = Schema.Literals(["healthy", "degraded", "unhealthy"])
 export type ComponentStatus = typeof ComponentStatus.Type
@@ -31,8 +31,7 @@ interface Registered {
 
 const CHECK_TIMEOUT = Duration.seconds(2)
 const startedAt = Date.now()
-// Two levels below the package root both in src/ and in dist/.
-export const appVersion: string = createRequire(import.meta.url)("../../package.json").version
+export const appVersion: string = packageJson.version
 
 export const overallStatus = (components: Iterable<ComponentHealth>): ComponentStatus => {
   let status: ComponentStatus = "healthy"

@@ -418,7 +418,7 @@ export const startStack = async (options: StackOptions = {}): Promise<Stack> => 
 }
 
 /**
- * Runs a compiled entry point the way the image does (`node dist/main.js`) on a free port, checks
+ * Runs a bundled entry point the way the image does (`node dist/main.mjs`) on a free port, checks
  * liveness, then sends SIGTERM and reports the exit code.
  */
 export const runCompiled = async (entry: string): Promise<{ live: number; exit: number | string }> => {

@@ -11,6 +11,9 @@ import { InternalError, MalformedRequest, NotFound, PayloadTooLarge, ValidationE
  * Groups added to the API after `FocusForgeApi` is built (test and bench servers) add it themselves:
  * `group.middleware(ErrorEnvelope)`.
  */
-export class ErrorEnvelope extends HttpApiMiddleware.Service<ErrorEnvelope>()("focusforge/http/ErrorEnvelope", {
-  error: [ValidationError, MalformedRequest, NotFound, PayloadTooLarge, InternalError]
-}) {}
+export class ErrorEnvelope extends HttpApiMiddleware.Service<ErrorEnvelope>()(
+  "focusforge/http/ErrorEnvelope",
+  {
+    error: [ValidationError, MalformedRequest, NotFound, PayloadTooLarge, InternalError]
+  }
+) {}

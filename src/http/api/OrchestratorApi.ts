@@ -20,10 +20,14 @@ import { Authentication } from "./Security.ts"
 
 const envelope = { message: Schema.String, details: Schema.optional(Schema.Unknown) }
 
-export class ChainInputRejected extends Schema.TaggedError<ChainInputRejected>()("ChainInputRejected", envelope, {
-  httpApiStatus: 422,
-  description: "The input does not fit the chain's input Schema"
-}) {}
+export class ChainInputRejected extends Schema.TaggedError<ChainInputRejected>()(
+  "ChainInputRejected",
+  envelope,
+  {
+    httpApiStatus: 422,
+    description: "The input does not fit the chain's input Schema"
+  }
+) {}
 
 export class ChainRunFailed extends Schema.TaggedError<ChainRunFailed>()("ChainRunFailed", envelope, {
   httpApiStatus: 502,
@@ -173,9 +177,8 @@ export class OrchestratorStatusApi extends HttpApiGroup.make("orchestratorStatus
     )
   )
   .add(
-    HttpApiEndpoint.get("statusV1", "/api/v1/orchestrator/status", { success: OrchestratorStatusResponse }).annotate(
-      OpenApi.Summary,
-      STATUS_SUMMARY
-    )
+    HttpApiEndpoint.get("statusV1", "/api/v1/orchestrator/status", {
+      success: OrchestratorStatusResponse
+    }).annotate(OpenApi.Summary, STATUS_SUMMARY)
   )
   .annotate(OpenApi.Title, "Orchestrator status") {}

@@ -56,10 +56,10 @@ export class StoreApi extends HttpApiGroup.make("store")
     }).annotate(OpenApi.Summary, "The six categories and how many items each has")
   )
   .add(
-    HttpApiEndpoint.get("profile", "/api/v1/store/profile", { success: WalletProfile, error: Overloaded }).annotate(
-      OpenApi.Summary,
-      "Balance, totals, level, streak and achievements"
-    )
+    HttpApiEndpoint.get("profile", "/api/v1/store/profile", {
+      success: WalletProfile,
+      error: Overloaded
+    }).annotate(OpenApi.Summary, "Balance, totals, level, streak and achievements")
   )
   .add(
     HttpApiEndpoint.post("purchase", "/api/v1/store/purchase/:item_id", {

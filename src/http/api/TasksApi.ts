@@ -15,7 +15,9 @@ const TrimmedTitle = Schema.Trim.pipe(Schema.decodeTo(Title))
 export const CreateTaskRequest = Schema.Struct({
   title: TrimmedTitle,
   description: Description.pipe(Schema.withDecodingDefaultTypeKey(Effect.succeed(""))),
-  duration_minutes: TaskDuration.pipe(Schema.withDecodingDefaultTypeKey(Effect.succeed(DEFAULT_DURATION_MINUTES))),
+  duration_minutes: TaskDuration.pipe(
+    Schema.withDecodingDefaultTypeKey(Effect.succeed(DEFAULT_DURATION_MINUTES))
+  ),
   difficulty: Difficulty.pipe(Schema.withDecodingDefaultTypeKey(Effect.succeed("medium" as const)))
 }).annotate({ identifier: "CreateTaskRequest" })
 
@@ -73,13 +75,16 @@ export class TasksApi extends HttpApiGroup.make("tasks")
       },
       success: TaskPage,
       error: Overloaded
-    }).annotate(OpenApi.Summary, "The user's tasks, newest first; `limit` (1-100, default 20) and `offset` page them")
+    }).annotate(
+      OpenApi.Summary,
+      "The user's tasks, newest first; `limit` (1-100, default 20) and `offset` page them"
+    )
   )
   .add(
-    HttpApiEndpoint.get("dashboard", "/api/v1/tasks/dashboard", { success: Dashboard, error: Overloaded }).annotate(
-      OpenApi.Summary,
-      "Active tasks, today's blocks, balance, level and streak"
-    )
+    HttpApiEndpoint.get("dashboard", "/api/v1/tasks/dashboard", {
+      success: Dashboard,
+      error: Overloaded
+    }).annotate(OpenApi.Summary, "Active tasks, today's blocks, balance, level and streak")
   )
   .add(
     HttpApiEndpoint.get("get", "/api/v1/tasks/:task_id", {

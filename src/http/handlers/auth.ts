@@ -8,7 +8,11 @@ import { answerOverloaded, setRetryAfter } from "./common.ts"
 export const AuthHandlers = HttpApiBuilder.group(FocusForgeApi, "auth", (handlers) =>
   Effect.gen(function* () {
     const accounts = yield* Accounts
-    const session = (s: { user: CurrentUser["Service"]["user"]; access_token: string; expires_in: number }) => ({
+    const session = (s: {
+      user: CurrentUser["Service"]["user"]
+      access_token: string
+      expires_in: number
+    }) => ({
       ...s,
       token_type: "bearer" as const
     })

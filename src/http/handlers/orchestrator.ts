@@ -31,7 +31,9 @@ export const OrchestratorHandlers = HttpApiBuilder.group(FocusForgeApi, "orchest
         Effect.flatMap(userId, (user) => orchestrator.focusSession(user, payload)).pipe(answerOverloaded)
       )
       .handle("executeChain", ({ params, payload }) =>
-        Effect.flatMap(userId, (user) => executor.runByName(params.chain_name, payload, { userId: user })).pipe(
+        Effect.flatMap(userId, (user) =>
+          executor.runByName(params.chain_name, payload, { userId: user })
+        ).pipe(
           Effect.catchTags({
             ChainNotFound: (e) => Effect.fail(new NotFound({ message: e.message })),
             ChainInputInvalid: (e) =>

@@ -14,7 +14,9 @@ export const AuthenticationLive = Layer.effect(
           Effect.catchTag("InvalidToken", (error) =>
             Effect.logDebug("bearer token refused").pipe(
               Effect.annotateLogs("reason", error.reason),
-              Effect.andThen(Effect.fail(new Unauthorized({ message: "Missing, expired or invalid access token" })))
+              Effect.andThen(
+                Effect.fail(new Unauthorized({ message: "Missing, expired or invalid access token" }))
+              )
             )
           ),
           // The account read behind the check is queued like any command; a full mailbox is not a 401.

@@ -19,9 +19,9 @@ export const StoreHandlers = HttpApiBuilder.group(FocusForgeApi, "store", (handl
       .handle("categories", () => Effect.succeed({ categories: store.categories }))
       .handle("profile", () => Effect.flatMap(userId, store.profile).pipe(answerOverloaded))
       .handle("purchase", ({ params, headers }) =>
-        Effect.flatMap(userId, (user) => store.purchase(user, params.item_id, headers["idempotency-key"])).pipe(
-          answerOverloaded
-        )
+        Effect.flatMap(userId, (user) =>
+          store.purchase(user, params.item_id, headers["idempotency-key"])
+        ).pipe(answerOverloaded)
       )
       .handle("activeRewards", () =>
         Effect.flatMap(userId, store.active).pipe(
