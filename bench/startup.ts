@@ -151,13 +151,13 @@ ${table.join("\n")}
 contents of src/, package.json, the lockfile, tsconfig.json and the bundler) takes **${fmt(check, 1)} ms**
 (median of 20, in-process), and the row above shows the whole of \`scripts/start.mjs\` against the bundle
 alone. The \`npm\` CLI's own start comes on top and is not measured here (the image and the loopback stack run
-\`node dist/main.mjs\` directly). A stale bundle is rebuilt first (\`npm run build\`, about 1–4 s here).
+\`node dist/main.mjs\` directly). A stale bundle is rebuilt first (\`npm run build\` printed 1.2–3.7 s while this was written).
 
 What keeps the bundle small at start: the MongoDB driver (whose BSON module alone allocates a 17 MB buffer
 when imported) is a separate chunk loaded only with \`MONGODB_URI\`; the OpenTelemetry SDK only with
 \`OTEL_EXPORTER_OTLP_ENDPOINT\`; the docs UI's 3 MB script (6 MB in memory) on the first \`GET /docs\`.
-Measured while building it: one file without code splitting 159 MB idle, split with Mongo lazy 122 MB, plus
-the lazy docs UI about 110 MB.
+Measured by hand with the same method (one start each, not by this script) while building it: one file
+without code splitting 159 MB idle, split with Mongo lazy 122 MB, plus the lazy docs UI about 110 MB.
 
 \`npx tsx bench/startup.ts\` (or \`npm run bench -- startup\`), last run ${new Date().toISOString().slice(0, 10)}.`
   writeSection("startup", section)

@@ -111,8 +111,8 @@ export const ApiHandlersLive = Layer.mergeAll(
 
 /**
  * The docs UI (Scalar) at `/docs`, built on its first request. Its page inlines Scalar's 3 MB script
- * (6 MB once in memory), which a server whose docs nobody opens should not hold from the start: built
- * eagerly it was a tenth of the idle RSS and a fifth of the time to ready.
+ * (6 MB once in memory), which a server whose docs nobody opens should not hold from the start (about
+ * 12 MB of idle RSS, BENCHMARKS.md "Start-up").
  */
 const lazyDocs = <Id extends string, Groups extends HttpApiGroup.Constraint>(
   api: HttpApi.HttpApi<Id, Groups>
