@@ -110,13 +110,18 @@ describe("wallet properties over random command sequences", () => {
     })
   })
 
-  it("a purchase fails with InsufficientFunds exactly when the balance is below the price", () => {
+  it("a purchase fails with InsufficientFunds exactly when the balance is below the price (IdempotencyKeyReused for a key reused with another item)", () => {
     check(({ steps }) => {
       for (const { command, before, result } of steps) {
         if (command._tag !== "PurchaseItem") continue
         const item = CATALOG.find((i) => i.id === command.item_id || i.name === command.item_id)
-        const retry = before.rewards[command.purchase_id] !== undefined
-        if (retry) expect(result).toEqual(Result.succeed([]))
+        const earlier = Object.hasOwn(before.rewards, command.purchase_id)
+          ? before.rewards[command.purchase_id]
+          : undefined
+        // The same key again is a retry when it names the same item, and refused when it names another.
+        if (earlier !== undefined && earlier.item_id === item?.id) expect(result).toEqual(Result.succeed([]))
+        else if (earlier !== undefined)
+          expect(Result.isFailure(result) && result.failure._tag).toBe("IdempotencyKeyReused")
         else if (item === undefined)
           expect(Result.isFailure(result) && result.failure._tag).toBe("ItemNotFound")
         else if (before.balance < item.cost) {

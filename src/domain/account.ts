@@ -1,5 +1,5 @@
 import { Result, Schema, SchemaTransformation } from "effect"
-import { fromUnknown, Timestamp, compiledMake } from "./common.ts"
+import { compiledMake, entryOf, fromUnknown, Timestamp } from "./common.ts"
 import type { Decider } from "./Decider.ts"
 import { AccountAlreadyRegistered, AccountLocked, AccountNotFound, EmailTaken } from "./errors.ts"
 import { TokenId, UserId } from "./ids.ts"
@@ -229,7 +229,7 @@ export const loginAllowed = (state: AccountState, at: Date): Result.Result<void,
 }
 
 export const isTokenRevoked = (state: AccountState, tokenId: string): boolean =>
-  state.revoked_tokens[tokenId] !== undefined
+  entryOf(state.revoked_tokens, tokenId) !== undefined
 
 const failuresInWindow = (login: LoginRecord, at: Date): ReadonlyArray<Date> =>
   login.recent_failures.filter((t) => at.getTime() - t.getTime() < FAILED_LOGIN_WINDOW_MS)

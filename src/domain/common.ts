@@ -54,6 +54,15 @@ export const ProofScore = Schema.Number.check(Schema.isBetween({ minimum: 0, max
  */
 export const fromUnknown = <A, I>(schema: Schema.Codec<A, I>): Schema.Codec<A, unknown> => schema
 
+/**
+ * The entry stored under `key` in a plain-object record, or `undefined`. Records keyed by ids that come
+ * from clients (reward ids, Idempotency-Keys, block keys) must not answer `constructor`, `toString` or
+ * `__proto__` from `Object.prototype`: ids like those are ordinary strings, so only own entries count.
+ * (The encoding stays a plain JSON object; only the lookup changes.)
+ */
+export const entryOf = <V>(record: { readonly [key: string]: V }, key: string): V | undefined =>
+  Object.hasOwn(record, key) ? record[key] : undefined
+
 /** Calendar day (UTC) of an instant as `YYYY-MM-DD`: the unit of streaks and "once per day" rules. */
 export const utcDay = (at: Date): string => at.toISOString().slice(0, 10)
 

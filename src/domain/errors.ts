@@ -19,6 +19,19 @@ export class InsufficientFunds extends Schema.TaggedError<InsufficientFunds>()(
   { httpApiStatus: 409, description: "The balance does not cover the price" }
 ) {}
 
+/**
+ * An `Idempotency-Key` already used for a purchase of another item. Answering the first purchase
+ * would hide that the second was never made; buying again would break the key's promise.
+ */
+export class IdempotencyKeyReused extends Schema.TaggedError<IdempotencyKeyReused>()(
+  "IdempotencyKeyReused",
+  {
+    message: Schema.String,
+    details: Schema.Struct({ idempotency_key: Schema.String, item_id: Schema.String })
+  },
+  { httpApiStatus: 422, description: "The Idempotency-Key was already used for a different item" }
+) {}
+
 export class ItemNotFound extends Schema.TaggedError<ItemNotFound>()(
   "ItemNotFound",
   { message: Schema.String, details: Schema.Struct({ item_id: Schema.String }) },
@@ -119,6 +132,12 @@ export const insufficientFunds = (balance: number, required: number) =>
   new InsufficientFunds({
     message: `Not enough tokens: need ${required}, have ${balance}`,
     details: { balance, required }
+  })
+
+export const idempotencyKeyReused = (idempotency_key: string, item_id: string) =>
+  new IdempotencyKeyReused({
+    message: `Idempotency-Key ${idempotency_key} was already used to buy ${item_id}`,
+    details: { idempotency_key, item_id }
   })
 
 export const itemNotFound = (item_id: string) =>

@@ -1,10 +1,21 @@
 import { Result, Schema } from "effect"
 import { Category, findItem } from "./catalog.ts"
-import { Difficulty, fromUnknown, ProofScore, Timestamp, Tokens, utcDay, compiledMake } from "./common.ts"
+import {
+  compiledMake,
+  Difficulty,
+  entryOf,
+  fromUnknown,
+  ProofScore,
+  Timestamp,
+  Tokens,
+  utcDay
+} from "./common.ts"
 import type { Decider } from "./Decider.ts"
 import {
+  type IdempotencyKeyReused,
   type InsufficientFunds,
   type ItemNotFound,
+  idempotencyKeyReused,
   insufficientFunds,
   itemNotFound,
   type RewardAlreadyUsed,
@@ -148,6 +159,7 @@ export const WalletEvent = Schema.Union([
 export type WalletEvent = typeof WalletEvent.Type
 
 export type WalletError =
+  | IdempotencyKeyReused
   | InsufficientFunds
   | ItemNotFound
   | RewardNotFound
@@ -252,7 +264,7 @@ export const evolveWallet = (state: WalletState, event: WalletEvent): WalletStat
         }
       }
     case "RewardUsed": {
-      const reward = state.rewards[event.reward_id]
+      const reward = entryOf(state.rewards, event.reward_id)
       if (reward === undefined) return state
       return { ...state, rewards: { ...state.rewards, [event.reward_id]: { ...reward, used_at: event.at } } }
     }
@@ -298,7 +310,7 @@ const settle = (state: WalletState, at: Date): ReadonlyArray<WalletEvent> => {
   const afterLevels = fold(state, events)
   for (const achievement of ACHIEVEMENTS) {
     if (
-      afterLevels.achievements[achievement.id] === undefined &&
+      entryOf(afterLevels.achievements, achievement.id) === undefined &&
       achievementReached(afterLevels, achievement.id)
     ) {
       events.push(AchievementUnlocked.make({ achievement: achievement.id, amount: achievement.bonus, at }))
@@ -314,7 +326,7 @@ const withSettlement = (state: WalletState, primary: ReadonlyArray<WalletEvent>,
 
 const decideCredit = (state: WalletState, command: CreditBlock): ReadonlyArray<WalletEvent> => {
   // A block pays once, whatever retries or concurrent completions reach the wallet.
-  if (state.paid_blocks[paidBlockKey(command.task_id, command.block_id)] !== undefined) return []
+  if (entryOf(state.paid_blocks, paidBlockKey(command.task_id, command.block_id)) !== undefined) return []
   const amount = tokensForBlock(command)
   const day = utcDay(command.at)
   // A worthless proof (amount 0) is not focus time: it neither extends nor breaks the streak.
@@ -343,10 +355,16 @@ const decideCredit = (state: WalletState, command: CreditBlock): ReadonlyArray<W
 const decidePurchase = (
   state: WalletState,
   command: PurchaseItem
-): Result.Result<ReadonlyArray<WalletEvent>, InsufficientFunds | ItemNotFound> => {
-  // The same purchase id again is a retry of a purchase already made: it buys nothing more.
-  if (state.rewards[command.purchase_id] !== undefined) return Result.succeed([])
+): Result.Result<ReadonlyArray<WalletEvent>, IdempotencyKeyReused | InsufficientFunds | ItemNotFound> => {
   const item = findItem(command.item_id)
+  // The same purchase id again is a retry of a purchase already made: it buys nothing more, and it
+  // must be a retry of the same item (an id or a name both resolve to the item).
+  const earlier = entryOf(state.rewards, command.purchase_id)
+  if (earlier !== undefined) {
+    return earlier.item_id === item?.id
+      ? Result.succeed([])
+      : Result.fail(idempotencyKeyReused(command.purchase_id, command.item_id))
+  }
   if (item === undefined) return Result.fail(itemNotFound(command.item_id))
   if (state.balance < item.cost) return Result.fail(insufficientFunds(state.balance, item.cost))
   const purchased = ItemPurchased.make({
@@ -372,7 +390,7 @@ export const decideWallet = (
     case "PurchaseItem":
       return decidePurchase(state, command)
     case "UseReward":
-      return checkUse(state.rewards[command.reward_id], command.reward_id, command.at).pipe(
+      return checkUse(entryOf(state.rewards, command.reward_id), command.reward_id, command.at).pipe(
         Result.map(() =>
           withSettlement(
             state,

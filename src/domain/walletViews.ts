@@ -1,5 +1,5 @@
 import { Schema } from "effect"
-import { Timestamp, utcDay } from "./common.ts"
+import { entryOf, Timestamp, utcDay } from "./common.ts"
 import { BlockId, ItemId, RewardId, TaskId } from "./ids.ts"
 import { ACHIEVEMENTS, AchievementId, currentStreak, levelFor } from "./rules.ts"
 import type { WalletEvent, WalletState } from "./wallet.ts"
@@ -47,7 +47,7 @@ export const walletProfile = (state: WalletState, at: Date): WalletProfile => ({
   next_level_at: nextLevelAt(state.level),
   streak_days: currentStreak(state.last_active_day, state.streak_days, utcDay(at)),
   achievements: ACHIEVEMENTS.flatMap((a) => {
-    const unlocked_at = state.achievements[a.id]
+    const unlocked_at = entryOf(state.achievements, a.id)
     return unlocked_at === undefined
       ? []
       : [{ id: a.id, name: a.name, description: a.description, bonus: a.bonus, unlocked_at }]

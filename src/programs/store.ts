@@ -3,6 +3,7 @@ import { randomUUID } from "node:crypto"
 import { CATALOG, CATEGORIES, type Category, findItem, itemsInCategory } from "../domain/catalog.ts"
 import { itemNotFound, rewardNotFound } from "../domain/errors.ts"
 import { RewardId, type UserId } from "../domain/ids.ts"
+import { entryOf } from "../domain/common.ts"
 import { activeRewards, rewardView } from "../domain/rewards.ts"
 import { PurchaseItem, UseReward, WalletDecider, WalletEvent } from "../domain/wallet.ts"
 import { ledgerEntry, walletProfile } from "../domain/walletViews.ts"
@@ -52,7 +53,7 @@ export class RewardStore extends Context.Service<RewardStore>()("RewardStore", {
         const at = yield* now
         const purchase_id = purchaseId ?? RewardId.make(randomUUID())
         const result = yield* wallets.send(userId, PurchaseItem.make({ purchase_id, item_id: itemId, at }))
-        const reward = result.state.rewards[purchase_id]
+        const reward = entryOf(result.state.rewards, purchase_id)
         if (reward === undefined)
           return yield* Effect.die(new Error(`purchase ${purchase_id} granted nothing`))
         const item = findItem(reward.item_id)
@@ -65,7 +66,7 @@ export class RewardStore extends Context.Service<RewardStore>()("RewardStore", {
         }
       }).pipe(
         storeFailuresAsDefects,
-        failsOnlyWith("ItemNotFound", "InsufficientFunds", "Overloaded"),
+        failsOnlyWith("ItemNotFound", "InsufficientFunds", "IdempotencyKeyReused", "Overloaded"),
         withSpan("RewardStore.purchase")
       )
 
@@ -80,7 +81,7 @@ export class RewardStore extends Context.Service<RewardStore>()("RewardStore", {
       Effect.gen(function* () {
         const at = yield* now
         const result = yield* wallets.send(userId, UseReward.make({ reward_id: rewardId, at }))
-        const reward = result.state.rewards[rewardId]
+        const reward = entryOf(result.state.rewards, rewardId)
         if (reward === undefined) return yield* Effect.fail(rewardNotFound(rewardId))
         return rewardView(reward, at)
       }).pipe(

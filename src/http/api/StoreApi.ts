@@ -2,6 +2,7 @@ import { Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
 import { Category, StoreItem } from "../../domain/catalog.ts"
 import {
+  IdempotencyKeyReused,
   InsufficientFunds,
   ItemNotFound,
   RewardAlreadyUsed,
@@ -66,10 +67,10 @@ export class StoreApi extends HttpApiGroup.make("store")
       params: { item_id: Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(100)) },
       headers: { "idempotency-key": Schema.optional(RewardId) },
       success: PurchaseResult.pipe(HttpApiSchema.status(201)),
-      error: [ItemNotFound, InsufficientFunds, Overloaded]
+      error: [ItemNotFound, InsufficientFunds, IdempotencyKeyReused, Overloaded]
     }).annotate(
       OpenApi.Summary,
-      "Buy an item (by id or name) at its catalog price; an Idempotency-Key makes a retry buy nothing twice"
+      "Buy an item (by id or name) at its catalog price; an Idempotency-Key makes a retry buy nothing twice (422 when reused for another item)"
     )
   )
   .add(
