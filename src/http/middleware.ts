@@ -1,9 +1,10 @@
 import { NodeHttpServerRequest } from "@effect/platform-node"
-import { Cause, Effect, Layer, Option, Result, SchemaIssue } from "effect"
-import { HttpServerError, type HttpServerRequest, HttpServerResponse } from "effect/http"
+import { Cause, Context, Effect, Layer, Option, Result, SchemaIssue } from "effect"
+import { HttpMethod, HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { HttpApiError } from "effect/http-api"
 import { ErrorEnvelope } from "./api/Envelope.ts"
 import { InternalError, MalformedRequest, NotFound, PayloadTooLarge, ValidationError } from "./errors.ts"
+import { MAX_JSON_DEPTH, nestsDeeperThan } from "./jsonDepth.ts"
 import { noteErrorTag } from "./observation.ts"
 
 type EnvelopeError = ValidationError | MalformedRequest | NotFound | PayloadTooLarge | InternalError
@@ -34,6 +35,18 @@ const SLOT_NAMES: Record<HttpApiError.HttpApiSchemaError["kind"], string> = {
  * message summarises them.
  */
 export const validationError = (error: HttpApiError.HttpApiSchemaError): ValidationError => {
+  try {
+    return formattedValidationError(error)
+  } catch {
+    // Formatting walks the offending value; whatever it could not describe, the client still gets a 400.
+    return new ValidationError({
+      message: `Invalid ${SLOT_NAMES[error.kind]}`,
+      details: { issues: [{ path: [], message: "The value could not be described" }] }
+    })
+  }
+}
+
+const formattedValidationError = (error: HttpApiError.HttpApiSchemaError): ValidationError => {
   const issues = formatIssues(error.cause.issue).issues.map((issue) => ({
     path: (issue.path ?? []).map(pathSegment),
     message: issue.message
@@ -110,9 +123,41 @@ const unsupportedMediaType = (): ValidationError =>
 
 const UNSUPPORTED_MEDIA_TYPE = 415
 
-/** The `ErrorEnvelope` middleware of every endpoint; also counts every error by `_tag`. */
+const JSON_MEDIA_TYPE = "application/json"
+
+/** The media type of a request's body as the API's decoder sees it (no content-type means JSON). */
+const mediaTypeOf = (request: HttpServerRequest.HttpServerRequest): string => {
+  const declared = (request.headers["content-type"] ?? JSON_MEDIA_TYPE).toLowerCase()
+  const parameters = declared.indexOf(";")
+  return (parameters === -1 ? declared : declared.slice(0, parameters)).trim()
+}
+
+/**
+ * A JSON body nested deeper than `MAX_JSON_DEPTH` is refused (400 `MalformedRequest`) before it is
+ * parsed: one linear scan of the text the decoder reads next (the platform caches the body, so it is
+ * read once). Bodies of other media types are left to the endpoint, which refuses them.
+ */
+const refuseDeepJson = Effect.withFiber((fiber): Effect.Effect<void, MalformedRequest> => {
+  const request = Context.getUnsafe(fiber.context, HttpServerRequest.HttpServerRequest)
+  if (!HttpMethod.hasBody(request.method) || mediaTypeOf(request) !== JSON_MEDIA_TYPE) return Effect.void
+  return Effect.flatMap(Effect.orDie(request.text), (text) =>
+    nestsDeeperThan(text, MAX_JSON_DEPTH)
+      ? Effect.fail(
+          new MalformedRequest({
+            message: `Request body nests arrays/objects deeper than ${MAX_JSON_DEPTH} levels`,
+            details: { max_depth: MAX_JSON_DEPTH }
+          })
+        )
+      : Effect.void
+  )
+})
+
+/**
+ * The `ErrorEnvelope` middleware of every endpoint: refuses over-deep JSON before decoding, answers
+ * every failure in the envelope, and counts every error by `_tag`.
+ */
 export const ErrorEnvelopeLive = Layer.succeed(ErrorEnvelope, (httpEffect) =>
-  httpEffect.pipe(
+  Effect.andThen(refuseDeepJson, httpEffect).pipe(
     Effect.flatMap((response) =>
       response.status === UNSUPPORTED_MEDIA_TYPE
         ? Effect.fail(unsupportedMediaType())
