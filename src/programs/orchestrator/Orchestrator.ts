@@ -1,7 +1,9 @@
-import { Clock, Context, Effect, Layer } from "effect"
+import { Clock, Context, Effect, Layer, Result, Schema, SchemaIssue } from "effect"
 import { randomUUID } from "node:crypto"
 import type { PlannedAction } from "../../domain/planner.ts"
-import { blockNotFound } from "../../domain/errors.ts"
+import { blockNotFound, invalidInput } from "../../domain/errors.ts"
+import { TaskDuration } from "../../domain/rules.ts"
+import { Description, Title } from "../../domain/task.ts"
 import { AiOptimizer, type AiOptimizerStats } from "../../layers/AiOptimizer.ts"
 import { heuristicMotivation, type MotivationInput } from "../chains/builtin/motivation.ts"
 import { proofScore } from "../chains/builtin/proofValidation.ts"
@@ -34,6 +36,22 @@ export interface OrchestratorStatus {
   readonly memory: MemoryStats
   readonly worker: WorkerStatus
 }
+
+/**
+ * The task domain's rules for a new task's fields, checked before the first chain of create-enhanced
+ * runs: every chain run is recorded, so a request the domain would refuse must be refused before any
+ * of them (the HTTP decoder already applies them; callers inside the process need not go through it).
+ */
+const checkNewTask = Schema.decodeUnknownResult(
+  Schema.Struct({ title: Title, description: Description, duration_minutes: TaskDuration })
+)
+const formatIssue = SchemaIssue.makeFormatterDefault()
+
+const refusedNewTask = (request: CreateEnhancedRequest) =>
+  Result.match(checkNewTask(request), {
+    onSuccess: () => Effect.void,
+    onFailure: (error) => Effect.fail(invalidInput("task", formatIssue(error.issue)))
+  })
 
 export const actionView = (action: PlannedAction): PlannedActionView => ({
   action_id: action.action_id,
@@ -76,6 +94,7 @@ export const makeOrchestrator = Effect.gen(function* () {
 
   const createEnhanced = (userId: string, request: CreateEnhancedRequest) =>
     Effect.gen(function* () {
+      yield* refusedNewTask(request)
       const query = `${request.title} ${request.description}`
       // Independent: gathered at once; the breakdown then follows.
       const { context, similar, analysis } = yield* Effect.all(

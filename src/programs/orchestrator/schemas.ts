@@ -3,7 +3,7 @@ import { Difficulty } from "../../domain/common.ts"
 import { MemoryEntry } from "../../domain/memory.ts"
 import { Priority } from "../../domain/planner.ts"
 import { TaskDuration } from "../../domain/rules.ts"
-import { Block, Task } from "../../domain/task.ts"
+import { Block, Description, Task, Title } from "../../domain/task.ts"
 import { Analysis } from "../chains/builtin/taskAnalysis.ts"
 import { Breakdown } from "../chains/builtin/taskBreakdown.ts"
 import { Motivation } from "../chains/builtin/motivation.ts"
@@ -19,12 +19,19 @@ export const MoodSnapshot = Schema.Struct({
   stress: Scale.pipe(Schema.withDecodingDefaultTypeKey(Effect.succeed(5)))
 })
 
+/**
+ * The fields of a new task under the task domain's own schemas, so a request the domain would refuse
+ * is refused when it is decoded, before any chain runs and records its run. The title is trimmed
+ * first, as `POST /api/v1/tasks` does.
+ */
+export const NewTaskFields = {
+  title: Schema.Trim.pipe(Schema.decodeTo(Title)),
+  description: Description.pipe(Schema.withDecodingDefaultTypeKey(Effect.succeed(""))),
+  duration_minutes: TaskDuration.pipe(Schema.withDecodingDefaultTypeKey(Effect.succeed(25)))
+}
+
 export const CreateEnhancedRequest = Schema.Struct({
-  title: Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(200)),
-  description: Schema.String.check(Schema.isMaxLength(5000)).pipe(
-    Schema.withDecodingDefaultTypeKey(Effect.succeed(""))
-  ),
-  duration_minutes: TaskDuration.pipe(Schema.withDecodingDefaultTypeKey(Effect.succeed(25))),
+  ...NewTaskFields,
   difficulty: Schema.optionalKey(Difficulty)
 })
 export type CreateEnhancedRequest = typeof CreateEnhancedRequest.Type
