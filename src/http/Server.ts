@@ -18,6 +18,7 @@ import { OrchestratorHandlers, OrchestratorStatusHandlers } from "./handlers/orc
 import { AuthenticationLive } from "./handlers/security.ts"
 import { StoreHandlers } from "./handlers/store.ts"
 import { TasksHandlers } from "./handlers/tasks.ts"
+import { addSecurityHeaders, CorsLive } from "./exposure.ts"
 import { ErrorEnvelopeLive } from "./middleware.ts"
 import * as NodeAdapter from "./NodeAdapter.ts"
 import { serveObserved } from "./observe.ts"
@@ -65,6 +66,7 @@ const NodeServerLive = Layer.effectContext(
     const config = yield* AppConfig
     yield* logReleased("http-server")
     const server = NodeAdapter.createServer()
+    addSecurityHeaders(server)
     const httpServer = yield* NodeAdapter.make(server, {
       port: config.port,
       host: config.host,
@@ -127,14 +129,18 @@ const lazyDocs = <Id extends string, Groups extends HttpApiGroup.Constraint>(
     })
   )
 
-/** An API's routes: its endpoints (handled by `handlers`), its OpenAPI document and its docs UI. */
+/**
+ * An API's routes: its endpoints (handled by `handlers`), its OpenAPI document, its docs UI, and CORS
+ * for them when `CORS_ORIGINS` is set.
+ */
 const apiRoutes = <Id extends string, Groups extends HttpApiGroup.Constraint, E, R>(
   api: HttpApi.HttpApi<Id, Groups>,
   handlers: Layer.Layer<HttpApiGroup.ToService<Id, Groups>, E, R>
 ) =>
   Layer.mergeAll(
     HttpApiBuilder.layer(api, { openapiPath: "/openapi.json" }).pipe(Layer.provide(handlers)),
-    lazyDocs(api)
+    lazyDocs(api),
+    CorsLive
   )
 
 /**

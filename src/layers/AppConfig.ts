@@ -53,7 +53,10 @@ export interface MonitorConfig {
   readonly enabled: boolean
   readonly intervalMs: number
   readonly windowMinutes: number
-  /** When set, `/metrics` and `/metrics/performance` require `Authorization: Bearer <token>`. */
+  /**
+   * When set, `/metrics` and `/metrics/performance` require `Authorization: Bearer <token>`, and only
+   * its holder sees the details of `/health` and `/orchestrator/status`. Required in production.
+   */
   readonly token: Option.Option<Redacted.Redacted<string>>
   readonly alerts: AlertThresholds
 }
@@ -246,6 +249,13 @@ export const load = Effect.gen(function* () {
           )
         : embeddedJwtSecret(raw.dataDir)
   })
+  // Production exposes operator details (metrics, status, health details) only behind this token.
+  if (raw.mode === "production" && Option.isNone(raw.metricsToken)) {
+    return yield* new InvalidConfig({
+      message:
+        "Invalid configuration: METRICS_TOKEN: required when FF_MODE=production (the bearer token of /metrics, /metrics/performance and the details of /health and /orchestrator/status)"
+    })
+  }
   return AppConfig.of({
     mode: raw.mode,
     host: raw.host,

@@ -19,7 +19,8 @@ export const EmbeddedHealthChecks = Layer.effectDiscard(
       store.ping.pipe(
         Effect.as({
           status: "healthy" as const,
-          details: store.kind === "sqlite" ? { kind: store.kind, data_dir: dataDir } : { kind: store.kind }
+          // No data_dir: an absolute path tells a visitor about the host, and operators know it.
+          details: { kind: store.kind }
         }),
         Effect.catch((error) =>
           Effect.succeed({ status: "unhealthy" as const, message: `event store: ${error.message}` })

@@ -83,11 +83,12 @@ export const OrchestratorStatusResponse = Schema.Struct({
       steps: Schema.Array(Schema.Struct({ name: Schema.String, version: Schema.Number }))
     })
   ),
-  executor: Schema.Unknown,
-  optimizer: Schema.Unknown,
-  planner: Schema.Unknown,
-  memory: Schema.Unknown,
-  worker: Schema.Unknown
+  // The details below are for the operator: with METRICS_TOKEN set, only its bearer sees them.
+  executor: Schema.optionalKey(Schema.Unknown),
+  optimizer: Schema.optionalKey(Schema.Unknown),
+  planner: Schema.optionalKey(Schema.Unknown),
+  memory: Schema.optionalKey(Schema.Unknown),
+  worker: Schema.optionalKey(Schema.Unknown)
 }).annotate({ identifier: "OrchestratorStatus" })
 
 const CompleteEnhancedPayload = Schema.Struct({
@@ -97,7 +98,7 @@ const CompleteEnhancedPayload = Schema.Struct({
 })
 
 const STATUS_SUMMARY =
-  "Chains registered, executor and optimizer stats, planner queue, memory sizes, worker state"
+  "Status and chains registered; with METRICS_TOKEN set, executor and optimizer stats, planner queue, memory sizes and worker state only for its bearer"
 
 /** Workflows and introspection of the Memory-Chain-Planner, all acting as the token's user. */
 export class OrchestratorApi extends HttpApiGroup.make("orchestrator")

@@ -1,18 +1,12 @@
 import { Effect, Layer, Option, Redacted } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
-import { timingSafeEqual } from "node:crypto"
 import { AppConfig } from "../../layers/AppConfig.ts"
 import { Monitor } from "../../layers/Monitor.ts"
 import { Instrumentation } from "../../programs/Instrumentation.ts"
 import { FocusForgeApi } from "../Api.ts"
 import { MetricsAuth } from "../api/MetricsApi.ts"
 import { Unauthorized } from "../errors.ts"
-
-const sameToken = (given: string, expected: string): boolean => {
-  const a = Buffer.from(given)
-  const b = Buffer.from(expected)
-  return a.length === b.length && timingSafeEqual(a, b)
-}
+import { sameToken } from "../exposure.ts"
 
 export const MetricsAuthLive = Layer.effect(
   MetricsAuth,

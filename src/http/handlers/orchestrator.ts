@@ -1,3 +1,4 @@
+import type { HttpServerRequest } from "effect/http"
 import { HttpApiBuilder } from "effect/http-api"
 import { Effect, Option } from "effect"
 import { ChainExecutor } from "../../programs/chains/ChainExecutor.ts"
@@ -7,7 +8,9 @@ import { Planner } from "../../programs/planner/Planner.ts"
 import { FocusForgeApi } from "../Api.ts"
 import { ChainInputRejected, ChainRunFailed } from "../api/OrchestratorApi.ts"
 import { CurrentUser } from "../api/Security.ts"
+import { AppConfig } from "../../layers/AppConfig.ts"
 import { NotFound } from "../errors.ts"
+import { isOperator } from "../exposure.ts"
 import { answerOverloaded } from "./common.ts"
 
 export const OrchestratorHandlers = HttpApiBuilder.group(FocusForgeApi, "orchestrator", (handlers) =>
@@ -83,8 +86,14 @@ export const OrchestratorStatusHandlers = HttpApiBuilder.group(
   (handlers) =>
     Effect.gen(function* () {
       const orchestrator = yield* Orchestrator
+      const { monitor } = yield* AppConfig
+      // Anyone may see whether it is operational and which chains exist; the rest is the operator's.
+      const statusFor = (request: HttpServerRequest.HttpServerRequest) =>
+        Effect.map(orchestrator.status, (status) =>
+          isOperator(monitor.token, request) ? status : { status: status.status, chains: status.chains }
+        )
       return handlers
-        .handle("status", () => orchestrator.status)
-        .handle("statusV1", () => orchestrator.status)
+        .handle("status", ({ request }) => statusFor(request))
+        .handle("statusV1", ({ request }) => statusFor(request))
     })
 )
