@@ -515,12 +515,15 @@ describe("Prometheus and Grafana", () => {
       const dir = tempDir()
       cleanup.push(dir)
       const file = join(dir, "prometheus.yml")
+      const tokenFile = join(dir, "metrics-token")
+      writeFileSync(tokenFile, "loopback-metrics-token")
       writeFileSync(
         file,
         loopbackPrometheusConf(read("deploy/prometheus.yml"), {
           backendPorts: [41001, 41002],
           selfPort: 49090,
-          rulesFile: join(ROOT, "deploy/prometheus/alerts.yml")
+          rulesFile: join(ROOT, "deploy/prometheus/alerts.yml"),
+          tokenFile
         })
       )
       const result = spawnSync("promtool", ["check", "config", file], { encoding: "utf8" })

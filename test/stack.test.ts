@@ -215,7 +215,10 @@ describe.skipIf(!NGINX)("the loopback production stack", () => {
     }
     // /metrics comes with the observability work; until an instance serves it, the target is
     // scraped and reported down with a 404, which still proves discovery and reachability.
-    const serving = (await httpStatus(`${stack.instances[0]?.url}/metrics`)) === 200
+    const serving =
+      (await httpStatus(`${stack.instances[0]?.url}/metrics`, {
+        authorization: `Bearer ${stack.metricsToken}`
+      })) === 200
     type Target = { labels: { job: string; instance: string }; health: string; lastError: string }
     let targets: Array<Target> = []
     const deadline = Date.now() + 30_000

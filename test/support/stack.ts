@@ -100,11 +100,13 @@ export interface LoopbackPrometheusOptions {
   readonly backendPorts: ReadonlyArray<number>
   readonly selfPort: number
   readonly rulesFile: string
+  /** A file holding the backends' METRICS_TOKEN (compose mounts it at /run/secrets/metrics_token). */
+  readonly tokenFile: string
 }
 
 /**
- * Substitutes the target addresses (`backend-N:8000`, `localhost:9090`), the rule file path and the two
- * global intervals (15 s -> 2 s, so targets are scraped within a test's patience).
+ * Substitutes the target addresses (`backend-N:8000`, `localhost:9090`), the rule file path, the token
+ * file path and the two global intervals (15 s -> 2 s, so targets are scraped within a test's patience).
  */
 export const loopbackPrometheusConf = (source: string, options: LoopbackPrometheusOptions): string =>
   source
@@ -115,6 +117,7 @@ export const loopbackPrometheusConf = (source: string, options: LoopbackPromethe
     })
     .replace(/\blocalhost:9090\b/g, `127.0.0.1:${options.selfPort}`)
     .replace(/\/etc\/prometheus\/alerts\.yml/g, options.rulesFile)
+    .replace(/\/run\/secrets\/metrics_token/g, options.tokenFile)
     .replace(/^(\s*)(scrape_interval|evaluation_interval): 15s$/gm, "$1$2: 2s")
 
 // ---------------------------------------------------------------------------------------------------
@@ -226,6 +229,8 @@ export interface Stack {
   readonly instances: ReadonlyArray<AppInstance>
   readonly redisUrl: string
   readonly prometheusUrl: string | undefined
+  /** The instances' METRICS_TOKEN (production mode requires one), also Prometheus's bearer token. */
+  readonly metricsToken: string
   readonly pids: () => Record<string, number | undefined>
   /** Stops one app instance by pid with the given signal and waits for its exit. */
   readonly stopInstance: (index: number, signal?: NodeJS.Signals) => Promise<number | string>
@@ -303,6 +308,7 @@ export const startStack = async (options: StackOptions = {}): Promise<Stack> => 
     // App instances and the worker: production mode, one generated JWT secret, one DATA_DIR, one Redis.
     const { MONGODB_URI: _ignored, ...inherited } = process.env
     const jwtSecret = randomBytes(48).toString("base64url")
+    const metricsToken = randomBytes(24).toString("base64url")
     const appEnv = (id: string, port: number): NodeJS.ProcessEnv => ({
       ...inherited,
       FF_MODE: "production",
@@ -311,6 +317,7 @@ export const startStack = async (options: StackOptions = {}): Promise<Stack> => 
       DATA_DIR: dataDir,
       REDIS_URL: redisUrl,
       JWT_SECRET: jwtSecret,
+      METRICS_TOKEN: metricsToken,
       INSTANCE_ID: id,
       SHUTDOWN_DRAIN_MS: String(options.drainMs ?? 10_000),
       LOG_LEVEL: "Info"
@@ -377,12 +384,15 @@ export const startStack = async (options: StackOptions = {}): Promise<Stack> => 
     let prometheusUrl: string | undefined
     if (options.prometheus !== false && hasCommand("prometheus")) {
       const promConf = join(dir, "prometheus.yml")
+      const tokenFile = join(dir, "metrics-token")
+      writeFileSync(tokenFile, metricsToken, { mode: 0o600 })
       writeFileSync(
         promConf,
         loopbackPrometheusConf(readFileSync(join(ROOT, "deploy/prometheus.yml"), "utf8"), {
           backendPorts: [app1, app2],
           selfPort: prometheusPort,
-          rulesFile: join(ROOT, "deploy/prometheus/alerts.yml")
+          rulesFile: join(ROOT, "deploy/prometheus/alerts.yml"),
+          tokenFile
         })
       )
       const prometheus = launch("prometheus", dir, "prometheus", [
@@ -402,6 +412,7 @@ export const startStack = async (options: StackOptions = {}): Promise<Stack> => 
       instances,
       redisUrl,
       prometheusUrl,
+      metricsToken,
       pids: () => Object.fromEntries([...tracked].map(([name, t]) => [name, t.child.pid])),
       stopInstance: async (index, signal = "SIGTERM") => {
         const t = tracked.get(instances[index]?.id ?? "")
