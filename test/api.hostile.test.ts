@@ -1,4 +1,9 @@
+import { Effect } from "effect"
+import { randomUUID } from "node:crypto"
+import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { EventStore } from "../src/layers/EventStore.ts"
+import { layerSqlite } from "../src/layers/EventStoreSqlite.ts"
 import {
   call,
   countEvents,
@@ -195,6 +200,83 @@ describe("hostile input on the embedded server", () => {
         }
       }
       expect(countEvents(server.dataDir)).toBe(before)
+      expect(await healthStatus(server.url)).toBe("healthy")
+    })
+  })
+
+  describe("Idempotency-Key with a funded wallet", () => {
+    /**
+     * Funds a wallet as another instance sharing the store would: one earning appended to the user's
+     * wallet stream (the actor reads the stream's tail before every command). Earning through blocks
+     * would tie this test to the crediting rules.
+     */
+    const fund = (userId: string, amount: number) =>
+      Effect.runPromise(
+        Effect.gen(function* () {
+          const store = yield* EventStore
+          yield* store.append(`wallet-${userId}`, "any", [
+            {
+              eventId: randomUUID(),
+              type: "TokensEarned",
+              data: {
+                _tag: "TokensEarned",
+                task_id: "funding-task",
+                block_id: "funding-block",
+                minutes: 25,
+                difficulty: "medium",
+                amount,
+                streak_days: 1,
+                at: new Date().toISOString()
+              },
+              metadata: { timestamp: new Date().toISOString() }
+            }
+          ])
+        }).pipe(
+          Effect.scoped,
+          Effect.provide(layerSqlite({ filename: join(server.dataDir, "focusforge.db") }))
+        )
+      )
+
+    it("same key and item answers the first purchase; another item is 422 IdempotencyKeyReused", async () => {
+      const buyer = await registerUser(server.url, "Buyer")
+      await fund(buyer.id, 500)
+      const buy = (item: string, key: string) =>
+        call(server.url, "POST", `/api/v1/store/purchase/${item}`, {
+          token: buyer.token,
+          headers: { "idempotency-key": key }
+        })
+      const first = await buy("quick-break-5m", "reuse-1")
+      expect(first.status, first.text).toBe(201)
+      const firstBody = first.json() as { reward: { id: string }; balance: number }
+      const retry = await buy("quick-break-5m", "reuse-1")
+      expect(retry.status).toBe(201)
+      expect(retry.json()).toMatchObject({ reward: { id: firstBody.reward.id }, balance: firstBody.balance })
+
+      const before = countEvents(server.dataDir)
+      const reused = await buy("movie-night", "reuse-1")
+      expect(reused.status, reused.text).toBe(422)
+      expect(reused.json()).toEqual({
+        _tag: "IdempotencyKeyReused",
+        message: expect.any(String),
+        details: { idempotency_key: "reuse-1", item_id: "movie-night" }
+      })
+      expect(countEvents(server.dataDir)).toBe(before)
+
+      // Prototype names are ordinary keys: they buy once, and their retry answers that purchase.
+      for (const name of ["constructor", "__proto__", "toString"]) {
+        const bought = await buy("quick-break-5m", name)
+        expect(bought.status, `${name}: ${bought.text}`).toBe(201)
+        expect((bought.json() as { reward: { id: string } }).reward.id).toBe(name)
+        const again = await buy("quick-break-5m", name)
+        expect(again.status, name).toBe(201)
+        expect((again.json() as { balance: number }).balance).toBe(
+          (bought.json() as { balance: number }).balance
+        )
+        const used = await call(server.url, "POST", `/api/v1/store/rewards/${name}/use`, {
+          token: buyer.token
+        })
+        expect(used.status, `${name}: ${used.text}`).toBe(200)
+      }
       expect(await healthStatus(server.url)).toBe("healthy")
     })
   })
