@@ -174,7 +174,8 @@ describe("bad input never reaches the domain", () => {
   let ids: Ids
   let rewardId: string
   beforeAll(async () => {
-    server = await startServer()
+    // The test server, whose clock `focus` moves so the block earns the tokens the purchase needs.
+    server = await startServer({}, { entry: "test/support/testServer.ts" })
     user = await registerUser(server.url, "Fuzzer")
     const earn = await createTask(server.url, user.token, { title: "Earn" })
     await focus(server.url, user.token, earn.id, earn.blocks[0]?.id as string)

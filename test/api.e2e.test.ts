@@ -8,8 +8,10 @@ import {
   call,
   createTask,
   type Envelope,
+  advanceClock,
   focus,
   registerUser,
+  serverNow,
   TEST_JWT_SECRET,
   type TaskJson
 } from "./support/api.ts"
@@ -31,7 +33,8 @@ describe("the FocusForge API through real HTTP", () => {
   let server: ServerProcess
   let base: string
   beforeAll(async () => {
-    server = await startServer({ JWT_SECRET: TEST_JWT_SECRET })
+    // The test server: the API as main.ts serves it, plus a clock tests can move (blocks pay by server time).
+    server = await startServer({ JWT_SECRET: TEST_JWT_SECRET }, { entry: "test/support/testServer.ts" })
     base = server.url
   }, 60_000)
   afterAll(async () => {
@@ -197,7 +200,8 @@ describe("the FocusForge API through real HTTP", () => {
       items: ReadonlyArray<{ score: number }>
     }
     expect(history.items.map((e) => e.score).sort()).toEqual([4, 6, 8])
-    const future = new Date(Date.now() + 3_600_000).toISOString()
+    // An hour past the server's now (other tests move the test server's clock ahead).
+    const future = new Date((await serverNow(base)) + 3_600_000).toISOString()
     const none = (
       await call(base, "GET", `/api/v1/mood?from=${encodeURIComponent(future)}`, { token: user.token })
     ).json() as {
@@ -288,6 +292,75 @@ describe("the FocusForge API through real HTTP", () => {
     expect(profile.total_spent).toBe(10)
   })
 
+  it("a block completed right after its start pays 0 and says why; partial before 80 %, full after", async () => {
+    const user = await registerUser(base, "Hasty")
+    const task = await createTask(base, user.token, { title: "Three blocks", duration_minutes: 75 })
+    const [quick, partial, full] = task.blocks as ReadonlyArray<{ id: string; duration_minutes: number }>
+    const complete = async (blockId: string, minutes: number, body: Record<string, unknown> = {}) => {
+      const started = await call(base, "POST", `/api/v1/tasks/${task.id}/blocks/${blockId}/start`, {
+        token: user.token
+      })
+      expect(started.status).toBe(200)
+      if (minutes > 0) await advanceClock(base, minutes)
+      const done = await call(base, "POST", `/api/v1/tasks/${task.id}/blocks/${blockId}/complete`, {
+        token: user.token,
+        body
+      })
+      expect(done.status).toBe(200)
+      return done.json() as {
+        tokens_earned: number
+        balance: number
+        pay: { reason: string; full_tokens: number; planned_minutes: number; proof_bonus: number }
+      }
+    }
+    const fullTokens = tokensForBlock({ minutes: 25, difficulty: "medium" })
+    const none = await complete(quick?.id as string, 0, { proof_text: "did it all, honestly" })
+    expect(none).toMatchObject({
+      tokens_earned: 0,
+      balance: 0,
+      pay: { reason: "too_short", full_tokens: fullTokens, planned_minutes: 25, proof_bonus: 0 }
+    })
+    const some = await complete(partial?.id as string, 10)
+    expect(some).toMatchObject({ tokens_earned: 12, pay: { reason: "partial", elapsed_minutes: 10 } })
+    const all = await complete(full?.id as string, 20)
+    expect(all).toMatchObject({ tokens_earned: fullTokens, pay: { reason: "full", elapsed_minutes: 20 } })
+    // The ledger shows the block that paid nothing as a zero line: it is closed, never paid later.
+    const ledger = (
+      await call(base, "GET", "/api/v1/store/transactions", { token: user.token })
+    ).json() as LedgerJson
+    expect(ledger.items.filter((e) => e.block_id === quick?.id).map((e) => e.amount)).toEqual([0])
+  })
+
+  it("complete-enhanced on a block never started is 409 BlockNotStarted, and the block stays pending", async () => {
+    const user = await registerUser(base, "Skipper")
+    const task = await createTask(base, user.token, { title: "Never started" })
+    const block = task.blocks[0] as { id: string }
+    const reply = await call(base, "POST", "/api/v1/orchestrator/tasks/complete-enhanced", {
+      token: user.token,
+      body: { task_id: task.id, block_id: block.id, proof_text: "I did the whole thing" }
+    })
+    expect(reply.status).toBe(409)
+    expect(reply.json()).toMatchObject({
+      _tag: "BlockNotStarted",
+      message: expect.any(String),
+      details: { task_id: task.id, block_id: block.id }
+    })
+    const direct = await call(base, "POST", `/api/v1/tasks/${task.id}/blocks/${block.id}/complete`, {
+      token: user.token,
+      body: {}
+    })
+    expect(direct.status).toBe(409)
+    expect((direct.json() as Envelope)._tag).toBe("BlockNotStarted")
+    const after = (
+      await call(base, "GET", `/api/v1/tasks/${task.id}`, { token: user.token })
+    ).json() as TaskJson
+    expect(after.blocks[0]?.status).toBe("pending")
+    const profile = (
+      await call(base, "GET", "/api/v1/store/profile", { token: user.token })
+    ).json() as Profile
+    expect(profile.balance).toBe(0)
+  })
+
   it("completing the same block 20 times concurrently pays it once", async () => {
     const user = await registerUser(base, "Hammer")
     const task = await createTask(base, user.token, {
@@ -297,6 +370,7 @@ describe("the FocusForge API through real HTTP", () => {
     })
     const block = task.blocks[0] as { id: string; duration_minutes: number }
     await call(base, "POST", `/api/v1/tasks/${task.id}/blocks/${block.id}/start`, { token: user.token })
+    await advanceClock(base, block.duration_minutes)
     const replies = await Promise.all(
       Array.from({ length: 20 }, () =>
         call(base, "POST", `/api/v1/tasks/${task.id}/blocks/${block.id}/complete`, {
@@ -423,7 +497,8 @@ describe("the FocusForge API through real HTTP", () => {
 
     it("refuses every protected route without a token, or with a malformed, forged, expired or unknown-user one", async () => {
       const user = await registerUser(base, "Victim")
-      const now = Math.floor(Date.now() / 1000)
+      // The server's now: other tests move the test server's clock ahead of the wall clock.
+      const now = Math.floor((await serverNow(base)) / 1000)
       const secret = Redacted.make(TEST_JWT_SECRET)
       await expect401(undefined, "no token")
       await expect401("not-a-jwt", "malformed")

@@ -10,7 +10,8 @@ describe("data survives a restart of the server process", () => {
   })
 
   it("accounts, tokens, tasks, wallet and moods are all there after SIGTERM and a new process on the same DATA_DIR", async () => {
-    const first = await startServer({ DATA_DIR: dataDir })
+    // The test server (the API as main.ts serves it): `focus` moves its clock so blocks earn full pay.
+    const first = await startServer({ DATA_DIR: dataDir }, { entry: "test/support/testServer.ts" })
     running.push(first)
     const user = await registerUser(first.url, "Durable")
     const task = await createTask(first.url, user.token, {
@@ -36,7 +37,7 @@ describe("data survives a restart of the server process", () => {
     const before = await read(first.url, user.token)
     expect(await first.stop()).toBe(0)
 
-    const second = await startServer({ DATA_DIR: dataDir })
+    const second = await startServer({ DATA_DIR: dataDir }, { entry: "test/support/testServer.ts" })
     running.push(second)
     // The token issued by the first process still verifies (the generated secret is kept in DATA_DIR).
     expect(await read(second.url, user.token)).toEqual(before)

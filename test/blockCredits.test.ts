@@ -16,7 +16,10 @@ const TestLayer = BlockCredits.layer.pipe(
   Layer.provideMerge(EventStoreSqliteMemory)
 )
 
-/** Creates a one-block task, starts and completes the block on the task actor only: no wallet credit. */
+/**
+ * Creates a one-block task, starts and completes the block (its planned minutes later) on the task
+ * actor only: no wallet credit.
+ */
 const completeWithoutCredit = (minutes: number) =>
   Effect.gen(function* () {
     const { tasks } = yield* Aggregates
@@ -38,7 +41,12 @@ const completeWithoutCredit = (minutes: number) =>
       })
     )
     yield* tasks.send(task_id, StartBlock.make({ task_id, user_id, block_id, at }))
-    const done = yield* tasks.send(task_id, CompleteBlock.make({ task_id, user_id, block_id, at }))
+    // Completed once its planned minutes passed (server time): the block earns its full pay.
+    const completedAt = new Date(at.getTime() + minutes * 60_000)
+    const done = yield* tasks.send(
+      task_id,
+      CompleteBlock.make({ task_id, user_id, block_id, at: completedAt })
+    )
     return { user_id, done }
   })
 

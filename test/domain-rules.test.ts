@@ -9,6 +9,10 @@ import {
   nextStreak,
   scheduleOffsets,
   streakBonus,
+  legacyTokensForBlock,
+  MIN_PAID_ELAPSED_MS,
+  payForBlock,
+  proofBonus,
   tokensForBlock
 } from "../src/domain/rules.ts"
 
@@ -28,27 +32,22 @@ describe("token formula", () => {
     expect(tokensForBlock({ minutes: 70, difficulty: "high" })).toBe(91)
   })
 
-  it("scales by the proof score when a proof is given", () => {
-    expect(tokensForBlock({ minutes: 25, difficulty: "high", proof_score: 0.5 })).toBe(16)
-    expect(tokensForBlock({ minutes: 25, difficulty: "high", proof_score: 1 })).toBe(32)
-    expect(tokensForBlock({ minutes: 25, difficulty: "high", proof_score: 0 })).toBe(0)
-    expect(tokensForBlock({ minutes: 5, difficulty: "low", proof_score: 0.5 })).toBe(5)
+  it("the legacy rule (completions recorded before server time decided) scales by the proof score", () => {
+    expect(legacyTokensForBlock({ minutes: 25, difficulty: "high", proof_score: 0.5 })).toBe(16)
+    expect(legacyTokensForBlock({ minutes: 25, difficulty: "high", proof_score: 1 })).toBe(32)
+    expect(legacyTokensForBlock({ minutes: 25, difficulty: "high", proof_score: 0 })).toBe(0)
+    expect(legacyTokensForBlock({ minutes: 5, difficulty: "low", proof_score: 0.5 })).toBe(5)
+    expect(legacyTokensForBlock({ minutes: 25, difficulty: "high" })).toBe(32)
   })
 
   it("matches the formula for every input (property)", () => {
     fc.assert(
-      fc.property(
-        fc.integer({ min: 1, max: 120 }),
-        difficulty,
-        fc.option(fc.double({ min: 0, max: 1, noNaN: true }), { nil: undefined }),
-        (minutes, d, score) => {
-          const base = Math.max(10, Math.floor(Math.round(minutes * factor[d] * 1e6) / 1e6))
-          const tokens = tokensForBlock({ minutes, difficulty: d, proof_score: score })
-          expect(tokens).toBe(score === undefined ? base : Math.floor(base * score))
-          expect(Number.isInteger(tokens)).toBe(true)
-          expect(tokens).toBeGreaterThanOrEqual(0)
-        }
-      )
+      fc.property(fc.integer({ min: 1, max: 120 }), difficulty, (minutes, d) => {
+        const base = Math.max(10, Math.floor(Math.round(minutes * factor[d] * 1e6) / 1e6))
+        const tokens = tokensForBlock({ minutes, difficulty: d })
+        expect(tokens).toBe(base)
+        expect(Number.isInteger(tokens)).toBe(true)
+      })
     )
   })
 
@@ -65,6 +64,118 @@ describe("token formula", () => {
           tokensForBlock({ minutes, difficulty: "low" })
         )
       })
+    )
+  })
+})
+
+const MINUTE = 60_000
+const minutes = fc.integer({ min: 1, max: 120 })
+/** Elapsed time from nothing to twice the longest block, in milliseconds. */
+const elapsed = fc.integer({ min: 0, max: 240 * MINUTE })
+const score = fc.option(fc.double({ min: 0, max: 1, noNaN: true }), { nil: undefined })
+
+describe("pay for focus actually spent (server time)", () => {
+  it("pays full from 80 % of the plan, proportionally before, nothing under a minute", () => {
+    // 25-minute medium block: full 25, threshold 20 minutes.
+    const pay = (ms: number, proof_score?: number) =>
+      payForBlock({
+        minutes: 25,
+        difficulty: "medium",
+        elapsed_ms: ms,
+        ...(proof_score === undefined ? {} : { proof_score })
+      })
+    expect(pay(30)).toMatchObject({ tokens: 0, reason: "too_short", full_tokens: 25, planned_minutes: 25 })
+    expect(pay(MINUTE - 1)).toMatchObject({ tokens: 0, reason: "too_short" })
+    expect(pay(MINUTE)).toMatchObject({ tokens: 1, reason: "partial", elapsed_minutes: 1 })
+    expect(pay(10 * MINUTE)).toMatchObject({ tokens: 12, reason: "partial" })
+    expect(pay(20 * MINUTE - 1)).toMatchObject({ tokens: 24, reason: "partial" })
+    expect(pay(20 * MINUTE)).toMatchObject({ tokens: 25, reason: "full", elapsed_minutes: 20 })
+    expect(pay(3 * 60 * MINUTE)).toMatchObject({ tokens: 25, reason: "full" })
+    // A clock step back counts as no time spent, never as negative pay.
+    expect(pay(-5 * MINUTE)).toMatchObject({ tokens: 0, reason: "too_short", elapsed_minutes: 0 })
+    // The 10-token floor is full pay only: a 5-minute block (full 10) at 2 of its 4 minutes pays 5.
+    expect(payForBlock({ minutes: 5, difficulty: "medium", elapsed_ms: 2 * MINUTE })).toMatchObject({
+      tokens: 5,
+      full_tokens: 10,
+      reason: "partial"
+    })
+    // A convincing proof adds 30 % of the pay for the time, a middling one less, none without a proof.
+    expect(pay(20 * MINUTE, 1)).toMatchObject({ tokens: 32, time_tokens: 25, proof_bonus: 7 })
+    expect(pay(20 * MINUTE, 0.62)).toMatchObject({ tokens: 29, proof_bonus: 4 })
+    expect(pay(20 * MINUTE, 0)).toMatchObject({ tokens: 25, proof_bonus: 0 })
+    expect(pay(10 * MINUTE, 1)).toMatchObject({ tokens: 15, time_tokens: 12, proof_bonus: 3 })
+    expect(pay(30, 1)).toMatchObject({ tokens: 0, proof_bonus: 0 })
+  })
+
+  it("matches the rule exactly for every input (property)", () => {
+    fc.assert(
+      fc.property(minutes, difficulty, elapsed, score, (m, d, ms, s) => {
+        const pay = payForBlock({ minutes: m, difficulty: d, elapsed_ms: ms, proof_score: s })
+        const full = tokensForBlock({ minutes: m, difficulty: d })
+        const time =
+          ms < MIN_PAID_ELAPSED_MS
+            ? 0
+            : ms >= 0.8 * m * MINUTE
+              ? full
+              : Math.floor((full * ms) / (0.8 * m * MINUTE))
+        expect(pay.time_tokens).toBe(time)
+        expect(pay.reason).toBe(ms < MIN_PAID_ELAPSED_MS ? "too_short" : time === full ? "full" : "partial")
+        // floor(time × 0.3 × score): the largest integer not above it (tolerating float rounding).
+        const exact = s === undefined ? 0 : time * 0.3 * s
+        expect(pay.proof_bonus).toBeLessThanOrEqual(exact + 1e-9)
+        expect(pay.proof_bonus).toBeGreaterThan(exact - 1 - 1e-9)
+        expect(pay.tokens).toBe(pay.time_tokens + pay.proof_bonus)
+        expect(pay.full_tokens).toBe(full)
+        expect(Number.isInteger(pay.tokens)).toBe(true)
+      })
+    )
+  })
+
+  it("is monotone in elapsed time, with or without a proof (property)", () => {
+    fc.assert(
+      fc.property(minutes, difficulty, elapsed, elapsed, score, (m, d, a, b, s) => {
+        const [shorter, longer] = a <= b ? [a, b] : [b, a]
+        const pay = (ms: number) =>
+          payForBlock({ minutes: m, difficulty: d, elapsed_ms: ms, proof_score: s }).tokens
+        expect(pay(longer)).toBeGreaterThanOrEqual(pay(shorter))
+      })
+    )
+  })
+
+  it("pays nothing under one minute, and never more than full × 1.3 (property)", () => {
+    fc.assert(
+      fc.property(minutes, difficulty, elapsed, score, (m, d, ms, s) => {
+        const pay = payForBlock({ minutes: m, difficulty: d, elapsed_ms: ms, proof_score: s })
+        if (ms < MINUTE) expect(pay.tokens).toBe(0)
+        expect(pay.tokens).toBeLessThanOrEqual(Math.floor(pay.full_tokens * 1.3))
+        expect(pay.time_tokens).toBeLessThanOrEqual(pay.full_tokens)
+        if (pay.reason === "partial") expect(pay.time_tokens).toBeLessThan(pay.full_tokens)
+      })
+    )
+  })
+
+  it("a proof never lowers the pay, and a better proof never pays less (property)", () => {
+    fc.assert(
+      fc.property(
+        minutes,
+        difficulty,
+        elapsed,
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        (m, d, ms, x, y) => {
+          const pay = (proof_score?: number) =>
+            payForBlock({
+              minutes: m,
+              difficulty: d,
+              elapsed_ms: ms,
+              ...(proof_score === undefined ? {} : { proof_score })
+            }).tokens
+          const [worse, better] = x <= y ? [x, y] : [y, x]
+          expect(pay(worse)).toBeGreaterThanOrEqual(pay())
+          expect(pay(better)).toBeGreaterThanOrEqual(pay(worse))
+          expect(proofBonus(pay(), better)).toBeGreaterThanOrEqual(0)
+        }
+      )
     )
   })
 })

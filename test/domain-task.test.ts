@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Result, Schema } from "effect"
 import fc from "fast-check"
 import { BlockId, TaskId, UserId } from "../src/domain/ids.ts"
-import { tokensForBlock } from "../src/domain/rules.ts"
+import { payForBlock } from "../src/domain/rules.ts"
 import {
   CompleteBlock,
   CreateTask,
@@ -74,10 +74,13 @@ describe("task examples", () => {
     expect(wallet.events.flatMap((e) => (e._tag === "TokensEarned" ? [e.amount] : []))).toEqual(tokens)
   })
 
-  it("completing a block twice fails with InvalidTransition; completing a pending block too", () => {
+  it("completing a block twice fails with InvalidTransition; completing a pending block is BlockNotStarted", () => {
     const s0 = decideOk(TaskDecider, TaskDecider.initialState, create(50)).state
     const complete = CompleteBlock.make({ task_id: taskId, user_id: alice, block_id: blockId(0), at: day(0) })
-    expect(decideErr(TaskDecider, s0, complete)).toMatchObject({ _tag: "InvalidTransition" })
+    expect(decideErr(TaskDecider, s0, complete)).toMatchObject({
+      _tag: "BlockNotStarted",
+      details: { task_id: taskId, block_id: blockId(0) }
+    })
     const s1 = decideOk(
       TaskDecider,
       s0,
@@ -90,7 +93,40 @@ describe("task examples", () => {
     })
   })
 
-  it("scales the block's tokens by the proof score", () => {
+  it("pays by server time since the block's start: nothing at once, partial before 80 %, full after", () => {
+    const s0 = decideOk(TaskDecider, TaskDecider.initialState, create(25, "medium")).state
+    const started = decideOk(
+      TaskDecider,
+      s0,
+      StartBlock.make({ task_id: taskId, user_id: alice, block_id: blockId(0), at: day(0, 9) })
+    ).state
+    const minutesAfterStart = (minutes: number) => new Date(day(0, 9).getTime() + minutes * 60_000)
+    const completeAt = (minutes: number) =>
+      decideOk(
+        TaskDecider,
+        started,
+        CompleteBlock.make({
+          task_id: taskId,
+          user_id: alice,
+          block_id: blockId(0),
+          at: minutesAfterStart(minutes)
+        })
+      ).events[0]
+    // 25 minutes, full pay 25 from 20 minutes on.
+    expect(completeAt(0)).toMatchObject({ _tag: "BlockCompleted", tokens_earned: 0, started_at: day(0, 9) })
+    expect(completeAt(10)).toMatchObject({ tokens_earned: 12 })
+    expect(completeAt(20)).toMatchObject({ tokens_earned: 25 })
+    expect(completeAt(180)).toMatchObject({ tokens_earned: 25 })
+    // The wallet pays what the task recorded, from the same facts.
+    for (const minutes of [0, 10, 180]) {
+      const event = completeAt(minutes)
+      if (event?._tag !== "BlockCompleted") throw new Error("no completion")
+      const wallet = runCommands(WalletDecider, [creditFor(event)])
+      expect(wallet.events[0]).toMatchObject({ _tag: "TokensEarned", amount: event.tokens_earned })
+    }
+  })
+
+  it("a validated proof adds up to 30 % on top of the pay for the time, never less", () => {
     const s0 = decideOk(TaskDecider, TaskDecider.initialState, create(25, "medium")).state
     const s1 = decideOk(
       TaskDecider,
@@ -107,10 +143,11 @@ describe("task examples", () => {
         proof_text: "wrote 3 pages",
         proof_score: 0.6,
         effort_rating: 7,
-        at: day(0)
+        at: day(0, 13)
       })
     )
-    expect(done.events[0]).toMatchObject({ _tag: "BlockCompleted", tokens_earned: 15, proof_score: 0.6 })
+    // 25 for the time, + floor(25 × 0.3 × 0.6) = 4 for the proof.
+    expect(done.events[0]).toMatchObject({ _tag: "BlockCompleted", tokens_earned: 29, proof_score: 0.6 })
     expect(done.state.task?.blocks[0]).toMatchObject({ proof_text: "wrote 3 pages", effort_rating: 7 })
   })
 
@@ -255,7 +292,8 @@ const toCommands = (
 ) =>
   raw.map((r, i): TaskCommand => {
     const user_id = r.intruder ? bob : alice
-    const at = day(0, 0 + i / 10)
+    // Six minutes apart, so completions span too-short, partial and full pay.
+    const at = new Date(day(0, 0).getTime() + i * 6 * 60_000)
     switch (r.kind) {
       case "start":
         return StartBlock.make({ task_id: taskId, user_id, block_id: blockId(r.block), at })
@@ -312,19 +350,23 @@ describe("task state machine properties", () => {
     )
   })
 
-  it("a block's tokens follow the formula with the task's difficulty at completion", () => {
+  it("a block's tokens follow the pay rule: the task's difficulty, server time since its start, the proof", () => {
     fc.assert(
       fc.property(runs, ({ steps }) => {
         for (const { command, before, result } of steps) {
           if (command._tag !== "CompleteBlock" || Result.isFailure(result) || before.task === null) continue
           const block = before.task.blocks.find((b) => b.id === command.block_id)
+          const startedAt = block?.started_at ?? null
+          expect(startedAt).not.toBeNull()
           expect(result.success[0]).toMatchObject({
             _tag: "BlockCompleted",
-            tokens_earned: tokensForBlock({
+            started_at: startedAt,
+            tokens_earned: payForBlock({
               minutes: block?.duration_minutes ?? -1,
               difficulty: before.task.difficulty,
+              elapsed_ms: command.at.getTime() - (startedAt?.getTime() ?? 0),
               proof_score: command.proof_score
-            })
+            }).tokens
           })
         }
       })

@@ -8,8 +8,9 @@ import {
   achievementBonus,
   levelFor,
   levelUpBonus,
-  streakBonus,
-  tokensForBlock
+  legacyTokensForBlock,
+  payForBlock,
+  streakBonus
 } from "../src/domain/rules.ts"
 import {
   CreditBlock,
@@ -43,6 +44,8 @@ const commandsArb = fc
       minutes: fc.integer({ min: 1, max: 120 }),
       difficulty: fc.constantFrom("low" as const, "medium" as const, "high" as const),
       proof: fc.option(fc.double({ min: 0, max: 1, noNaN: true }), { nil: undefined, freq: 3 }),
+      // Server time the block took, up to 2.5 h; absent = a completion recorded before the pay rule.
+      elapsed: fc.option(fc.integer({ min: 0, max: 150 * 60_000 }), { nil: undefined, freq: 5 }),
       item: fc.oneof(
         fc.constantFrom(...CATALOG.map((i) => i.id as string)),
         fc.constant("no-such-item"),
@@ -65,6 +68,7 @@ const commandsArb = fc
             minutes: r.minutes,
             difficulty: r.difficulty,
             ...(r.proof === undefined ? {} : { proof_score: r.proof }),
+            ...(r.elapsed === undefined ? {} : { elapsed_ms: r.elapsed }),
             at
           })
         case "purchase":
@@ -179,6 +183,8 @@ describe("wallet properties over random command sequences", () => {
         // Every level reached before a writing command's own bonuses (the earning, the streak bonus,
         // and whatever earlier commands' bonuses left pending) is rewarded by its end.
         if (Result.isFailure(result) || result.success.length === 0) continue
+        // A block that paid nothing is not focus: it settles nothing (checked below).
+        if (result.success.every((e) => e._tag === "TokensEarned" && e.amount === 0)) continue
         const primary = result.success
           .filter((e) => e._tag === "TokensEarned" || e._tag === "StreakBonusAwarded")
           .reduce((sum, e) => sum + earnedBy(e), 0)
@@ -190,14 +196,34 @@ describe("wallet properties over random command sequences", () => {
     })
   })
 
-  it("a block pays once however often it is credited, and exactly the token formula", () => {
+  it("a block pays once however often it is credited, and exactly the pay rule (legacy rule without a time)", () => {
     check(({ steps, events }) => {
       const paid = events.flatMap((e) => (e._tag === "TokensEarned" ? [`${e.task_id}/${e.block_id}`] : []))
       expect(new Set(paid).size).toBe(paid.length)
       for (const { command, result } of steps) {
         if (command._tag !== "CreditBlock" || Result.isFailure(result)) continue
+        const expected =
+          command.elapsed_ms === undefined
+            ? legacyTokensForBlock(command)
+            : payForBlock({ ...command, elapsed_ms: command.elapsed_ms }).tokens
         const earned = result.success.filter((e) => e._tag === "TokensEarned")
-        for (const e of earned) expect(e._tag === "TokensEarned" && e.amount).toBe(tokensForBlock(command))
+        for (const e of earned) expect(e._tag === "TokensEarned" && e.amount).toBe(expected)
+      }
+    })
+  })
+
+  it("a block that paid nothing counts for no streak, level or achievement (property)", () => {
+    check(({ steps }) => {
+      for (const { command, before, after, result } of steps) {
+        if (command._tag !== "CreditBlock" || Result.isFailure(result)) continue
+        const earned = result.success.find((e) => e._tag === "TokensEarned")
+        if (earned?._tag !== "TokensEarned" || earned.amount > 0) continue
+        expect(result.success).toHaveLength(1)
+        expect(after.streak_days).toBe(before.streak_days)
+        expect(after.last_active_day).toBe(before.last_active_day)
+        expect(after.level_rewarded).toBe(before.level_rewarded)
+        expect(after.achievements).toEqual(before.achievements)
+        expect(after.balance).toBe(before.balance)
       }
     })
   })
@@ -258,8 +284,22 @@ describe("wallet properties over random command sequences", () => {
 })
 
 describe("wallet examples", () => {
-  const credit = (block: string, at: Date, minutes = 25, difficulty: "low" | "medium" | "high" = "medium") =>
-    CreditBlock.make({ task_id: TaskId.make("t"), block_id: BlockId.make(block), minutes, difficulty, at })
+  /** A credit for a block that took its planned minutes (full pay), or `elapsed_ms` when given. */
+  const credit = (
+    block: string,
+    at: Date,
+    minutes = 25,
+    difficulty: "low" | "medium" | "high" = "medium",
+    elapsed_ms = minutes * 60_000
+  ) =>
+    CreditBlock.make({
+      task_id: TaskId.make("t"),
+      block_id: BlockId.make(block),
+      minutes,
+      difficulty,
+      elapsed_ms,
+      at
+    })
 
   it("pays a 90-minute high task's blocks per formula and the level-up bonus at 50 earned", () => {
     const minutes = [23, 23, 22, 22]
@@ -275,6 +315,50 @@ describe("wallet examples", () => {
     ])
     expect(state.balance).toBe(114 + 30)
     expect(state.level).toBe(2)
+  })
+
+  it("pays by server time: nothing under a minute, partial before 80 %, and a proof only adds", () => {
+    const once = (command: CreditBlock) => decideOk(WalletDecider, WalletDecider.initialState, command)
+    expect(once(credit("b1", day(0), 25, "medium", 30_000)).events).toEqual([
+      expect.objectContaining({ _tag: "TokensEarned", amount: 0, elapsed_ms: 30_000, proof_bonus: 0 })
+    ])
+    expect(once(credit("b1", day(0), 25, "medium", 10 * 60_000)).state.balance).toBe(12)
+    const proved = once({ ...credit("b1", day(0), 25, "medium"), proof_score: 1 })
+    expect(proved.events[0]).toMatchObject({ _tag: "TokensEarned", amount: 32, proof_bonus: 7 })
+  })
+
+  it("a block that paid nothing neither extends the streak nor earns its bonus", () => {
+    const twoDays = runCommands(WalletDecider, [credit("a", day(0)), credit("b", day(1))]).state
+    expect(twoDays.streak_days).toBe(2)
+    // Day 2: a too-short block would have made it a 3-day streak (+6); it counts for nothing.
+    const short = decideOk(WalletDecider, twoDays, credit("c", day(2), 25, "medium", 0))
+    expect(short.events.map((e) => e._tag)).toEqual(["TokensEarned"])
+    expect(short.state).toMatchObject({
+      streak_days: 2,
+      last_active_day: twoDays.last_active_day,
+      balance: twoDays.balance
+    })
+    // The block is closed: a retry after the fact pays nothing either.
+    expect(decideOk(WalletDecider, short.state, credit("c", day(2), 25, "medium")).events).toEqual([])
+    // A level crossed earlier is not settled by a block that paid nothing.
+    const pending: WalletState = { ...WalletDecider.initialState, balance: 60, total_earned: 60, level: 2 }
+    expect(decideOk(WalletDecider, pending, credit("z", day(0), 25, "medium", 0)).events).toEqual([
+      expect.objectContaining({ _tag: "TokensEarned", amount: 0 })
+    ])
+  })
+
+  it("a completion recorded before the pay rule (no elapsed time) is credited by the legacy rule", () => {
+    const legacy = CreditBlock.make({
+      task_id: TaskId.make("t"),
+      block_id: BlockId.make("old"),
+      minutes: 25,
+      difficulty: "high",
+      proof_score: 0.5,
+      at: day(0)
+    })
+    const { events } = decideOk(WalletDecider, WalletDecider.initialState, legacy)
+    expect(events[0]).toMatchObject({ _tag: "TokensEarned", amount: 16 })
+    expect(events[0]).not.toHaveProperty("elapsed_ms")
   })
 
   it("pays a block once when credited twice", () => {

@@ -73,6 +73,20 @@ describe("orchestrator over HTTP (the example server: built-in chains + examples
     expect(createdBody.follow_up_actions).toHaveLength(2)
 
     const block = createdBody.task.blocks[0]!
+    // A block never started cannot be completed: its pay is measured from its start.
+    const unstarted = await call(server.url, "POST", "/api/v1/orchestrator/tasks/complete-enhanced", {
+      token: user.token,
+      body: { task_id: createdBody.task.id, block_id: block.id, proof_text: "I did it all" }
+    })
+    expect(unstarted.status).toBe(409)
+    expect(unstarted.json()).toMatchObject({ _tag: "BlockNotStarted", details: { block_id: block.id } })
+    const started = await call(
+      server.url,
+      "POST",
+      `/api/v1/tasks/${createdBody.task.id}/blocks/${block.id}/start`,
+      { token: user.token }
+    )
+    expect(started.status).toBe(200)
     const completed = await call(server.url, "POST", "/api/v1/orchestrator/tasks/complete-enhanced", {
       token: user.token,
       body: {
@@ -87,10 +101,13 @@ describe("orchestrator over HTTP (the example server: built-in chains + examples
       proof_score: number
       source: string
       balance: number
+      pay: { reason: string; proof_bonus: number; full_tokens: number }
     }
     expect(done.source).toBe("heuristic")
     expect(done.proof_score).toBeGreaterThan(0)
-    expect(done.balance).toBeGreaterThanOrEqual(done.tokens_earned)
+    // Completed right after its start (this server's clock is real): no focus spent, nothing paid,
+    // however good the proof; the answer says why.
+    expect(done).toMatchObject({ tokens_earned: 0, balance: 0, pay: { reason: "too_short", proof_bonus: 0 } })
     const twice = await call(server.url, "POST", "/api/v1/orchestrator/tasks/complete-enhanced", {
       token: user.token,
       body: { task_id: createdBody.task.id, block_id: block.id, proof_text: "again" }
@@ -178,6 +195,9 @@ describe("orchestrator over HTTP with the provider down (fake answering 500)", (
       task: { id: string; blocks: ReadonlyArray<{ id: string }> }
     }
     expect(body.source).toBe("heuristic")
+    await call(server.url, "POST", `/api/v1/tasks/${body.task.id}/blocks/${body.task.blocks[0]!.id}/start`, {
+      token: user.token
+    })
     const completed = await call(server.url, "POST", "/api/v1/orchestrator/tasks/complete-enhanced", {
       token: user.token,
       body: { task_id: body.task.id, block_id: body.task.blocks[0]!.id, proof_text: "wrote the install docs" }

@@ -4,11 +4,13 @@ import { TestClock } from "effect/testing"
 import { AiOptimizer } from "../src/layers/AiOptimizer.ts"
 import { HeuristicProvider } from "../src/layers/ai/HeuristicProvider.ts"
 import type { LanguageModel, LanguageModelShape } from "../src/layers/LanguageModel.ts"
-import { tokensForBlock } from "../src/domain/rules.ts"
-import { heuristicProofValidation, proofScore } from "../src/programs/chains/builtin/proofValidation.ts"
+import { payForBlock, tokensForBlock } from "../src/domain/rules.ts"
+import { heuristicProofValidation } from "../src/programs/chains/builtin/proofValidation.ts"
+import { ChainExecutor } from "../src/programs/chains/ChainExecutor.ts"
 import { ChainsLive } from "../src/programs/chains/builtins.ts"
 import { Memory } from "../src/programs/memory/Memory.ts"
-import { Orchestrator } from "../src/programs/orchestrator/Orchestrator.ts"
+import { Orchestrator, proofBonusScore } from "../src/programs/orchestrator/Orchestrator.ts"
+import { TaskPort } from "../src/programs/orchestrator/TaskPort.ts"
 import { MemoryChainPlannerLive } from "../src/programs/orchestrator/OrchestratorLayer.ts"
 import { makeWorkerStateLayer } from "../src/programs/orchestrator/WorkerState.ts"
 import { Planner } from "../src/programs/planner/Planner.ts"
@@ -88,50 +90,170 @@ describe("orchestrator workflows", () => {
   )
 
   it.layer(stack(scriptedModelLayer(HeuristicProvider)))("on the heuristic provider", (it) => {
-    it.effect("complete-enhanced scales tokens by the proof score, pays once, and updates memory", () =>
+    it.effect(
+      "complete-enhanced pays by server time since the start, a valid proof adds a bonus, pays once",
+      () =>
+        Effect.gen(function* () {
+          const orchestrator = yield* Orchestrator
+          const memory = yield* Memory
+          const tasks = yield* TaskPort
+          const created = yield* orchestrator.createEnhanced("pay", {
+            title: "Refactor the billing module",
+            description: "",
+            duration_minutes: 50,
+            difficulty: "high"
+          })
+          expect(created.source).toBe("heuristic")
+          expect(created.task.blocks).toHaveLength(2)
+          const block = created.task.blocks[0]!
+          yield* tasks.startBlock("pay", created.task.id, block.id)
+          // The whole planned block passes on the server's clock.
+          yield* TestClock.adjust(`${block.duration_minutes} minutes`)
+          const proof_text =
+            "I refactored the billing module: split the invoice service, added tests, and removed dead code paths."
+          const done = yield* orchestrator.completeEnhanced("pay", {
+            task_id: created.task.id,
+            block_id: block.id,
+            proof_text
+          })
+          const verdict = heuristicProofValidation({
+            task: `${created.task.title} — ${block.title}`,
+            criteria: [],
+            proof_text
+          })
+          expect(done.proof).toEqual(verdict)
+          expect(verdict.is_valid).toBe(true)
+          expect(done.proof_score).toBe(proofBonusScore(verdict))
+          const full = tokensForBlock({ minutes: block.duration_minutes, difficulty: "high" })
+          const bonus = Math.floor((full * 30 * verdict.confidence) / 100)
+          expect(bonus).toBeGreaterThan(0)
+          expect(done.tokens_earned).toBe(full + bonus)
+          expect(done.pay).toEqual({
+            full_tokens: full,
+            elapsed_minutes: block.duration_minutes,
+            planned_minutes: block.duration_minutes,
+            reason: "full",
+            time_tokens: full,
+            proof_bonus: bonus
+          })
+          expect(done.source).toBe("heuristic")
+          const again = yield* Effect.result(
+            orchestrator.completeEnhanced("pay", { task_id: created.task.id, block_id: block.id, proof_text })
+          )
+          expect(Result.isFailure(again) && again.failure._tag).toBe("InvalidTransition")
+          const shortTerm = yield* memory.entries("pay", "short_term")
+          expect(shortTerm.filter((e) => e.content.startsWith("Completed"))).toHaveLength(1)
+        })
+    )
+
+    it.effect(
+      "complete-enhanced on a block never started is BlockNotStarted and runs or writes nothing",
+      () =>
+        Effect.gen(function* () {
+          const orchestrator = yield* Orchestrator
+          const memory = yield* Memory
+          const tasks = yield* TaskPort
+          const executor = yield* ChainExecutor
+          const created = yield* orchestrator.createEnhanced("lazy", {
+            title: "Write the changelog",
+            description: "",
+            duration_minutes: 25,
+            difficulty: "medium"
+          })
+          const block = created.task.blocks[0]!
+          const runsBefore = (yield* executor.stats).runs
+          const refused = yield* Effect.result(
+            orchestrator.completeEnhanced("lazy", {
+              task_id: created.task.id,
+              block_id: block.id,
+              proof_text: "I wrote the whole changelog for the release, every entry."
+            })
+          )
+          expect(Result.isFailure(refused) && refused.failure).toMatchObject({
+            _tag: "BlockNotStarted",
+            details: { task_id: created.task.id, block_id: block.id }
+          })
+          // The block was not started behind the user's back, and no chain ran for the refused request.
+          expect((yield* tasks.get("lazy", created.task.id)).blocks[0]?.status).toBe("pending")
+          expect((yield* executor.stats).runs).toBe(runsBefore)
+          const shortTerm = yield* memory.entries("lazy", "short_term")
+          expect(shortTerm.filter((e) => e.content.startsWith("Completed"))).toHaveLength(0)
+        })
+    )
+
+    it.effect("complete-enhanced right after the start pays 0 (too short); at half the plan, partial", () =>
       Effect.gen(function* () {
         const orchestrator = yield* Orchestrator
-        const memory = yield* Memory
-        const created = yield* orchestrator.createEnhanced("pay", {
-          title: "Refactor the billing module",
+        const tasks = yield* TaskPort
+        const created = yield* orchestrator.createEnhanced("quick", {
+          title: "Plan the sprint",
           description: "",
           duration_minutes: 50,
-          difficulty: "high"
+          difficulty: "medium"
         })
-        expect(created.source).toBe("heuristic")
-        expect(created.task.blocks).toHaveLength(2)
-        const block = created.task.blocks[0]!
+        const [first, second] = created.task.blocks
+        yield* tasks.startBlock("quick", created.task.id, first!.id)
+        yield* TestClock.adjust("30 seconds")
         const proof_text =
-          "I refactored the billing module: split the invoice service, added tests, and removed dead code paths."
-        const done = yield* orchestrator.completeEnhanced("pay", {
+          "I planned the sprint: estimated every story, ordered the backlog, shared the plan."
+        const quick = yield* orchestrator.completeEnhanced("quick", {
           task_id: created.task.id,
-          block_id: block.id,
+          block_id: first!.id,
           proof_text
         })
-        const verdict = heuristicProofValidation({
-          task: `${created.task.title} — ${block.title}`,
-          criteria: [],
-          proof_text
+        // Even a convincing proof adds nothing to nothing.
+        expect(quick.tokens_earned).toBe(0)
+        expect(quick.pay).toMatchObject({
+          reason: "too_short",
+          time_tokens: 0,
+          proof_bonus: 0,
+          elapsed_minutes: 0.5
         })
-        expect(done.proof).toEqual(verdict)
-        expect(done.proof_score).toBe(proofScore(verdict))
-        expect(done.tokens_earned).toBe(
-          tokensForBlock({
-            minutes: block.duration_minutes,
-            difficulty: "high",
-            proof_score: proofScore(verdict)
+
+        yield* tasks.startBlock("quick", created.task.id, second!.id)
+        const half = second!.duration_minutes * 30_000
+        yield* TestClock.adjust(`${half} millis`)
+        const partial = yield* orchestrator.completeEnhanced("quick", {
+          task_id: created.task.id,
+          block_id: second!.id
+        })
+        const expected = payForBlock({
+          minutes: second!.duration_minutes,
+          difficulty: "medium",
+          elapsed_ms: half
+        })
+        expect(partial.pay).toMatchObject({ reason: "partial", proof_bonus: 0 })
+        expect(partial.tokens_earned).toBe(expected.tokens)
+        expect(partial.tokens_earned).toBeGreaterThan(0)
+        expect(partial.tokens_earned).toBeLessThan(expected.full_tokens)
+      })
+    )
+
+    it.effect("a rejected or blank proof pays exactly what no proof pays: a proof never lowers the pay", () =>
+      Effect.gen(function* () {
+        const orchestrator = yield* Orchestrator
+        const tasks = yield* TaskPort
+        const created = yield* orchestrator.createEnhanced("proofs", {
+          title: "Review the pull requests",
+          description: "",
+          duration_minutes: 75,
+          difficulty: "low"
+        })
+        const paid: Array<number> = []
+        for (const [i, proof_text] of ["", "x", undefined].entries()) {
+          const block = created.task.blocks[i]!
+          yield* tasks.startBlock("proofs", created.task.id, block.id)
+          yield* TestClock.adjust(`${block.duration_minutes} minutes`)
+          const done = yield* orchestrator.completeEnhanced("proofs", {
+            task_id: created.task.id,
+            block_id: block.id,
+            ...(proof_text === undefined ? {} : { proof_text })
           })
-        )
-        expect(done.tokens_earned).toBeLessThan(
-          tokensForBlock({ minutes: block.duration_minutes, difficulty: "high" })
-        )
-        expect(done.source).toBe("heuristic")
-        const again = yield* Effect.result(
-          orchestrator.completeEnhanced("pay", { task_id: created.task.id, block_id: block.id, proof_text })
-        )
-        expect(Result.isFailure(again) && again.failure._tag).toBe("InvalidTransition")
-        const shortTerm = yield* memory.entries("pay", "short_term")
-        expect(shortTerm.filter((e) => e.content.startsWith("Completed"))).toHaveLength(1)
+          expect(done.pay).toMatchObject({ reason: "full", proof_bonus: 0 })
+          paid.push(done.tokens_earned - done.pay.full_tokens)
+          if (proof_text === "x") expect(done.proof?.is_valid).toBe(false)
+        }
+        expect(paid).toEqual([0, 0, 0])
       })
     )
 
@@ -198,6 +320,7 @@ describe("orchestrator workflows", () => {
           const before = yield* optimizer.stats
           const callsBefore = server.calls()
           const block = created.task.blocks[0]!
+          yield* (yield* TaskPort).startBlock("down", created.task.id, block.id)
           const completed = yield* orchestrator.completeEnhanced("down", {
             task_id: created.task.id,
             block_id: block.id,

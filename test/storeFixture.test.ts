@@ -8,6 +8,9 @@ import {
   type FixtureAnswers,
   stableReadPaths
 } from "./fixtures/store-v1/journey.ts"
+import { Schema } from "effect"
+import { TaskEvent } from "../src/domain/task.ts"
+import { creditFor, decideWallet, initialWalletState } from "../src/domain/wallet.ts"
 import { call } from "./support/api.ts"
 import { type ServerProcess, startServer, tempDataDir } from "./support/server.ts"
 
@@ -37,6 +40,29 @@ describe("a store written by the previous build", () => {
       expect(new Set(kinds)).toEqual(new Set(["task", "wallet", "mood", "account"]))
       const types = db.prepare("SELECT DISTINCT type FROM events").all() as unknown as Array<{ type: string }>
       expect(types.length).toBeGreaterThanOrEqual(20)
+    } finally {
+      db.close()
+    }
+  })
+
+  it("its completions (recorded before the pay rule, without a start) decode and credit what they paid then", () => {
+    const copy = join(tempDataDir(), "focusforge.db")
+    copyFileSync(join(FIXTURE, "focusforge.db"), copy)
+    const db = new DatabaseSync(copy, { readOnly: true })
+    try {
+      const rows = db
+        .prepare("SELECT data FROM events WHERE type = 'BlockCompleted'")
+        .all() as unknown as Array<{ data: string }>
+      expect(rows.length).toBeGreaterThanOrEqual(3)
+      for (const row of rows) {
+        const event = Schema.decodeUnknownSync(TaskEvent)(JSON.parse(row.data))
+        if (event._tag !== "BlockCompleted") throw new Error("not a completion")
+        expect(event.started_at).toBeUndefined()
+        // Should the credit process manager meet one unpaid, the wallet pays what the task recorded.
+        const credited = decideWallet(initialWalletState, creditFor(event))
+        if (credited._tag !== "Success") throw new Error("credit refused")
+        expect(credited.success[0]).toMatchObject({ _tag: "TokensEarned", amount: event.tokens_earned })
+      }
     } finally {
       db.close()
     }
@@ -85,8 +111,15 @@ describe("a store written by the previous build", () => {
       body: {}
     })
     expect(done.status).toBe(200)
-    const completion = done.json() as { task: { status: string }; balance: number; tokens_earned: number }
+    const completion = done.json() as {
+      task: { status: string }
+      balance: number
+      tokens_earned: number
+      pay: { reason: string }
+    }
     expect(completion.task.status).toBe("completed")
+    // Started and completed at once: server time says no focus was spent.
+    expect(completion).toMatchObject({ tokens_earned: 0, pay: { reason: "too_short" } })
     expect(completion.balance).toBeGreaterThanOrEqual(before.balance + completion.tokens_earned)
 
     // Opening an older build's file narrows it to its owner: it holds password hashes.

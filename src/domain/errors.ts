@@ -66,6 +66,22 @@ export class InvalidTransition extends Schema.TaggedError<InvalidTransition>()(
   { httpApiStatus: 409, description: "The resource is not in a state that allows this" }
 ) {}
 
+/**
+ * Completing a block that was never started: its pay is measured from its start (server time), so a
+ * block must be started, focused on, then completed. A 409 of its own so clients can tell it apart.
+ */
+export class BlockNotStarted extends Schema.TaggedError<BlockNotStarted>()(
+  "BlockNotStarted",
+  { message: Schema.String, details: Schema.Struct({ task_id: Schema.String, block_id: Schema.String }) },
+  { httpApiStatus: 409, description: "The block was never started: start it before completing it" }
+) {}
+
+export const blockNotStarted = (task_id: string, block_id: string) =>
+  new BlockNotStarted({
+    message: `Block ${block_id} of task ${task_id} was never started: start it before completing it`,
+    details: { task_id, block_id }
+  })
+
 /** A command that is well-typed but breaks a domain rule (e.g. a breakdown with no blocks). */
 export class InvalidInput extends Schema.TaggedError<InvalidInput>()(
   "InvalidInput",

@@ -61,23 +61,104 @@ const DIFFICULTY_PERCENT: Record<Difficulty, number> = { low: 80, medium: 100, h
 
 export const MIN_TOKENS_PER_BLOCK = 10
 
-/**
- * Tokens for a completed block: `max(10, floor(minutes × {0.8, 1.0, 1.3}))`; when a proof was given,
- * scaled by its score (0..1) and floored, so a weak proof earns proportionally less — down to zero for
- * a proof judged worthless. Without a proof the full amount is paid.
- */
+/** A block's full pay: `max(10, floor(minutes × {low 0.8, medium 1.0, high 1.3}))`. */
 export const tokensForBlock = (input: {
+  readonly minutes: number
+  readonly difficulty: Difficulty
+}): number =>
+  Math.max(MIN_TOKENS_PER_BLOCK, Math.floor((input.minutes * DIFFICULTY_PERCENT[input.difficulty]) / 100))
+
+/**
+ * The rule completions were paid by before server time decided: the full pay, scaled down by the proof
+ * score when a proof was given. Kept only to credit completions recorded by earlier builds (their
+ * events carry no start time) exactly as those builds computed them; nothing new is paid by it.
+ */
+export const legacyTokensForBlock = (input: {
   readonly minutes: number
   readonly difficulty: Difficulty
   readonly proof_score?: number | undefined
 }): number => {
-  const base = Math.max(
-    MIN_TOKENS_PER_BLOCK,
-    Math.floor((input.minutes * DIFFICULTY_PERCENT[input.difficulty]) / 100)
-  )
-  if (input.proof_score === undefined) return base
-  const score = Math.min(1, Math.max(0, input.proof_score))
-  return Math.floor(base * score)
+  const full = tokensForBlock(input)
+  if (input.proof_score === undefined) return full
+  return Math.floor(full * Math.min(1, Math.max(0, input.proof_score)))
+}
+
+/** Focus under one minute is not a block: it pays nothing, whatever was planned. */
+export const MIN_PAID_ELAPSED_MS = 60_000
+/** Full pay from 80 % of the planned minutes on (4/5, kept as integers so the rule is exact). */
+const FULL_PAY_SHARE = { numerator: 4, denominator: 5 } as const
+/** A validated proof adds up to 30 % of the time-based pay, in proportion to its score. */
+export const MAX_PROOF_BONUS_PERCENT = 30
+
+export const PayReason = Schema.Literals(["full", "partial", "too_short"]).annotate({
+  identifier: "PayReason"
+})
+export type PayReason = typeof PayReason.Type
+
+/** What a block paid and why: the answer to every completion. `tokens = time_tokens + proof_bonus`. */
+export const BlockPay = Schema.Struct({
+  /** What the block pays by its minutes and difficulty when at least 80 % of them were spent. */
+  full_tokens: Schema.Int,
+  /** Server time from the block's start to its completion, in minutes (two decimals, rounded down). */
+  elapsed_minutes: Schema.Number,
+  planned_minutes: Schema.Int,
+  reason: PayReason,
+  /** The pay for the time spent, before any proof bonus. */
+  time_tokens: Schema.Int,
+  /** `floor(time_tokens × 0.3 × score)` for a validated proof; 0 without one. */
+  proof_bonus: Schema.Int
+}).annotate({ identifier: "BlockPay" })
+export type BlockPay = typeof BlockPay.Type
+
+/** The pay for the time spent: full from 80 % of the plan, proportional before, nothing under a minute. */
+const timePay = (
+  full: number,
+  elapsedMs: number,
+  plannedMs: number
+): { tokens: number; reason: PayReason } => {
+  if (elapsedMs < MIN_PAID_ELAPSED_MS) return { tokens: 0, reason: "too_short" }
+  const threshold = plannedMs * FULL_PAY_SHARE.numerator
+  if (elapsedMs * FULL_PAY_SHARE.denominator >= threshold) return { tokens: full, reason: "full" }
+  // floor(full × elapsed / (0.8 × planned)) in integers: every factor is a safe integer.
+  return {
+    tokens: Math.floor((full * elapsedMs * FULL_PAY_SHARE.denominator) / threshold),
+    reason: "partial"
+  }
+}
+
+/**
+ * A proof can only add: `floor(pay × 0.3 × score)`, so a missing, blank or rejected proof (score 0)
+ * costs nothing and a convincing one adds at most 30 %. Nothing to add to a block that paid nothing.
+ */
+export const proofBonus = (pay: number, proofScore: number | undefined): number =>
+  proofScore === undefined
+    ? 0
+    : Math.floor((pay * MAX_PROOF_BONUS_PERCENT * Math.min(1, Math.max(0, proofScore))) / 100)
+
+/**
+ * Tokens for a completed block, decided by server time. `elapsed_ms` is the time from the block's start
+ * to its completion on the server's clock (a negative span, from a clock step back, counts as none).
+ * The 10-token floor applies to full pay only, so a partial pay is always below the full one.
+ */
+export const payForBlock = (input: {
+  readonly minutes: number
+  readonly difficulty: Difficulty
+  readonly elapsed_ms: number
+  readonly proof_score?: number | undefined
+}): BlockPay & { readonly tokens: number } => {
+  const full = tokensForBlock(input)
+  const elapsedMs = Math.max(0, input.elapsed_ms)
+  const time = timePay(full, elapsedMs, input.minutes * 60_000)
+  const bonus = proofBonus(time.tokens, input.proof_score)
+  return {
+    tokens: time.tokens + bonus,
+    full_tokens: full,
+    elapsed_minutes: Math.floor(elapsedMs / 600) / 100,
+    planned_minutes: input.minutes,
+    reason: time.reason,
+    time_tokens: time.tokens,
+    proof_bonus: bonus
+  }
 }
 
 /**

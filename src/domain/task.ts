@@ -3,7 +3,9 @@ import { Difficulty, fromUnknown, ProofScore, Timestamp, compiledMake } from "./
 import type { Decider } from "./Decider.ts"
 import {
   type BlockNotFound,
+  type BlockNotStarted,
   blockNotFound,
+  blockNotStarted,
   type InvalidInput,
   type InvalidTransition,
   invalidInput,
@@ -15,10 +17,11 @@ import {
 import { BlockId, TaskId, UserId } from "./ids.ts"
 import {
   BlockMinutes,
+  type BlockPay,
   heuristicBreakdown,
   MAX_BLOCKS_PER_TASK,
-  TaskDuration,
-  tokensForBlock
+  payForBlock,
+  TaskDuration
 } from "./rules.ts"
 
 /**
@@ -154,7 +157,10 @@ export const StartBlock = compiledMake(
 )
 export type StartBlock = typeof StartBlock.Type
 
-/** `proof_score` is the proof validation's verdict on `proof_text`, computed before the command. */
+/**
+ * `proof_score` is the proof validation's verdict on `proof_text`, computed before the command: 0 for a
+ * proof judged invalid. It only ever adds a bonus to the pay (see `payForBlock`).
+ */
 export const CompleteBlock = compiledMake(
   Schema.TaggedStruct("CompleteBlock", {
     ...Owned,
@@ -220,8 +226,10 @@ export const BlockStarted = compiledMake(
 export type BlockStarted = typeof BlockStarted.Type
 
 /**
- * Carries what the wallet needs to credit the block (minutes, difficulty, proof score) so a process
- * reading the event log can drive `CreditBlock` at least once; the wallet pays each block once.
+ * Carries what the wallet needs to credit the block (minutes, difficulty, start, proof score) so a
+ * process reading the event log can drive `CreditBlock` at least once; the wallet pays each block once.
+ * `started_at` (with `at`, the server's time of completion) is what the pay is measured by; it is absent
+ * only in completions recorded before the pay rule, which were paid by the legacy rule.
  */
 export const BlockCompleted = compiledMake(
   Schema.TaggedStruct("BlockCompleted", {
@@ -229,6 +237,7 @@ export const BlockCompleted = compiledMake(
     block_id: BlockId,
     duration_minutes: Schema.Int,
     difficulty: Difficulty,
+    started_at: Schema.optionalKey(Timestamp),
     proof_text: Schema.optionalKey(Schema.String),
     proof_score: Schema.optionalKey(ProofScore),
     effort_rating: Schema.optionalKey(Schema.Int),
@@ -252,7 +261,13 @@ export const TaskEvent = Schema.Union([
 ])
 export type TaskEvent = typeof TaskEvent.Type
 
-export type TaskError = TaskNotFound | TaskAlreadyExists | BlockNotFound | InvalidTransition | InvalidInput
+export type TaskError =
+  | TaskNotFound
+  | TaskAlreadyExists
+  | BlockNotFound
+  | BlockNotStarted
+  | InvalidTransition
+  | InvalidInput
 
 // ---------------------------------------------------------------------------------------------
 // State: `task` is null before creation; `deleted` stays true after deletion so the id is never reused.
@@ -444,13 +459,38 @@ const decideStart = (task: Task, c: StartBlock): Result.Result<ReadonlyArray<Tas
     ])
   })
 
+/** Time from the block's start to `at`, by the server's clock; a block never started has spent none. */
+export const elapsedMs = (startedAt: Date | null | undefined, at: Date): number =>
+  startedAt === null || startedAt === undefined ? 0 : Math.max(0, at.getTime() - startedAt.getTime())
+
+/**
+ * The pay a recorded completion earned, recomputed from its facts by the pay rule (the wallet pays by
+ * the same rule, so the two never disagree). `null` for a completion recorded before the rule.
+ */
+export const payOfCompletion = (event: BlockCompleted): BlockPay | null => {
+  if (event.started_at === undefined) return null
+  const { tokens: _total, ...pay } = payForBlock({
+    minutes: event.duration_minutes,
+    difficulty: event.difficulty,
+    elapsed_ms: elapsedMs(event.started_at, event.at),
+    proof_score: event.proof_score
+  })
+  return pay
+}
+
+/**
+ * Completion pays for the focus actually spent: the block must have been started (its start is what
+ * the pay is measured from), and the tokens come from server time, never from the request.
+ */
 const decideComplete = (task: Task, c: CompleteBlock): Result.Result<ReadonlyArray<TaskEvent>, TaskError> =>
-  Result.flatMap(findBlock(task, c.block_id), (block) => {
-    if (block.status !== "in_progress")
+  Result.flatMap(findBlock(task, c.block_id), (block): Result.Result<ReadonlyArray<TaskEvent>, TaskError> => {
+    if (block.status === "pending") return Result.fail(blockNotStarted(task.id, block.id))
+    if (block.status !== "in_progress" || block.started_at === null)
       return Result.fail(invalidTransition("block", block.status, "complete"))
-    const tokens_earned = tokensForBlock({
+    const pay = payForBlock({
       minutes: block.duration_minutes,
       difficulty: task.difficulty,
+      elapsed_ms: elapsedMs(block.started_at, c.at),
       proof_score: c.proof_score
     })
     const completed = BlockCompleted.make({
@@ -459,10 +499,11 @@ const decideComplete = (task: Task, c: CompleteBlock): Result.Result<ReadonlyArr
       block_id: c.block_id,
       duration_minutes: block.duration_minutes,
       difficulty: task.difficulty,
+      started_at: block.started_at,
       ...(c.proof_text === undefined ? {} : { proof_text: c.proof_text }),
       ...(c.proof_score === undefined ? {} : { proof_score: c.proof_score }),
       ...(c.effort_rating === undefined ? {} : { effort_rating: c.effort_rating }),
-      tokens_earned,
+      tokens_earned: pay.tokens,
       at: c.at
     })
     const lastOne = task.blocks.every((b) => b.id === c.block_id || b.status === "completed")

@@ -24,7 +24,7 @@ import {
 } from "./errors.ts"
 import { BlockId, ItemId, RewardId, TaskId } from "./ids.ts"
 import { checkUse, expiryFor, Reward } from "./rewards.ts"
-import type { BlockCompleted } from "./task.ts"
+import { type BlockCompleted, elapsedMs } from "./task.ts"
 import {
   ACHIEVEMENTS,
   AchievementId,
@@ -32,10 +32,11 @@ import {
   BlockMinutes,
   LEVEL_5,
   levelFor,
+  legacyTokensForBlock,
   levelUpBonus,
   nextStreak,
+  payForBlock,
   streakBonus,
-  tokensForBlock,
   WEEK_STREAK_DAYS
 } from "./rules.ts"
 
@@ -45,7 +46,8 @@ import {
  * expected version: concurrent purchases serialize and can never overspend.
  *
  * Tokens enter only through `CreditBlock`, which names a completed block and lets the wallet compute
- * the amount from the block's facts with the token formula. There is no command that adds an
+ * the amount from the block's facts (minutes, difficulty, server time spent, proof score) with the pay
+ * rule (`payForBlock`). There is no command that adds an
  * arbitrary amount, so no request can mint tokens. Bonuses are decided here, not asked for.
  */
 
@@ -59,6 +61,11 @@ export const CreditBlock = compiledMake(
     minutes: BlockMinutes,
     difficulty: Difficulty,
     proof_score: Schema.optionalKey(ProofScore),
+    /**
+     * Server time from the block's start to its completion. Absent only for completions recorded
+     * before the pay rule (their events have no start), which are credited by the legacy rule.
+     */
+    elapsed_ms: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
     at: Timestamp
   })
 )
@@ -93,6 +100,10 @@ export const TokensEarned = compiledMake(
     minutes: Schema.Int,
     difficulty: Difficulty,
     proof_score: Schema.optionalKey(ProofScore),
+    /** Server time the block took (absent in credits recorded before the pay rule). */
+    elapsed_ms: Schema.optionalKey(Schema.Int),
+    /** The part of `amount` a validated proof added (absent in credits recorded before the pay rule). */
+    proof_bonus: Schema.optionalKey(Tokens),
     amount: Tokens,
     /** The streak after this activity (unchanged for a same-day or late activity). */
     streak_days: Schema.Int,
@@ -324,12 +335,23 @@ const withSettlement = (state: WalletState, primary: ReadonlyArray<WalletEvent>,
   ...settle(fold(state, primary), at)
 ]
 
+/** What a credit pays: by the pay rule, or by the legacy rule for a completion recorded before it. */
+const creditAmount = (command: CreditBlock): { readonly amount: number; readonly proof_bonus?: number } => {
+  if (command.elapsed_ms === undefined) return { amount: legacyTokensForBlock(command) }
+  const pay = payForBlock({ ...command, elapsed_ms: command.elapsed_ms })
+  return { amount: pay.tokens, proof_bonus: pay.proof_bonus }
+}
+
+/**
+ * Pays a completed block once. Only a block that paid counts as focus: one that paid nothing (under a
+ * minute) is recorded, so it is never paid later, but it neither extends nor breaks the streak, earns
+ * no streak bonus and settles no level-up or achievement.
+ */
 const decideCredit = (state: WalletState, command: CreditBlock): ReadonlyArray<WalletEvent> => {
   // A block pays once, whatever retries or concurrent completions reach the wallet.
   if (entryOf(state.paid_blocks, paidBlockKey(command.task_id, command.block_id)) !== undefined) return []
-  const amount = tokensForBlock(command)
+  const { amount, proof_bonus } = creditAmount(command)
   const day = utcDay(command.at)
-  // A worthless proof (amount 0) is not focus time: it neither extends nor breaks the streak.
   const streak_days =
     amount > 0 ? nextStreak(state.last_active_day, state.streak_days, day) : state.streak_days
   const earned = TokensEarned.make({
@@ -338,15 +360,18 @@ const decideCredit = (state: WalletState, command: CreditBlock): ReadonlyArray<W
     minutes: command.minutes,
     difficulty: command.difficulty,
     ...(command.proof_score === undefined ? {} : { proof_score: command.proof_score }),
+    ...(command.elapsed_ms === undefined ? {} : { elapsed_ms: command.elapsed_ms }),
+    ...(proof_bonus === undefined ? {} : { proof_bonus }),
     amount,
     streak_days,
     at: command.at
   })
+  if (amount === 0) return [earned]
   const primary: Array<WalletEvent> = [earned]
   const isStreakDay = state.last_active_day === null || day >= state.last_active_day
   const bonusNotYetToday = state.last_streak_bonus_day === null || day > state.last_streak_bonus_day
   const bonus = streakBonus(streak_days)
-  if (amount > 0 && isStreakDay && bonusNotYetToday && bonus > 0) {
+  if (isStreakDay && bonusNotYetToday && bonus > 0) {
     primary.push(StreakBonusAwarded.make({ day, streak_days, amount: bonus, at: command.at }))
   }
   return withSettlement(state, primary, command.at)
@@ -410,6 +435,7 @@ export const creditFor = (event: BlockCompleted): CreditBlock =>
     minutes: event.duration_minutes,
     difficulty: event.difficulty,
     ...(event.proof_score === undefined ? {} : { proof_score: event.proof_score }),
+    ...(event.started_at === undefined ? {} : { elapsed_ms: elapsedMs(event.started_at, event.at) }),
     at: event.at
   })
 

@@ -10,6 +10,7 @@ import {
   CreateTask,
   DeleteTask,
   StartBlock,
+  payOfCompletion,
   type Task,
   type TaskStatus,
   UpdateTask
@@ -152,7 +153,8 @@ export class Tasks extends Context.Service<Tasks>()("Tasks", {
       )
 
     /**
-     * The task actor records the completion; the wallet is credited right after so the answer can
+     * The task actor records the completion, paid by server time since the block's start (`payForBlock`;
+     * the answer's `pay` says what and why); the wallet is credited right after so the answer can
      * carry the tokens and the new balance. Should the process die between the two appends, the block
      * credit process manager (`blockCredits.ts`) pays it from the `BlockCompleted` event; the wallet
      * pays each block once, so both paths together still pay exactly once.
@@ -164,7 +166,7 @@ export class Tasks extends Context.Service<Tasks>()("Tasks", {
       input: {
         readonly proof_text?: string | undefined
         readonly effort_rating?: number | undefined
-        /** Proof validation's verdict (0..1) on `proof_text`: scales the block's tokens. */
+        /** Proof validation's verdict (0..1) on `proof_text`, 0 when invalid: adds a bonus of up to 30 %. */
         readonly proof_score?: number | undefined
       }
     ) =>
@@ -187,6 +189,8 @@ export class Tasks extends Context.Service<Tasks>()("Tasks", {
         if (completed === undefined || completed._tag !== "BlockCompleted") {
           return yield* Effect.die(new Error(`completing block ${blockId} recorded no BlockCompleted`))
         }
+        const pay = payOfCompletion(completed)
+        if (pay === null) return yield* Effect.die(new Error(`block ${blockId} completed without its start`))
         const credit = yield* onlyOverloaded(
           wallets.send(userId, creditFor(completed), { causationId: result.stored[0]?.eventId ?? taskId })
         )
@@ -194,12 +198,13 @@ export class Tasks extends Context.Service<Tasks>()("Tasks", {
           task,
           block,
           tokens_earned: completed.tokens_earned,
+          pay,
           bonus_tokens: bonusOf(credit.events),
           balance: credit.state.balance
         }
       }).pipe(
         storeFailuresAsDefects,
-        failsOnlyWith("TaskNotFound", "BlockNotFound", "InvalidTransition", "Overloaded"),
+        failsOnlyWith("TaskNotFound", "BlockNotFound", "BlockNotStarted", "InvalidTransition", "Overloaded"),
         withSpan("Tasks.completeBlock")
       )
 

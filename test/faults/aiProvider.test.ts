@@ -64,6 +64,10 @@ const workflowRound =
       }
     )
     sourceOf("orchestrator.createEnhanced", enhanced)
+    // complete-enhanced completes a started block only (a pending one is 409 BlockNotStarted).
+    await client.call("block.start", "POST", `/api/v1/tasks/${task.id}/blocks/${task.blocks[0]!.id}/start`, {
+      token
+    })
     sourceOf(
       "orchestrator.completeEnhanced",
       await client.call(

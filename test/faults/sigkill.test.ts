@@ -68,10 +68,13 @@ const earnRound =
         token,
         body: { title: `Earn ${round}`, ...shape }
       })
-    ).json() as { id: string; blocks: ReadonlyArray<{ id: string }> }
+    ).json() as { id: string; blocks: ReadonlyArray<{ id: string; duration_minutes: number }> }
     acks.tasks.push({ user: user.id, task: task.id })
     for (const block of task.blocks) {
       await client.call("block.start", "POST", `/api/v1/tasks/${task.id}/blocks/${block.id}/start`, { token })
+      // The block's minutes pass on the test server's clock, so it earns (blocks pay by server time).
+      // Through the load client, which knows a request the kill cuts off is no wrong answer.
+      await client.call("test.clock", "POST", `/test/clock/advance?minutes=${block.duration_minutes}`, {})
       const done = (
         await client.call("block.complete", "POST", `/api/v1/tasks/${task.id}/blocks/${block.id}/complete`, {
           token,
@@ -106,7 +109,11 @@ describe("fault: SIGKILL mid-load and restart on the same DATA_DIR", () => {
   })
 
   it("the store is consistent, nothing acknowledged is lost, every wallet is exact", async () => {
-    const first = await startServer({ DATA_DIR: dataDir })
+    // The test server, whose clock the rounds move; tokens outlive the hours the clock runs ahead.
+    const first = await startServer(
+      { DATA_DIR: dataDir, JWT_TTL_SECONDS: String(60 * 86_400) },
+      { entry: "test/support/testServer.ts" }
+    )
     running.push(first)
     const users = await Promise.all(
       Array.from({ length: USERS }, (_, i) => registerUser(first.url, `Earner${i}`))

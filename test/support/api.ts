@@ -83,15 +83,41 @@ export const createTask = async (
 }
 
 /** Starts then completes a block; answers the completion's body. */
+/**
+ * Moves the test server's clock forward (`test/support/testServer.ts` only): server time decides a
+ * block's pay, and a test over real HTTP cannot wait out a 25-minute block.
+ */
+export const advanceClock = async (base: string, minutes: number): Promise<number> => {
+  const reply = await call(base, "POST", `/test/clock/advance?minutes=${minutes}`)
+  if (reply.status !== 200) {
+    throw new Error(`advancing the clock needs the test server (test/support/testServer.ts): ${reply.status}`)
+  }
+  return (reply.json() as { offset_ms: number }).offset_ms
+}
+
+/** "Now" on the test server's clock (which tests may have moved ahead of the wall clock), in ms. */
+export const serverNow = async (base: string): Promise<number> => Date.now() + (await advanceClock(base, 0))
+
+/**
+ * Starts a block, lets its planned minutes pass on the test server's clock, and completes it: the block
+ * earns its full pay. Needs a server started from `test/support/testServer.ts`.
+ */
 export const focus = async (base: string, token: string, taskId: string, blockId: string) => {
   const started = await call(base, "POST", `/api/v1/tasks/${taskId}/blocks/${blockId}/start`, { token })
   if (started.status !== 200) throw new Error(`start: ${started.status} ${started.text}`)
+  await advanceClock(base, (started.json() as { block: BlockJson }).block.duration_minutes)
   const done = await call(base, "POST", `/api/v1/tasks/${taskId}/blocks/${blockId}/complete`, {
     token,
     body: {}
   })
   if (done.status !== 200) throw new Error(`complete: ${done.status} ${done.text}`)
-  return done.json() as { tokens_earned: number; bonus_tokens: number; balance: number; task: TaskJson }
+  return done.json() as {
+    tokens_earned: number
+    bonus_tokens: number
+    balance: number
+    task: TaskJson
+    pay: { reason: string; full_tokens: number }
+  }
 }
 
 /** How many events the server's SQLite file holds (read-only; WAL lets it read beside the server). */

@@ -214,6 +214,11 @@ export interface StackOptions {
   /** Fixed nginx port (default: a free one). */
   readonly nginxPort?: number
   readonly drainMs?: number
+  /**
+   * What the app instances run (default `src/main.ts`). `test/support/testServer.ts` is the same API
+   * with a clock tests can move, for rules decided by server time (a block's pay).
+   */
+  readonly appEntry?: "src/main.ts" | "test/support/testServer.ts"
 }
 
 export interface AppInstance {
@@ -333,7 +338,7 @@ export const startStack = async (options: StackOptions = {}): Promise<Stack> => 
         instance.id,
         dir,
         process.execPath,
-        ["--import", "tsx", "src/main.ts"],
+        ["--import", "tsx", options.appEntry ?? "src/main.ts"],
         appEnv(instance.id, instance.port)
       )
       tracked.set(instance.id, t)

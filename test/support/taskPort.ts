@@ -2,7 +2,14 @@ import { Clock, Effect, Layer } from "effect"
 import { randomUUID } from "node:crypto"
 import { taskNotFound } from "../../src/domain/errors.ts"
 import { BlockId, TaskId, UserId } from "../../src/domain/ids.ts"
-import { CompleteBlock, CreateTask, StartBlock, type Task, TaskDecider } from "../../src/domain/task.ts"
+import {
+  CompleteBlock,
+  CreateTask,
+  payOfCompletion,
+  StartBlock,
+  type Task,
+  TaskDecider
+} from "../../src/domain/task.ts"
 import { makeEntityRuntime } from "../../src/programs/actors/EntityRuntime.ts"
 import { taskBreakdown } from "../../src/programs/chains/builtins.ts"
 import { ChainExecutor } from "../../src/programs/chains/ChainExecutor.ts"
@@ -59,6 +66,7 @@ export const TaskPortTest = Layer.effect(
             TaskNotFound: Effect.die,
             TaskAlreadyExists: Effect.die,
             BlockNotFound: Effect.die,
+            BlockNotStarted: Effect.die,
             InvalidTransition: Effect.die,
             VersionConflict: Effect.die,
             EventStoreError: Effect.die
@@ -81,6 +89,7 @@ export const TaskPortTest = Layer.effect(
         }).pipe(
           Effect.catchTags({
             TaskAlreadyExists: Effect.die,
+            BlockNotStarted: Effect.die,
             InvalidInput: Effect.die,
             VersionConflict: Effect.die,
             EventStoreError: Effect.die
@@ -103,10 +112,13 @@ export const TaskPortTest = Layer.effect(
           )
           const task = yield* keep(result.state.task)
           const completed = result.events.find((e) => e._tag === "BlockCompleted")
+          const pay = completed?._tag === "BlockCompleted" ? payOfCompletion(completed) : null
+          if (pay === null) return yield* Effect.die(new Error("completion recorded no pay"))
           return {
             task,
             block: yield* blockOf(task, blockId),
-            tokens_earned: completed?._tag === "BlockCompleted" ? completed.tokens_earned : 0
+            tokens_earned: completed?._tag === "BlockCompleted" ? completed.tokens_earned : 0,
+            pay
           }
         }).pipe(
           Effect.catchTags({

@@ -1,6 +1,12 @@
 import { Schema, Struct } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "effect/http-api"
-import { BlockNotFound, InvalidInput, InvalidTransition, TaskNotFound } from "../../domain/errors.ts"
+import {
+  BlockNotFound,
+  BlockNotStarted,
+  InvalidInput,
+  InvalidTransition,
+  TaskNotFound
+} from "../../domain/errors.ts"
 import { BlockId, TaskId } from "../../domain/ids.ts"
 import { MemoryEntry, MemoryKind } from "../../domain/memory.ts"
 import { ChainRunView, ChainStepCompleted, RunSource } from "../../programs/chains/ChainRuns.ts"
@@ -113,10 +119,10 @@ export class OrchestratorApi extends HttpApiGroup.make("orchestrator")
     HttpApiEndpoint.post("completeEnhanced", "/api/v1/orchestrator/tasks/complete-enhanced", {
       payload: CompleteEnhancedPayload,
       success: CompleteEnhancedResponse,
-      error: [TaskNotFound, BlockNotFound, InvalidTransition, Overloaded]
+      error: [TaskNotFound, BlockNotFound, BlockNotStarted, InvalidTransition, Overloaded]
     }).annotate(
       OpenApi.Summary,
-      "Complete a block: proof validated, tokens scaled by its score (paid once), motivation"
+      "Complete a started block: paid by server time since its start, a validated proof adds up to 30 % (paid once), motivation"
     )
   )
   .add(

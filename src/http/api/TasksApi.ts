@@ -2,9 +2,15 @@ import { Effect, Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
 import { Difficulty } from "../../domain/common.ts"
 import { Dashboard } from "../../domain/dashboard.ts"
-import { BlockNotFound, InvalidInput, InvalidTransition, TaskNotFound } from "../../domain/errors.ts"
+import {
+  BlockNotFound,
+  BlockNotStarted,
+  InvalidInput,
+  InvalidTransition,
+  TaskNotFound
+} from "../../domain/errors.ts"
 import { BlockId, TaskId } from "../../domain/ids.ts"
-import { DEFAULT_DURATION_MINUTES, TaskDuration } from "../../domain/rules.ts"
+import { BlockPay, DEFAULT_DURATION_MINUTES, TaskDuration } from "../../domain/rules.ts"
 import { Block, Description, EffortRating, ProofText, Task, TaskStatus, Title } from "../../domain/task.ts"
 import { Overloaded } from "../errors.ts"
 import { Limit, Offset } from "./Paging.ts"
@@ -48,8 +54,10 @@ export const BlockResult = Schema.Struct({ task: Task, block: Block }).annotate(
 export const BlockCompletion = Schema.Struct({
   task: Task,
   block: Block,
-  /** What the block itself paid, by the token formula. */
+  /** What the block itself paid, by the pay rule (server time since its start, plus any proof bonus). */
   tokens_earned: Schema.Int,
+  /** Why it paid that: full, partial (under 80 % of the plan) or too short (under a minute). */
+  pay: BlockPay,
   /** Streak, level-up and achievement bonuses this completion unlocked. */
   bonus_tokens: Schema.Int,
   balance: Schema.Int
@@ -119,8 +127,11 @@ export class TasksApi extends HttpApiGroup.make("tasks")
       params: BlockPath,
       payload: CompleteBlockRequest,
       success: BlockCompletion,
-      error: [TaskNotFound, BlockNotFound, InvalidTransition, Overloaded]
-    }).annotate(OpenApi.Summary, "Complete a block in progress: tokens are paid once per block")
+      error: [TaskNotFound, BlockNotFound, BlockNotStarted, InvalidTransition, Overloaded]
+    }).annotate(
+      OpenApi.Summary,
+      "Complete a block in progress: paid once, by server time since its start (full from 80 % of the plan)"
+    )
   )
   .middleware(Authentication)
   .annotate(OpenApi.Title, "Tasks") {}

@@ -1,12 +1,12 @@
 import { Clock, Context, Effect, Layer, Result, Schema, SchemaIssue } from "effect"
 import { randomUUID } from "node:crypto"
 import type { PlannedAction } from "../../domain/planner.ts"
-import { blockNotFound, invalidInput } from "../../domain/errors.ts"
+import { blockNotFound, blockNotStarted, invalidInput, invalidTransition } from "../../domain/errors.ts"
 import { TaskDuration } from "../../domain/rules.ts"
-import { Description, Title } from "../../domain/task.ts"
+import { type Block, Description, Title } from "../../domain/task.ts"
 import { AiOptimizer, type AiOptimizerStats } from "../../layers/AiOptimizer.ts"
 import { heuristicMotivation, type MotivationInput } from "../chains/builtin/motivation.ts"
-import { proofScore } from "../chains/builtin/proofValidation.ts"
+import type { ProofVerdict } from "../chains/builtin/proofValidation.ts"
 import { motivation, proofValidation, taskAnalysis, taskBreakdown } from "../chains/builtins.ts"
 import { ChainExecutor, type ChainInfo, type ChainResult, type ChainStats } from "../chains/ChainExecutor.ts"
 import type { RunSource } from "../chains/ChainRuns.ts"
@@ -75,6 +75,24 @@ const refOf = (run: ChainResult<unknown>) => ({
   source: run.source,
   cached: run.cached
 })
+
+/**
+ * The weight of a proof's bonus: its confidence when proof validation accepted it, 0 when it did not.
+ * A rejected proof therefore adds nothing and, like a missing one, takes nothing away.
+ */
+export const proofBonusScore = (verdict: ProofVerdict): number =>
+  verdict.is_valid ? Math.min(1, Math.max(0, verdict.confidence)) : 0
+
+/**
+ * A block can be completed only from in progress. Checked before any chain runs, so a refused
+ * completion writes nothing (the task decider checks again when the completion is appended).
+ */
+const completable = (taskId: string, block: Block) =>
+  block.status === "pending"
+    ? Effect.fail(blockNotStarted(taskId, block.id))
+    : block.status === "completed"
+      ? Effect.fail(invalidTransition("block", block.status, "complete"))
+      : Effect.void
 
 /**
  * The FocusForge workflows over chains, memory, planner and the task program. Every chain has a
@@ -166,6 +184,7 @@ export const makeOrchestrator = Effect.gen(function* () {
       const task = yield* tasks.get(userId, request.task_id)
       const block = task.blocks.find((b) => b.id === request.block_id)
       if (block === undefined) return yield* blockNotFound(task.id, request.block_id)
+      yield* completable(task.id, block)
       const accomplishments = [
         ...task.blocks.filter((b) => b.status === "completed").map((b) => b.title),
         block.title
@@ -191,9 +210,7 @@ export const makeOrchestrator = Effect.gen(function* () {
         },
         { concurrency: "unbounded" }
       )
-      const score = proof === null ? null : proofScore(proof.output)
-      // A block is completed from in progress; one the user never started explicitly is started now.
-      if (block.status === "pending") yield* tasks.startBlock(userId, task.id, block.id)
+      const score = proof === null ? null : proofBonusScore(proof.output)
       const completion = yield* tasks.completeBlock(userId, task.id, block.id, {
         proof_text: proofText,
         proof_score: score ?? undefined,
@@ -219,6 +236,7 @@ export const makeOrchestrator = Effect.gen(function* () {
         task: completion.task,
         block: completion.block,
         tokens_earned: completion.tokens_earned,
+        pay: completion.pay,
         balance: completion.balance ?? null,
         proof: proof?.output ?? null,
         proof_score: score,

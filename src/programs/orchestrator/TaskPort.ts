@@ -1,6 +1,13 @@
 import { Context, type Effect } from "effect"
 import type { Difficulty } from "../../domain/common.ts"
-import type { BlockNotFound, InvalidInput, InvalidTransition, TaskNotFound } from "../../domain/errors.ts"
+import type {
+  BlockNotFound,
+  BlockNotStarted,
+  InvalidInput,
+  InvalidTransition,
+  TaskNotFound
+} from "../../domain/errors.ts"
+import type { BlockPay } from "../../domain/rules.ts"
 import type { Block, Task } from "../../domain/task.ts"
 import type { Overloaded } from "../actors/EntityRuntime.ts"
 
@@ -15,6 +22,8 @@ export interface BlockCompletion {
   readonly task: Task
   readonly block: Block
   readonly tokens_earned: number
+  /** What the block paid and why (server time spent, proof bonus). */
+  readonly pay: BlockPay
   /** The wallet's balance after the credit, when the task program reports it. */
   readonly balance?: number | undefined
 }
@@ -41,7 +50,10 @@ export interface TaskPortShape {
       readonly proof_score?: number | undefined
       readonly effort_rating?: number | undefined
     }
-  ) => Effect.Effect<BlockCompletion, TaskNotFound | BlockNotFound | InvalidTransition | Overloaded>
+  ) => Effect.Effect<
+    BlockCompletion,
+    TaskNotFound | BlockNotFound | BlockNotStarted | InvalidTransition | Overloaded
+  >
 }
 
 export class TaskPort extends Context.Service<TaskPort, TaskPortShape>()("TaskPort") {}

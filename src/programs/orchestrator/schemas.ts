@@ -2,7 +2,7 @@ import { Effect, Schema } from "effect"
 import { Difficulty } from "../../domain/common.ts"
 import { MemoryEntry } from "../../domain/memory.ts"
 import { Priority } from "../../domain/planner.ts"
-import { TaskDuration } from "../../domain/rules.ts"
+import { BlockPay, TaskDuration } from "../../domain/rules.ts"
 import { Block, Description, Task, Title } from "../../domain/task.ts"
 import { Analysis } from "../chains/builtin/taskAnalysis.ts"
 import { Breakdown } from "../chains/builtin/taskBreakdown.ts"
@@ -83,9 +83,13 @@ export type CompleteEnhancedRequest = typeof CompleteEnhancedRequest.Type
 export const CompleteEnhancedResponse = Schema.Struct({
   task: Task,
   block: Block,
+  /** What the block paid in all: the pay for the time spent plus the proof bonus. */
   tokens_earned: Schema.Number,
+  /** Why it paid that: server time spent against the plan, and the proof bonus. */
+  pay: BlockPay,
   balance: Schema.NullOr(Schema.Number),
   proof: Schema.NullOr(ProofVerdict),
+  /** The proof bonus's weight: the verdict's confidence when valid, 0 when rejected; null without proof. */
   proof_score: Schema.NullOr(Schema.Number),
   motivation: Motivation,
   chain_runs: Schema.Array(ChainRunRef),
