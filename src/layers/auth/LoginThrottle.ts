@@ -29,8 +29,8 @@ import { Redis } from "../Redis.ts"
  *
  * An attempt is counted when it is admitted, before the password is checked, so concurrent guesses from
  * one address cannot all slip through on one count. The check's outcome then settles it: a wrong password
- * leaves it counted, a right one clears the pair, and an attempt that checked nothing (overload, a
- * defect, the client gone) is given back.
+ * leaves it counted, a right one clears the pair, and one the server declined to check (a typed error
+ * such as `Overloaded`) is given back; a defect or a client that hung up stays counted.
  *
  * State lives in Redis when the app has a connection (every instance counts together; keys under
  * `prefix` carry HMACs of the email and address, never either in clear) and in a bounded in-process table
@@ -360,8 +360,8 @@ export const makeRedisStore = (client: IORedis, settings: LoginThrottleSettings)
 export interface LoginThrottleShape {
   /**
    * Runs `attempt` (the password check for `email` from `client`) if that pair may try now, else fails
-   * with `LoginThrottled`. The attempt's `InvalidCredentials` counts as a failure, its success clears
-   * the pair, anything else (another error, a defect, an interruption) gives the attempt back.
+   * with `LoginThrottled`. The attempt's success clears the pair; another typed error than
+   * `InvalidCredentials` gives the attempt back; a wrong password, a defect or an interruption count.
    */
   readonly guardLogin: (
     email: string,
@@ -383,10 +383,15 @@ const throttled = (ms: number) => {
   })
 }
 
+/**
+ * Only a typed refusal other than a wrong password (e.g. `Overloaded`: the server declined to check)
+ * gives the attempt back. A defect or an interruption (the client hung up) stays counted: the KDF may
+ * have run, and hanging up must not buy free guesses.
+ */
 const outcomeOf = <A, E>(exit: Exit.Exit<A, E>): LoginOutcome => {
   if (Exit.isSuccess(exit)) return "succeeded"
   const error = Cause.findErrorOption(exit.cause)
-  return Option.isSome(error) && error.value instanceof InvalidCredentials ? "failed" : "unchecked"
+  return Option.isNone(error) || error.value instanceof InvalidCredentials ? "failed" : "unchecked"
 }
 
 export interface LoginThrottleOptions {
