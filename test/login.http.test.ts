@@ -213,3 +213,11 @@ describe("login throttle over HTTP (two instances sharing Redis)", () => {
     }
   }, 60_000)
 })
+
+describe("TRUSTED_PROXIES at start-up", () => {
+  it("a malformed value stops the server with one line naming the variable", async () => {
+    await expect(startServer({ TRUSTED_PROXIES: "nginx" })).rejects.toThrow(
+      /Invalid configuration: TRUSTED_PROXIES: Expected comma-separated IP addresses or CIDR networks but received "nginx"/
+    )
+  }, 120_000)
+})
