@@ -4,7 +4,7 @@ import * as Http from "node:http"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type Envelope, TEST_JWT_SECRET } from "./support/api.ts"
 import type { Reply } from "./support/http.ts"
-import { SHARED_REDIS_URL, testPrefix } from "./support/redisServer.ts"
+import { SHARED_REDIS_URL, startRedis, testPrefix } from "./support/redisServer.ts"
 import { type ServerProcess, startServer, tempDataDir } from "./support/server.ts"
 
 /*
@@ -212,6 +212,24 @@ describe("login throttle over HTTP (two instances sharing Redis)", () => {
       await redis.quit()
     }
   }, 60_000)
+})
+
+describe("login throttle over HTTP while Redis is down", () => {
+  it("logins are throttled in process and never fail with a 5xx", async () => {
+    const redis = await startRedis()
+    const server = await startServer({ JWT_SECRET: TEST_JWT_SECRET, REDIS_URL: redis.url })
+    try {
+      const victim = await newAccount(server.url)
+      await redis.kill()
+      const attack = await failures(7, (i) => login("127.0.0.2", server.url, victim, `wrong-guess-${i}`))
+      expect(observed(attack)).toEqual(FIVE_WRONG_THEN_WAIT)
+      expect((await login("127.0.0.3", server.url, victim, PASSWORD)).status).toBe(200)
+      expect((await register("127.0.0.30", server.url)).status).toBe(201)
+    } finally {
+      await server.stop()
+      await redis.kill()
+    }
+  }, 120_000)
 })
 
 describe("TRUSTED_PROXIES at start-up", () => {
