@@ -14,7 +14,7 @@ import { TokenId, UserId } from "./ids.ts"
  * store (`src/layers/auth/LoginThrottle.ts`), so that no one can lock an account by failing on purpose
  * and no failed guess writes to the store.
  * Hashing and verifying passwords is I/O-heavy work (a slow KDF) and stays outside: commands carry
- * the hash and the verdict.
+ * the hash.
  */
 
 // ---------------------------------------------------------------------------------------------

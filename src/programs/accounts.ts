@@ -152,7 +152,9 @@ export class Accounts extends Context.Service<Accounts>()("Accounts", {
         return yield* issueSession(account)
       }).pipe(
         storeFailuresAsDefects,
-        throttle.guardLogin(input.email, input.client),
+        // Keyed on the form that finds the account (the email claim's key): were look-alike spellings
+        // of one address to reach one account, each must not get a throttle of its own.
+        throttle.guardLogin(emailEntityId(input.email), input.client),
         failsOnlyWith("InvalidCredentials", "LoginThrottled", "Overloaded"),
         withSpan("Accounts.login")
       )
