@@ -31,7 +31,8 @@ describe("the FocusForge API through real HTTP", () => {
   let server: ServerProcess
   let base: string
   beforeAll(async () => {
-    server = await startServer({ JWT_SECRET: TEST_JWT_SECRET })
+    // A minute's wait after 5 failed logins (default 1 s), so the throttle test below never races the KDF.
+    server = await startServer({ JWT_SECRET: TEST_JWT_SECRET, LOGIN_BASE_DELAY_MS: "60000" })
     base = server.url
   }, 60_000)
   afterAll(async () => {
