@@ -23,8 +23,9 @@ import { Redis } from "../Redis.ts"
  *   to "only addresses that have not failed": an address with failures for it waits until the window
  *   ends, an address with none still gets its password checked. A distributed guesser is slowed to one
  *   guess per address per window, and the owner, from an address that has not failed, always gets in.
- * - The keys are the email as typed (normalised), whether or not an account has it: an unknown email is
- *   throttled exactly like a known one, so answers never tell which emails exist.
+ * - The key is the email in the form that finds its account (the caller's choice: Accounts passes the
+ *   email claim's key), whether or not an account has it: an unknown email is throttled exactly like a
+ *   known one, so answers never tell which emails exist.
  * - Registrations count per client address (`registrationsPerAddress` per `registrationWindowMs`).
  *
  * An attempt is counted when it is admitted, before the password is checked, so concurrent guesses from
