@@ -1,15 +1,24 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Redacted, Result, Schema } from "effect"
+import { Effect, Layer, Option, Redacted, Result, Schema } from "effect"
 import { randomUUID } from "node:crypto"
 import { ClaimEmail, Email } from "../src/domain/account.ts"
 import { UserId } from "../src/domain/ids.ts"
-import { AppConfigTest } from "../src/layers/AppConfig.ts"
+import { AppConfigTest, defaultLoginThrottleSettings } from "../src/layers/AppConfig.ts"
+import { LoginThrottle } from "../src/layers/auth/LoginThrottle.ts"
+import { EventStore } from "../src/layers/EventStore.ts"
 import { EventStoreSqliteMemory } from "../src/layers/EventStoreSqlite.ts"
 import { Accounts } from "../src/programs/accounts.ts"
 import { ActorSystem } from "../src/programs/actors/ActorSystem.ts"
 import { Aggregates, emailEntityId } from "../src/programs/Aggregates.ts"
 
-const TestLayer = Accounts.layer.pipe(
+const TestLayer = Accounts.layerNoDeps.pipe(
+  Layer.provideMerge(
+    LoginThrottle.layerWith({
+      settings: { ...defaultLoginThrottleSettings, registrationsPerAddress: 1_000 },
+      secret: Redacted.make("accounts-test-secret"),
+      redis: Option.none()
+    })
+  ),
   Layer.provideMerge(Aggregates.layer),
   Layer.provideMerge(ActorSystem.layer),
   Layer.provideMerge(Layer.merge(EventStoreSqliteMemory, AppConfigTest()))
@@ -17,6 +26,7 @@ const TestLayer = Accounts.layer.pipe(
 
 const email = () => Schema.decodeSync(Email)(`orphan-${randomUUID()}@example.com`)
 const password = Redacted.make("correct horse battery")
+const client = "127.0.0.1"
 
 describe("accounts program", () => {
   it.layer(TestLayer)("on an in-memory store", (it) => {
@@ -34,17 +44,22 @@ describe("accounts program", () => {
             ClaimEmail.make({ email: address, user_id: orphan, at: new Date() })
           )
 
-          const unknown = yield* Effect.result(accounts.login({ email: address, password }))
+          const unknown = yield* Effect.result(accounts.login({ email: address, password, client }))
           expect(Result.isFailure(unknown) && unknown.failure._tag).toBe("InvalidCredentials")
 
-          const session = yield* accounts.register({ email: address, password, display_name: "Retry" })
+          const session = yield* accounts.register({
+            email: address,
+            password,
+            display_name: "Retry",
+            client
+          })
           expect(session.user.id).toBe(orphan)
-          const login = yield* accounts.login({ email: address, password })
+          const login = yield* accounts.login({ email: address, password, client })
           expect(login.user.id).toBe(orphan)
 
           // Once the account exists, the address is taken for good.
           const again = yield* Effect.result(
-            accounts.register({ email: address, password, display_name: "Thief" })
+            accounts.register({ email: address, password, display_name: "Thief", client })
           )
           expect(Result.isFailure(again) && again.failure._tag).toBe("EmailTaken")
         })
@@ -56,7 +71,7 @@ describe("accounts program", () => {
         const address = email()
         const results = yield* Effect.all(
           Array.from({ length: 5 }, (_, i) =>
-            Effect.result(accounts.register({ email: address, password, display_name: `Racer ${i}` }))
+            Effect.result(accounts.register({ email: address, password, display_name: `Racer ${i}`, client }))
           ),
           { concurrency: "unbounded" }
         )
@@ -68,7 +83,7 @@ describe("accounts program", () => {
     it.effect("a token stops authenticating once revoked", () =>
       Effect.gen(function* () {
         const accounts = yield* Accounts
-        const session = yield* accounts.register({ email: email(), password, display_name: "Leaver" })
+        const session = yield* accounts.register({ email: email(), password, display_name: "Leaver", client })
         const principal = yield* accounts.authenticate(session.access_token)
         expect(principal.user.id).toBe(session.user.id)
         yield* accounts.logout(principal)
@@ -76,6 +91,35 @@ describe("accounts program", () => {
         expect(Result.isFailure(after) && after.failure._tag === "InvalidToken" && after.failure.reason).toBe(
           "revoked"
         )
+      })
+    )
+
+    it.effect("an account that a build before issue 16 locked logs in at once with the right password", () =>
+      Effect.gen(function* () {
+        const accounts = yield* Accounts
+        const store = yield* EventStore
+        const address = email()
+        const session = yield* accounts.register({ email: address, password, display_name: "Locked", client })
+        // What that build appended after five wrong passwords: the fifth locks for 15 minutes from now.
+        const at = new Date()
+        const lockedUntil = new Date(at.getTime() + 15 * 60_000)
+        yield* store.append(
+          `account-${session.user.id}`,
+          1,
+          [0, 1, 2, 3, 4].map((n) => ({
+            eventId: randomUUID(),
+            type: "LoginFailed",
+            data: {
+              _tag: "LoginFailed",
+              user_id: session.user.id,
+              locked_until: n === 4 ? lockedUntil.toISOString() : null,
+              at: at.toISOString()
+            },
+            metadata: { timestamp: at.toISOString() }
+          }))
+        )
+        const login = yield* accounts.login({ email: address, password, client: "127.0.0.9" })
+        expect(login.user.id).toBe(session.user.id)
       })
     )
   })

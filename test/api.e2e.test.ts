@@ -33,8 +33,12 @@ describe("the FocusForge API through real HTTP", () => {
   let server: ServerProcess
   let base: string
   beforeAll(async () => {
-    // The test server: the API as main.ts serves it, plus a clock tests can move (blocks pay by server time).
-    server = await startServer({ JWT_SECRET: TEST_JWT_SECRET }, { entry: "test/support/testServer.ts" })
+    // The test server: the API as main.ts serves it, plus a clock tests can move (blocks pay by server time);
+    // a minute's wait after 5 failed logins (default 1 s), so the throttle test below never races the KDF.
+    server = await startServer(
+      { JWT_SECRET: TEST_JWT_SECRET, LOGIN_BASE_DELAY_MS: "60000" },
+      { entry: "test/support/testServer.ts" }
+    )
     base = server.url
   }, 60_000)
   afterAll(async () => {
@@ -536,7 +540,7 @@ describe("the FocusForge API through real HTTP", () => {
       expect((await call(base, "GET", "/api/v1/auth/me", { token })).status).toBe(200)
     })
 
-    it("an unknown email and a wrong password are the same 401; 5 failures lock the account (429 + Retry-After)", async () => {
+    it("an unknown email and a wrong password are the same 401; after 5 failures this address waits (429 + Retry-After)", async () => {
       const user = await registerUser(base, "Guessed")
       const unknown = await call(base, "POST", "/api/v1/auth/login", {
         body: { email: `nobody-${randomUUID()}@example.com`, password: "whatever-123" }
@@ -550,12 +554,13 @@ describe("the FocusForge API through real HTTP", () => {
         expect(wrong.status).toBe(401)
         expect((wrong.json() as Envelope)._tag).toBe("InvalidCredentials")
       }
-      const locked = await call(base, "POST", "/api/v1/auth/login", {
+      // Throttled per (email, address), not locked: test/login.http.test.ts shows other addresses get in.
+      const throttled = await call(base, "POST", "/api/v1/auth/login", {
         body: { email: user.email, password: user.password }
       })
-      expect(locked.status).toBe(429)
-      expect((locked.json() as Envelope)._tag).toBe("AccountLocked")
-      expect(Number(locked.headers["retry-after"])).toBeGreaterThan(0)
+      expect(throttled.status).toBe(429)
+      expect((throttled.json() as Envelope)._tag).toBe("LoginThrottled")
+      expect(Number(throttled.headers["retry-after"])).toBeGreaterThan(0)
     })
 
     it("a second registration of an address is 409 EmailTaken, whatever its case", async () => {

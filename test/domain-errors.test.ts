@@ -17,7 +17,8 @@ import {
   AccountAlreadyRegistered,
   AccountNotFound,
   InvalidCredentials,
-  AccountLocked,
+  LoginThrottled,
+  RegistrationThrottled,
   insufficientFunds
 } from "../src/domain/errors.ts"
 
@@ -51,7 +52,8 @@ describe("domain errors", () => {
       [AccountAlreadyRegistered, 409],
       [AccountNotFound, 404],
       [InvalidCredentials, 401],
-      [AccountLocked, 429]
+      [LoginThrottled, 429],
+      [RegistrationThrottled, 429]
     ]
     for (const [schema, status] of statuses) expect(errorStatuses(schema)).toEqual([String(status)])
   })

@@ -1,7 +1,7 @@
 import { Result, Schema, SchemaTransformation } from "effect"
 import { compiledMake, entryOf, fromUnknown, Timestamp } from "./common.ts"
 import type { Decider } from "./Decider.ts"
-import { AccountAlreadyRegistered, AccountLocked, AccountNotFound, EmailTaken } from "./errors.ts"
+import { AccountAlreadyRegistered, AccountNotFound, EmailTaken } from "./errors.ts"
 import { TokenId, UserId } from "./ids.ts"
 
 /**
@@ -9,10 +9,12 @@ import { TokenId, UserId } from "./ids.ts"
  * - `email` (stream per normalised email) claims an address for one user id: the only place that
  *   can decide "this email is taken" without a race, since two registrations of one address append
  *   to the same stream with an expected version;
- * - `account` (stream per user id) holds the profile, the password hash, the failed-login record that
- *   slows brute force, and the revoked tokens.
+ * - `account` (stream per user id) holds the profile, the password hash and the revoked tokens.
+ * Failed logins are not recorded here: they are throttled per (email, client address) outside the event
+ * store (`src/layers/auth/LoginThrottle.ts`), so that no one can lock an account by failing on purpose
+ * and no failed guess writes to the store.
  * Hashing and verifying passwords is I/O-heavy work (a slow KDF) and stays outside: commands carry
- * the hash and the verdict.
+ * the hash.
  */
 
 // ---------------------------------------------------------------------------------------------
@@ -85,26 +87,6 @@ export const userView = (account: Account): UserView => ({
 })
 
 // ---------------------------------------------------------------------------------------------
-// Login throttling
-
-/**
- * Five failed logins within 15 minutes lock the account for 15 minutes. A lock slows an online
- * guesser to about 20 tries an hour per account whatever the number of IPs, while its owner waits at
- * most 15 minutes. The window slides (a fixed window would let a guesser fit 8 tries in 15 minutes
- * across its edge); a success clears it.
- */
-export const MAX_FAILED_LOGINS = 5
-export const FAILED_LOGIN_WINDOW_MS = 15 * 60_000
-export const LOCKOUT_MS = 15 * 60_000
-
-export const LoginRecord = Schema.Struct({
-  /** Failures within the window before the latest one, oldest first; at most `MAX_FAILED_LOGINS - 1`. */
-  recent_failures: Schema.Array(Timestamp),
-  locked_until: Schema.NullOr(Timestamp)
-})
-export type LoginRecord = typeof LoginRecord.Type
-
-// ---------------------------------------------------------------------------------------------
 // Account aggregate
 
 export const Register = compiledMake(
@@ -127,19 +109,6 @@ export const UpdateProfile = compiledMake(
 )
 export type UpdateProfile = typeof UpdateProfile.Type
 
-/**
- * The outcome of checking a password, recorded after the check. The program asks `loginAllowed`
- * first, so a locked account is refused without spending a KDF run on it.
- */
-export const RecordLogin = compiledMake(
-  Schema.TaggedStruct("RecordLogin", {
-    user_id: UserId,
-    succeeded: Schema.Boolean,
-    at: Timestamp
-  })
-)
-export type RecordLogin = typeof RecordLogin.Type
-
 /** Logout: the token stays revoked until it would have expired anyway, then it is forgotten. */
 export const RevokeToken = compiledMake(
   Schema.TaggedStruct("RevokeToken", {
@@ -151,7 +120,7 @@ export const RevokeToken = compiledMake(
 )
 export type RevokeToken = typeof RevokeToken.Type
 
-export const AccountCommand = Schema.Union([Register, UpdateProfile, RecordLogin, RevokeToken])
+export const AccountCommand = Schema.Union([Register, UpdateProfile, RevokeToken])
 export type AccountCommand = typeof AccountCommand.Type
 
 export const AccountRegistered = compiledMake(
@@ -170,13 +139,18 @@ export const ProfileUpdated = compiledMake(
     at: Timestamp
   })
 )
+/**
+ * `LoginSucceeded` and `LoginFailed` were written by builds before issue 16, which kept a per-account
+ * lockout in this aggregate. Nothing writes them any more; they stay decodable (stored data is forever)
+ * and replay as no-ops, so an account such a build locked is not locked by this one.
+ */
 export const LoginSucceeded = compiledMake(
   Schema.TaggedStruct("LoginSucceeded", { user_id: UserId, at: Timestamp })
 )
 export const LoginFailed = compiledMake(
   Schema.TaggedStruct("LoginFailed", {
     user_id: UserId,
-    /** Set when this failure locks the account. */
+    /** Set when this failure locked the account (ignored since issue 16). */
     locked_until: Schema.NullOr(Timestamp),
     at: Timestamp
   })
@@ -199,11 +173,11 @@ export const AccountEvent = Schema.Union([
 ])
 export type AccountEvent = typeof AccountEvent.Type
 
-export type AccountError = AccountAlreadyRegistered | AccountNotFound | AccountLocked
+export type AccountError = AccountAlreadyRegistered | AccountNotFound
 
 export const AccountState = Schema.Struct({
   account: Schema.NullOr(Account),
-  login: LoginRecord,
+  // Snapshots of earlier builds also hold `login` (the lockout record); decoding drops it.
   /** Revoked token id → the token's own expiry; entries past it are dropped as new ones arrive. */
   revoked_tokens: Schema.Record(Schema.String, Timestamp)
 }).annotate({ identifier: "AccountState" })
@@ -211,28 +185,11 @@ export type AccountState = typeof AccountState.Type
 
 export const initialAccountState: AccountState = {
   account: null,
-  login: { recent_failures: [], locked_until: null },
   revoked_tokens: {}
-}
-
-/** Refuses a login attempt on a locked account; the lock ends on its own at `locked_until`. */
-export const loginAllowed = (state: AccountState, at: Date): Result.Result<void, AccountLocked> => {
-  const until = state.login.locked_until
-  if (until === null || at.getTime() >= until.getTime()) return Result.void
-  const retry_after_seconds = Math.ceil((until.getTime() - at.getTime()) / 1000)
-  return Result.fail(
-    new AccountLocked({
-      message: `Too many failed logins: try again in ${retry_after_seconds} s`,
-      details: { locked_until: until.toISOString(), retry_after_seconds }
-    })
-  )
 }
 
 export const isTokenRevoked = (state: AccountState, tokenId: string): boolean =>
   entryOf(state.revoked_tokens, tokenId) !== undefined
-
-const failuresInWindow = (login: LoginRecord, at: Date): ReadonlyArray<Date> =>
-  login.recent_failures.filter((t) => at.getTime() - t.getTime() < FAILED_LOGIN_WINDOW_MS)
 
 export const decideAccount = (
   state: AccountState,
@@ -266,14 +223,6 @@ export const decideAccount = (
           at: command.at
         })
       ])
-    case "RecordLogin":
-      return Result.map(loginAllowed(state, command.at), () => {
-        if (command.succeeded) return [LoginSucceeded.make({ user_id: command.user_id, at: command.at })]
-        const failures = failuresInWindow(state.login, command.at).length + 1
-        const locked_until =
-          failures >= MAX_FAILED_LOGINS ? new Date(command.at.getTime() + LOCKOUT_MS) : null
-        return [LoginFailed.make({ user_id: command.user_id, locked_until, at: command.at })]
-      })
     case "RevokeToken":
       return Result.succeed([
         TokenRevoked.make({
@@ -312,19 +261,8 @@ export const evolveAccount = (state: AccountState, event: AccountEvent): Account
             }
           }
     case "LoginSucceeded":
-      return { ...state, login: initialAccountState.login }
     case "LoginFailed":
-      return {
-        ...state,
-        login:
-          event.locked_until !== null
-            ? // A lock starts a fresh count: after it ends, the next five failures lock again.
-              { recent_failures: [], locked_until: event.locked_until }
-            : {
-                recent_failures: [...failuresInWindow(state.login, event.at), event.at],
-                locked_until: state.login.locked_until
-              }
-      }
+      return state
     case "TokenRevoked": {
       const now = event.at.getTime()
       const kept = Object.entries(state.revoked_tokens).filter(([, expiresAt]) => expiresAt.getTime() > now)

@@ -135,13 +135,24 @@ export class InvalidCredentials extends Schema.TaggedError<InvalidCredentials>()
   { httpApiStatus: 401, description: "Wrong email or password" }
 ) {}
 
-export class AccountLocked extends Schema.TaggedError<AccountLocked>()(
-  "AccountLocked",
-  {
-    message: Schema.String,
-    details: Schema.Struct({ locked_until: Schema.String, retry_after_seconds: Schema.Int })
-  },
-  { httpApiStatus: 429, description: "Too many failed logins: try again later" }
+/**
+ * Too many failed logins for this email from this client address (or, while the email is over its
+ * ceiling across all addresses, from an address that has failed for it): try again after
+ * `retry_after_seconds`, also sent as `Retry-After`. Unknown emails are throttled the same way, so the
+ * answer never tells whether an account exists; nobody else's failures ever refuse an address that has
+ * not failed.
+ */
+export class LoginThrottled extends Schema.TaggedError<LoginThrottled>()(
+  "LoginThrottled",
+  { message: Schema.String, details: Schema.Struct({ retry_after_seconds: Schema.Int }) },
+  { httpApiStatus: 429, description: "Too many failed logins from this address: see Retry-After" }
+) {}
+
+/** Too many registrations from this client address: try again after `retry_after_seconds` (`Retry-After`). */
+export class RegistrationThrottled extends Schema.TaggedError<RegistrationThrottled>()(
+  "RegistrationThrottled",
+  { message: Schema.String, details: Schema.Struct({ retry_after_seconds: Schema.Int }) },
+  { httpApiStatus: 429, description: "Too many registrations from this address: see Retry-After" }
 ) {}
 
 export const insufficientFunds = (balance: number, required: number) =>

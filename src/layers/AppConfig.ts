@@ -1,4 +1,5 @@
-import { Config, Context, Effect, Layer, Option, Redacted, Schema, SchemaIssue } from "effect"
+import { Config, Context, Effect, Layer, Option, Redacted, Result, Schema, SchemaIssue } from "effect"
+import { IpNetwork, NetAddress } from "effect/net"
 import { randomBytes } from "node:crypto"
 import { hostname } from "node:os"
 import { join } from "node:path"
@@ -331,3 +332,99 @@ export const makeTestConfig = (overrides: Partial<AppConfigShape> = {}): AppConf
 
 export const AppConfigTest = (overrides: Partial<AppConfigShape> = {}) =>
   Layer.succeed(AppConfig, makeTestConfig(overrides))
+
+// ---------------------------------------------------------------------------------------------
+// Login and registration throttle, client address (issue 16). Read by LoginThrottle.ts and the auth
+// handlers on their own, so this block stays apart from `AppConfigShape`.
+
+/** Who may say which client a request came from: proxies whose `X-Forwarded-For` is believed. */
+export type TrustedProxies = ReadonlyArray<IpNetwork.IpNetwork>
+
+/**
+ * `TRUSTED_PROXIES`: comma-separated IP addresses (`172.28.1.10`, `::1`) and CIDR networks
+ * (`10.0.0.0/8`); empty trusts nobody. A bare address is its own /32 (/128). Undefined: invalid.
+ */
+export const parseTrustedProxies = (raw: string): TrustedProxies | undefined => {
+  const entries = raw
+    .split(",")
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== "")
+  const networks: Array<IpNetwork.IpNetwork> = []
+  for (const entry of entries) {
+    const network = entry.includes("/")
+      ? IpNetwork.fromString(entry)
+      : Result.flatMap(NetAddress.ipFromString(entry), (parsed) => {
+          const address = NetAddress.toCanonical(parsed)
+          return IpNetwork.fromAddress(address, NetAddress.width(address))
+        })
+    if (Result.isFailure(network)) return undefined
+    networks.push(network.success)
+  }
+  return networks
+}
+
+export const TrustedProxiesConfig: Config.Config<TrustedProxies> = parsedSetting(
+  "TRUSTED_PROXIES",
+  "Expected comma-separated IP addresses or CIDR networks",
+  parseTrustedProxies
+).pipe(Config.withDefault<TrustedProxies>([]))
+
+export interface LoginThrottleSettings {
+  /** Failures per (email, client address) answered at once; each one after waits longer. */
+  readonly freeFailures: number
+  /** The wait after the first failure beyond the free ones; it doubles with each further failure. */
+  readonly baseDelayMs: number
+  readonly maxDelayMs: number
+  /** A (email, address) pair's failures are forgotten this long after its last attempt. */
+  readonly forgetAfterMs: number
+  /** Failures per email across all addresses within `accountWindowMs` before failed addresses wait. */
+  readonly accountCeiling: number
+  readonly accountWindowMs: number
+  /** Registrations per client address within `registrationWindowMs`. */
+  readonly registrationsPerAddress: number
+  readonly registrationWindowMs: number
+  /** Bound of the in-process table (used without Redis and while Redis is down). */
+  readonly maxEntries: number
+  /** Prefix of every Redis key the throttle writes. */
+  readonly prefix: string
+}
+
+export const defaultLoginThrottleSettings: LoginThrottleSettings = {
+  freeFailures: 5,
+  baseDelayMs: 1_000,
+  maxDelayMs: 15 * 60_000,
+  forgetAfterMs: 24 * 60 * 60_000,
+  accountCeiling: 100,
+  accountWindowMs: 15 * 60_000,
+  registrationsPerAddress: 10,
+  registrationWindowMs: 60 * 60_000,
+  maxEntries: 100_000,
+  prefix: "ff:login:"
+}
+
+const throttleInt = (name: string, fallback: number, minimum: number) =>
+  integerSetting(name, {
+    message: minimum === 0 ? "Expected a non-negative integer" : "Expected a positive integer",
+    validation: (n) => n >= minimum
+  }).pipe(Config.withDefault(fallback))
+
+export const LoginThrottleConfig: Config.Config<LoginThrottleSettings> = Config.all({
+  freeFailures: throttleInt("LOGIN_FREE_FAILURES", defaultLoginThrottleSettings.freeFailures, 0),
+  baseDelayMs: throttleInt("LOGIN_BASE_DELAY_MS", defaultLoginThrottleSettings.baseDelayMs, 1),
+  maxDelayMs: throttleInt("LOGIN_MAX_DELAY_MS", defaultLoginThrottleSettings.maxDelayMs, 1),
+  forgetAfterMs: throttleInt("LOGIN_FORGET_AFTER_MS", defaultLoginThrottleSettings.forgetAfterMs, 1),
+  accountCeiling: throttleInt("LOGIN_ACCOUNT_CEILING", defaultLoginThrottleSettings.accountCeiling, 1),
+  accountWindowMs: throttleInt("LOGIN_ACCOUNT_WINDOW_MS", defaultLoginThrottleSettings.accountWindowMs, 1),
+  registrationsPerAddress: throttleInt(
+    "REGISTER_MAX_PER_ADDRESS",
+    defaultLoginThrottleSettings.registrationsPerAddress,
+    1
+  ),
+  registrationWindowMs: throttleInt(
+    "REGISTER_WINDOW_MS",
+    defaultLoginThrottleSettings.registrationWindowMs,
+    1
+  ),
+  maxEntries: throttleInt("LOGIN_THROTTLE_MAX_ENTRIES", defaultLoginThrottleSettings.maxEntries, 1),
+  prefix: Config.String("LOGIN_THROTTLE_PREFIX").pipe(Config.withDefault(defaultLoginThrottleSettings.prefix))
+})

@@ -4,9 +4,7 @@ import {
   type Account,
   type Email,
   isTokenRevoked,
-  loginAllowed,
   PasswordHash,
-  RecordLogin,
   Register,
   RevokeToken,
   type UserView,
@@ -16,6 +14,7 @@ import { EmailTaken, InvalidCredentials } from "../domain/errors.ts"
 import { TokenId, UserId } from "../domain/ids.ts"
 import { AppConfig, describeConfigError, InvalidConfig, integerSetting } from "../layers/AppConfig.ts"
 import * as Jwt from "../layers/auth/Jwt.ts"
+import { LoginThrottle } from "../layers/auth/LoginThrottle.ts"
 import { hashPassword, verifyPassword } from "../layers/auth/Passwords.ts"
 import { Aggregates, emailEntityId, failsOnlyWith, now, storeFailuresAsDefects } from "./Aggregates.ts"
 import { withSpan } from "../layers/spans.ts"
@@ -59,6 +58,7 @@ const decodeTokenId = Schema.decodeUnknownResult(TokenId)
 export class Accounts extends Context.Service<Accounts>()("Accounts", {
   make: Effect.gen(function* () {
     const { accounts, emails } = yield* Aggregates
+    const throttle = yield* LoginThrottle
     const { jwtSecret } = yield* AppConfig
     const ttlSeconds = yield* JwtTtlConfig.pipe(
       Effect.mapError(
@@ -80,12 +80,16 @@ export class Accounts extends Context.Service<Accounts>()("Accounts", {
         return { user: userView(account), access_token, expires_in: ttlSeconds }
       })
 
+    /** `client`: the address the request came from (see `src/http/clientAddress.ts`); throttled per address. */
     const register = (input: {
       readonly email: Email
       readonly password: Redacted.Redacted<string>
       readonly display_name: string
+      readonly client: string
     }) =>
       Effect.gen(function* () {
+        // Before the KDF: a refused registration costs nothing.
+        yield* throttle.admitRegistration(input.client)
         const at = yield* now
         const password_hash = PasswordHash.make(yield* hashPassword(input.password))
         const claimId = emailEntityId(input.email)
@@ -120,34 +124,38 @@ export class Accounts extends Context.Service<Accounts>()("Accounts", {
         return yield* issueSession(account)
       }).pipe(
         storeFailuresAsDefects,
-        failsOnlyWith("EmailTaken", "Overloaded"),
+        failsOnlyWith("EmailTaken", "RegistrationThrottled", "Overloaded"),
         withSpan("Accounts.register")
       )
 
-    const login = (input: { readonly email: Email; readonly password: Redacted.Redacted<string> }) =>
+    /**
+     * Checks the password, throttled per (email, `client`) before anything is read: a known and an unknown
+     * email take the same path (one KDF run, the decoy hash for an unknown one) and the same throttle.
+     * Nothing is written: failures are counted by the throttle, not in the account's stream.
+     */
+    const login = (input: {
+      readonly email: Email
+      readonly password: Redacted.Redacted<string>
+      readonly client: string
+    }) =>
       Effect.gen(function* () {
-        const at = yield* now
         const invalid = new InvalidCredentials({ message: "Wrong email or password" })
         const claim = yield* emails.read(emailEntityId(input.email))
         const owner = claim.state.user_id
-        const state = owner === null ? null : (yield* accounts.read(owner)).state
-        const account = state?.account ?? null
-        if (owner === null || state === null || account === null) {
+        const account = owner === null ? null : (yield* accounts.read(owner)).state.account
+        if (account === null) {
           yield* verifyPassword(input.password, decoyHash)
           return yield* Effect.fail(invalid)
         }
-        // A locked account is refused before spending a KDF run on it.
-        yield* Effect.fromResult(loginAllowed(state, at))
         const ok = yield* verifyPassword(input.password, account.password_hash)
-        yield* accounts.send(owner, RecordLogin.make({ user_id: owner, succeeded: ok, at }))
         if (!ok) return yield* Effect.fail(invalid)
         return yield* issueSession(account)
       }).pipe(
-        Effect.catchTag("AccountNotFound", () =>
-          Effect.fail(new InvalidCredentials({ message: "Wrong email or password" }))
-        ),
         storeFailuresAsDefects,
-        failsOnlyWith("InvalidCredentials", "AccountLocked", "Overloaded"),
+        // Keyed on the form that finds the account (the email claim's key): were look-alike spellings
+        // of one address to reach one account, each must not get a throttle of its own.
+        throttle.guardLogin(emailEntityId(input.email), input.client),
+        failsOnlyWith("InvalidCredentials", "LoginThrottled", "Overloaded"),
         withSpan("Accounts.login")
       )
 
@@ -191,6 +199,8 @@ export class Accounts extends Context.Service<Accounts>()("Accounts", {
     return { register, login, authenticate, logout, ttlSeconds } as const
   })
 }) {
-  /** Dependencies (Aggregates, AppConfig) come from the caller's layer graph. */
-  static readonly layer = Layer.effect(this, this.make)
+  /** With its own login throttle; Aggregates, AppConfig (and Redis, when present) from the caller's graph. */
+  static readonly layer = Layer.effect(this, this.make).pipe(Layer.provide(LoginThrottle.layer))
+  /** Without the throttle, for tests that bring their own (`LoginThrottle.layerWith`). */
+  static readonly layerNoDeps = Layer.effect(this, this.make)
 }

@@ -1,7 +1,7 @@
 import { Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
 import { DisplayName, EmailFromInput, Password, UserView } from "../../domain/account.ts"
-import { AccountLocked, EmailTaken, InvalidCredentials } from "../../domain/errors.ts"
+import { EmailTaken, InvalidCredentials, LoginThrottled, RegistrationThrottled } from "../../domain/errors.ts"
 import { Overloaded } from "../errors.ts"
 import { Authentication } from "./Security.ts"
 
@@ -28,17 +28,20 @@ export class AuthApi extends HttpApiGroup.make("auth")
     HttpApiEndpoint.post("register", "/api/v1/auth/register", {
       payload: RegisterRequest,
       success: SessionResponse.pipe(HttpApiSchema.status(201)),
-      error: [EmailTaken, Overloaded]
-    }).annotate(OpenApi.Summary, "Create an account and get an access token")
+      error: [EmailTaken, RegistrationThrottled, Overloaded]
+    }).annotate(
+      OpenApi.Summary,
+      "Create an account and get an access token (registrations are limited per client address)"
+    )
   )
   .add(
     HttpApiEndpoint.post("login", "/api/v1/auth/login", {
       payload: LoginRequest,
       success: SessionResponse,
-      error: [InvalidCredentials, AccountLocked, Overloaded]
+      error: [InvalidCredentials, LoginThrottled, Overloaded]
     }).annotate(
       OpenApi.Summary,
-      "Exchange email and password for an access token (5 failures in 15 min lock the account for 15 min)"
+      "Exchange email and password for an access token (failures are throttled per email and client address)"
     )
   )
   .add(
