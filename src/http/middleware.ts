@@ -4,6 +4,7 @@ import { HttpServerError, type HttpServerRequest, HttpServerResponse } from "eff
 import { HttpApiError } from "effect/http-api"
 import { ErrorEnvelope } from "./api/Envelope.ts"
 import { InternalError, MalformedRequest, NotFound, PayloadTooLarge, ValidationError } from "./errors.ts"
+import { redactIssue } from "./errors.ts"
 import { noteErrorTag } from "./observation.ts"
 
 type EnvelopeError = ValidationError | MalformedRequest | NotFound | PayloadTooLarge | InternalError
@@ -34,12 +35,14 @@ const SLOT_NAMES: Record<HttpApiError.HttpApiSchemaError["kind"], string> = {
  * message summarises them.
  */
 export const validationError = (error: HttpApiError.HttpApiSchemaError): ValidationError => {
-  const issues = formatIssues(error.cause.issue).issues.map((issue) => ({
+  // Secrets (passwords, tokens) are never echoed back: see `redactIssue`.
+  const redacted = redactIssue(error.cause.issue)
+  const issues = formatIssues(redacted).issues.map((issue) => ({
     path: (issue.path ?? []).map(pathSegment),
     message: issue.message
   }))
   return new ValidationError({
-    message: `Invalid ${SLOT_NAMES[error.kind]}: ${formatMessage(error.cause.issue)}`,
+    message: `Invalid ${SLOT_NAMES[error.kind]}: ${formatMessage(redacted)}`,
     details: { issues }
   })
 }
