@@ -27,6 +27,10 @@ export interface WeakVerdict {
   readonly score: number
 }
 
+/** The user's own data (email, name) and its parts, as words a password must not simply be. */
+const userWords = (inputs: ReadonlyArray<string>): Array<string> =>
+  inputs.flatMap((input) => [input, ...input.split(/[@.\s_+-]+/).filter((part) => part.length >= 3)])
+
 /**
  * `undefined` when the password is acceptable. Refused: a score under `MIN_SCORE`, or a password that
  * is, as a whole, one dictionary entry (a leaked password, l33t or reversed variants included), even
@@ -38,7 +42,7 @@ export const checkPasswordStrength = (
 ): Effect.Effect<WeakVerdict | undefined> =>
   Effect.promise(loadFactory).pipe(
     Effect.map((zxcvbn) => {
-      const result = zxcvbn.check(normalisePassword(Redacted.value(password)), [...userInputs])
+      const result = zxcvbn.check(normalisePassword(Redacted.value(password)), userWords(userInputs))
       const whole = result.sequence.length === 1 ? result.sequence[0] : undefined
       if (whole?.pattern === "dictionary")
         return { reason: "is a commonly used password", score: result.score }
