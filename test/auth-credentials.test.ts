@@ -20,7 +20,9 @@ import {
 } from "../src/domain/account.ts"
 import { TokenId, UserId } from "../src/domain/ids.ts"
 import { skeleton } from "../src/domain/skeleton.ts"
+import { HttpApiError } from "effect/http-api"
 import { redactIssue } from "../src/http/errors.ts"
+import { validationError } from "../src/http/middleware.ts"
 import { AppConfigTest } from "../src/layers/AppConfig.ts"
 import { keyId, makeJwtCodec } from "../src/layers/auth/Jwt.ts"
 import { checkPasswordStrength } from "../src/layers/auth/PasswordStrength.ts"
@@ -172,6 +174,21 @@ describe("validation errors never echo secrets", () => {
     expect(Result.isFailure(raw) && SchemaIssue.makeFormatterDefault()(raw.failure.issue)).toContain(
       "1234567"
     )
+  })
+
+  it("the API's ValidationError uses the redaction, even when a decoder reports its input", () => {
+    const result = Schema.decodeUnknownResult(Body)(
+      { email: 42, password: 73_519_246, token: ["tok-secret-value"] },
+      { errors: "all", reportInput: true }
+    )
+    if (Result.isSuccess(result)) throw new Error("expected a failure")
+    const error = validationError(
+      new HttpApiError.HttpApiSchemaError({ kind: "Payload", cause: result.failure })
+    )
+    const text = JSON.stringify({ message: error.message, details: error.details })
+    expect(text).not.toContain("73519246")
+    expect(text).not.toContain("tok-secret-value")
+    expect(text).toContain("42")
   })
 
   it("never echo a whole object (it would carry its password)", () => {
