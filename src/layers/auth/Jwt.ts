@@ -48,17 +48,17 @@ export const keyId = (secret: Redacted.Redacted<string>): string =>
     .digest("base64url")
     .slice(0, 11)
 
-/** An HS256 signature is 32 bytes: exactly 43 base64url characters, no padding. */
-const SIGNATURE = /^[A-Za-z0-9_-]{43}$/
-
 /**
- * fast-jwt decodes signatures leniently (the last character's unused bits are ignored), so one token
- * has several spellings that verify. Only the canonical one passes here.
+ * An HS256 signature is 32 bytes: exactly 43 base64url characters, no padding, and the last one carrying
+ * 2 bits with its 4 unused bits zero. fast-jwt decodes leniently (it ignores those bits), so without this
+ * one token would have several spellings that verify.
  */
-const isCanonicalSignature = (signature: string): boolean =>
-  SIGNATURE.test(signature) && Buffer.from(signature, "base64url").toString("base64url") === signature
+const CANONICAL_SIGNATURE = /^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/
 
 const decodeClaims = Schema.decodeUnknownResult(Claims)
+
+/** Bounds the header memo: a client sending endless header variants for one kid only misses it. */
+const MAX_KNOWN_HEADERS = 32
 
 const headerKid = (segment: string): string | undefined => {
   try {
@@ -98,13 +98,23 @@ export const makeJwtCodec = (settings: JwtSettings): JwtCodec => {
     verifiers.set(keyId(secret), verifierFor(secret))
   verifiers.set(kid, verifierFor(settings.secret))
 
+  // Our tokens share a handful of header spellings (one per kid): remember them rather than parse each.
+  const knownHeaders = new Map<string, (token: string) => unknown>()
+  const verifierOf = (header: string) => {
+    const known = knownHeaders.get(header)
+    if (known !== undefined) return known
+    const verifier = verifiers.get(headerKid(header) ?? "")
+    if (verifier !== undefined && knownHeaders.size < MAX_KNOWN_HEADERS) knownHeaders.set(header, verifier)
+    return verifier
+  }
+
   const verify = (token: string, nowSeconds: number): Result.Result<Claims, InvalidReason> => {
     const parts = token.split(".")
     if (parts.length !== 3) return Result.fail("malformed")
     const [header, , signature] = parts as [string, string, string]
-    const verifier = verifiers.get(headerKid(header) ?? "")
+    const verifier = verifierOf(header)
     if (verifier === undefined) return Result.fail("malformed")
-    if (!isCanonicalSignature(signature)) return Result.fail("signature")
+    if (!CANONICAL_SIGNATURE.test(signature)) return Result.fail("signature")
     let payload: unknown
     try {
       payload = verifier(token)
