@@ -12,11 +12,24 @@ import { normalisePassword } from "./Passwords.ts"
 /** zxcvbn's scores run 0–4; below 2 is "too guessable" (under ~10^6 guesses). */
 export const MIN_SCORE = 2
 
+/**
+ * A dynamically imported CommonJS module: Node and tsx give its exports as named ones, the esbuild bundle
+ * behind `npm start` as `default`. Either way, the exports.
+ */
+const exportsOf = <M extends object>(module: M, name: keyof M): M => {
+  if (module[name] !== undefined) return module
+  const fallback: unknown = Reflect.get(module, "default")
+  return typeof fallback === "object" && fallback !== null ? (fallback as M) : module
+}
+
 let factory: Promise<ZxcvbnFactory> | undefined
 const loadFactory = () => {
   factory ??= Promise.all([import("@zxcvbn-ts/core"), import("@zxcvbn-ts/language-common")]).then(
-    ([core, common]) =>
-      new core.ZxcvbnFactory({ dictionary: common.dictionary, graphs: common.adjacencyGraphs })
+    ([coreModule, commonModule]) => {
+      const core = exportsOf(coreModule, "ZxcvbnFactory")
+      const common = exportsOf(commonModule, "dictionary")
+      return new core.ZxcvbnFactory({ dictionary: common.dictionary, graphs: common.adjacencyGraphs })
+    }
   )
   return factory
 }
