@@ -72,6 +72,31 @@ describe("password rules (NIST SP 800-63B)", () => {
     })
   )
 
+  it.effect("the check runs off the event loop: the loop keeps turning during a slow estimate", () =>
+    Effect.gen(function* () {
+      yield* checkPasswordStrength(strong)
+      // Runs of dates are zxcvbn's slowest inputs: tens of milliseconds of matching.
+      const slow = Redacted.make("12/31/99".repeat(6))
+      const turns = yield* Effect.promise(
+        () =>
+          new Promise<number>((resolve) => {
+            let count = 0
+            let done = false
+            void Effect.runPromise(checkPasswordStrength(slow)).then(() => {
+              done = true
+            })
+            const spin = () => {
+              count += 1
+              if (done) resolve(count)
+              else setImmediate(spin)
+            }
+            setImmediate(spin)
+          })
+      )
+      expect(turns).toBeGreaterThan(10)
+    })
+  )
+
   it("display names refuse control characters", () => {
     expect(Result.isFailure(Schema.decodeUnknownResult(DisplayName)("Ann\0"))).toBe(true)
     expect(Result.isSuccess(Schema.decodeUnknownResult(DisplayName)("Ann Ö"))).toBe(true)
