@@ -416,6 +416,21 @@ describe("accounts program: credentials", () => {
     }
   )
 
+  it.effect("start-up refuses a short previous secret, a blank issuer or a zero hash queue", () =>
+    Effect.gen(function* () {
+      for (const env of [
+        { JWT_PREVIOUS_SECRETS: `${previous},too-short` },
+        { JWT_ISSUER: " " },
+        { PASSWORD_HASH_QUEUE: "0" }
+      ]) {
+        const error = yield* Effect.flip(Effect.scoped(Layer.build(programLayer(env))))
+        expect(error, JSON.stringify(env)).toMatchObject({ _tag: "InvalidConfig" })
+        expect(String((error as { message?: string }).message)).toContain(Object.keys(env)[0] ?? "")
+        expect(String((error as { message?: string }).message)).not.toContain(previous)
+      }
+    })
+  )
+
   it.layer(programLayer({ PASSWORD_HASH_CONCURRENCY: "1", PASSWORD_HASH_QUEUE: "2" }))("saturated", (it) => {
     it.effect("logins beyond the hashing bound are Overloaded at once, the rest succeed", () =>
       Effect.gen(function* () {
