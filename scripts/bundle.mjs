@@ -19,10 +19,12 @@ const DIST = join(ROOT, "dist")
 export const ENTRIES = { main: "src/main.ts", worker: "src/worker.ts" }
 
 /**
- * Loaded at run time rather than bundled: the MongoDB driver is imported only when MONGODB_URI is set
+ * Loaded at run time rather than bundled: argon2's native addon, and the MongoDB driver is imported only when MONGODB_URI is set
  * (so the embedded default never loads it), and its optional native helpers cannot be bundled.
  */
 const EXTERNAL = [
+  // A native addon (a .node binary per platform, chosen at run time); loaded on the first password hash.
+  "@node-rs/argon2",
   "mongodb",
   "kerberos",
   "snappy",

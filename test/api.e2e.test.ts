@@ -2,7 +2,7 @@ import { Redacted } from "effect"
 import { randomUUID } from "node:crypto"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { tokensForBlock } from "../src/domain/rules.ts"
-import { issue } from "../src/layers/auth/Jwt.ts"
+import { type Claims, makeJwtCodec } from "../src/layers/auth/Jwt.ts"
 import {
   type BlockJson,
   call,
@@ -16,6 +16,10 @@ import {
   type TaskJson
 } from "./support/api.ts"
 import { type ServerProcess, startServer } from "./support/server.ts"
+
+/** A token as the server would sign it with `secret` (default issuer and audience). */
+const issue = (secret: Redacted.Redacted<string>, claims: Claims) =>
+  makeJwtCodec({ secret, previousSecrets: [], issuer: "focusforge", audience: "focusforge" }).issue(claims)
 
 interface Profile {
   balance: number

@@ -96,8 +96,26 @@ describe("the bundle npm start runs", () => {
         await new Promise((resolve) => setTimeout(resolve, 20))
       }
       expect(output).toMatch(/rebuilt dist\/ in \d+ ms \(sources changed\)/)
-      const reply = await fetch(`http://127.0.0.1:${listeningOn()}/health/live`)
+      const base = `http://127.0.0.1:${listeningOn()}`
+      const reply = await fetch(`${base}/health/live`)
       expect(reply.status).toBe(200)
+      // The lazily loaded parts work from the bundle too: zxcvbn's dictionaries (a chunk) and argon2's
+      // native addon (left to node_modules).
+      const post = (path: string, body: unknown) =>
+        fetch(`${base}/api/v1/auth/${path}`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify(body)
+        })
+      const account = { email: "bundle@example.com", password: "correct horse battery" }
+      expect((await post("register", { ...account, display_name: "Bundle" })).status).toBe(201)
+      expect((await post("login", account)).status).toBe(200)
+      const weak = await post("register", {
+        email: "weak@example.com",
+        password: "12345678",
+        display_name: "W"
+      })
+      expect(weak.status).toBe(422)
       expect(await check()).toBe("fresh")
     } finally {
       child.kill("SIGTERM")

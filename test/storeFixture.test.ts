@@ -68,29 +68,45 @@ describe("a store written by the previous build", () => {
     }
   })
 
-  it("is opened by this build and answers every read the same, keeps revocations, and takes new commands", async () => {
+  it("is opened by this build: its password logs in (scrypt, rehashed), every read answers the same, new commands apply", async () => {
     const dataDir = tempDataDir()
     copyFileSync(join(FIXTURE, "focusforge.db"), join(dataDir, "focusforge.db"))
     // No background jobs: the planner would run the fixture's due actions and change their answers.
     const server = await startServer({ DATA_DIR: dataDir, BACKGROUND_JOBS: "worker", ...FIXTURE_ENV })
     running.push(server)
 
-    for (const path of stableReadPaths(answers)) {
-      const reply = await call(server.url, "GET", path, { token: answers.token })
-      expect({ path, status: reply.status }).toEqual({ path, status: 200 })
-      expect(reply.json()).toEqual(answers.reads[path])
+    // Tokens of the previous build carry no kid/iss/aud: refused after the upgrade (README), revoked or not.
+    for (const old of [answers.token, answers.revokedToken]) {
+      expect((await call(server.url, "GET", "/api/v1/auth/me", { token: old })).status).toBe(401)
     }
-    expect((await call(server.url, "GET", "/api/v1/auth/me", { token: answers.revokedToken })).status).toBe(
-      401
-    )
-    expect(
-      (await call(server.url, "GET", `/api/v1/tasks/${answers.deletedTaskId}`, { token: answers.token }))
-        .status
-    ).toBe(404)
+    // Its scrypt password hash still verifies (and is rehashed to argon2id: the second login proves the new hash).
+    for (let i = 0; i < 2; i++) {
+      const login = await call(server.url, "POST", "/api/v1/auth/login", {
+        body: { email: "fixture-ann@example.com", password: FIXTURE_PASSWORD }
+      })
+      expect(login.status).toBe(200)
+    }
+    const db = new DatabaseSync(join(dataDir, "focusforge.db"), { readOnly: true })
+    try {
+      const rehashed = db.prepare("SELECT data FROM events WHERE type = 'PasswordRehashed'").all()
+      expect(rehashed).toHaveLength(1)
+      expect(String(rehashed[0]?.data)).toContain("$argon2id$")
+    } finally {
+      db.close()
+    }
     const login = await call(server.url, "POST", "/api/v1/auth/login", {
       body: { email: "fixture-ann@example.com", password: FIXTURE_PASSWORD }
     })
-    expect(login.status).toBe(200)
+    const token = (login.json() as { access_token: string }).access_token
+
+    for (const path of stableReadPaths(answers)) {
+      const reply = await call(server.url, "GET", path, { token })
+      expect({ path, status: reply.status }).toEqual({ path, status: 200 })
+      expect(reply.json()).toEqual(answers.reads[path])
+    }
+    expect((await call(server.url, "GET", `/api/v1/tasks/${answers.deletedTaskId}`, { token })).status).toBe(
+      404
+    )
 
     // The stored state goes on: the report's second block completes the task and pays the wallet.
     const reportId = answers.taskIds[0] as string
@@ -100,14 +116,10 @@ describe("a store written by the previous build", () => {
     const open = report.blocks.find((block) => block.status === "pending")?.id as string
     const before = answers.reads["/api/v1/store/profile"] as { balance: number }
     expect(
-      (
-        await call(server.url, "POST", `/api/v1/tasks/${reportId}/blocks/${open}/start`, {
-          token: answers.token
-        })
-      ).status
+      (await call(server.url, "POST", `/api/v1/tasks/${reportId}/blocks/${open}/start`, { token })).status
     ).toBe(200)
     const done = await call(server.url, "POST", `/api/v1/tasks/${reportId}/blocks/${open}/complete`, {
-      token: answers.token,
+      token,
       body: {}
     })
     expect(done.status).toBe(200)

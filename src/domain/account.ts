@@ -3,6 +3,7 @@ import { compiledMake, entryOf, fromUnknown, Timestamp } from "./common.ts"
 import type { Decider } from "./Decider.ts"
 import { AccountAlreadyRegistered, AccountNotFound, EmailTaken } from "./errors.ts"
 import { TokenId, UserId } from "./ids.ts"
+import { skeleton } from "./skeleton.ts"
 
 /**
  * Accounts. Two aggregates, because uniqueness and ownership have different keys:
@@ -20,9 +21,19 @@ import { TokenId, UserId } from "./ids.ts"
 // ---------------------------------------------------------------------------------------------
 // Values
 
-export const normaliseEmail = (email: string): string => email.trim().toLowerCase()
+/**
+ * What a typed address becomes before it is looked up or stored: trimmed, NFKC-normalised (full-width
+ * and compatibility forms folded: `ａｎｎ＠ｘ.ｃｏｍ` → `ann@x.com`) and lower-cased. Plain ASCII addresses
+ * come out as they always did (`trim().toLowerCase()`), so their claim streams keep their ids.
+ */
+export const normaliseEmail = (email: string): string =>
+  email.trim().normalize("NFKC").toLowerCase().normalize("NFKC")
 
-/** A normalised address: trimmed, lower-case, `local@domain.tld`, at most 254 characters (RFC 5321). */
+/**
+ * A stored address: lower-case, `local@domain.tld`, at most 254 characters (RFC 5321). Stored data
+ * must keep decoding, so this stays as lenient as it was; the stricter rules for new input are in
+ * `EmailFromInput`.
+ */
 export const Email = Schema.String.check(
   Schema.isMaxLength(254),
   Schema.isLowercased(),
@@ -32,27 +43,90 @@ export const Email = Schema.String.check(
   .annotate({ identifier: "Email" })
 export type Email = typeof Email.Type
 
-/** What a client types, decoded into the normalised `Email`: `" Ann@Example.COM "` → `ann@example.com`. */
+/** Control, format (zero-width), private-use and unassigned code points: invisible or meaningless in text. */
+const INVISIBLE = /\p{C}/u
+
+/** An address as new input may give it: no invisible characters (a trailing NUL made a second account). */
+const NewEmail = Email.check(
+  Schema.makeFilter((email: string) => !INVISIBLE.test(email), {
+    message: "must not contain control or invisible characters"
+  })
+)
+
+/**
+ * What a client types, decoded into the normalised `Email`: `" Ann@Example.COM "` → `ann@example.com`.
+ * Invisible characters are refused, not stripped: a client that sends them has a bug to hear about.
+ */
 export const EmailFromInput = Schema.String.check(Schema.isMaxLength(320))
   .pipe(
-    Schema.decodeTo(Schema.String, SchemaTransformation.trim()),
-    Schema.decodeTo(Email, SchemaTransformation.toLowerCase())
+    Schema.decodeTo(
+      NewEmail,
+      SchemaTransformation.transform({ decode: normaliseEmail, encode: (email: string) => email })
+    )
   )
   .annotate({ identifier: "EmailInput" })
+
+/**
+ * The key that decides whether an address is taken: its UTS #39 confusable skeleton, so look-alikes
+ * (`аnn@x.com` in Cyrillic beside `ann@x.com`) cannot both register. For most ASCII addresses the
+ * skeleton is the address itself, and both claims are one stream.
+ */
+export const emailSkeleton = (email: Email): string => skeleton(email)
 
 export const DisplayName = Schema.String.check(
   Schema.isTrimmed(),
   Schema.isMinLength(1),
-  Schema.isMaxLength(100)
+  Schema.isMaxLength(100),
+  Schema.makeFilter((name: string) => !/\p{Cc}/u.test(name), {
+    message: "must not contain control characters"
+  })
 ).annotate({ identifier: "DisplayName" })
 
+/** NIST SP 800-63B 5.1.1.2: at least 8 characters; we allow up to 128. Counted in code points after NFKC. */
+export const PASSWORD_MIN_LENGTH = 8
+export const PASSWORD_MAX_LENGTH = 128
+
+const codePoints = (text: string): number => [...text.normalize("NFKC")].length
+
 /**
- * What a client may submit as a password: at least 8 characters (NIST SP 800-63B's floor) and at most
- * 256, which bounds the work one request can ask of the KDF.
+ * A new password (registration): 8 to 128 characters after NFKC normalisation, no control characters
+ * and not only spaces. Whether it is common is checked afterwards (`WeakPassword`), by a dictionary
+ * too large to load at start-up. Messages never repeat the value.
  */
-export const Password = Schema.String.check(Schema.isMinLength(8), Schema.isMaxLength(256)).annotate({
-  identifier: "Password"
-})
+export const Password = Schema.String.check(
+  Schema.isMaxLength(4 * PASSWORD_MAX_LENGTH, {
+    message: `must be at most ${PASSWORD_MAX_LENGTH} characters`
+  }),
+  Schema.makeFilter((password: string) => codePoints(password) >= PASSWORD_MIN_LENGTH, {
+    message: `must be at least ${PASSWORD_MIN_LENGTH} characters`
+  }),
+  Schema.makeFilter((password: string) => codePoints(password) <= PASSWORD_MAX_LENGTH, {
+    message: `must be at most ${PASSWORD_MAX_LENGTH} characters`
+  }),
+  Schema.makeFilter((password: string) => !/\p{Cc}/u.test(password), {
+    message: "must not contain control characters"
+  }),
+  Schema.makeFilter((password: string) => password.trim().length > 0, { message: "must not be blank" })
+).annotate({ identifier: "Password" })
+
+/**
+ * A password offered at login. Only bounded, never judged: accounts registered under older rules keep
+ * their passwords, and the length bound caps the work one request can ask of the KDF.
+ */
+export const LoginPassword = Schema.String.check(
+  Schema.isMinLength(1, { message: "must not be empty" }),
+  Schema.isMaxLength(1024, { message: "must be at most 1024 characters" })
+).annotate({ identifier: "LoginPassword" })
+
+/** A new password that is common or too easy to guess (zxcvbn with the common dictionaries). */
+export class WeakPassword extends Schema.TaggedError<WeakPassword>()(
+  "WeakPassword",
+  {
+    message: Schema.String,
+    details: Schema.Struct({ field: Schema.Literal("password"), score: Schema.Int })
+  },
+  { httpApiStatus: 422, description: "The password is common or too easy to guess" }
+) {}
 
 /** An encoded KDF hash (algorithm, parameters, salt, digest); never leaves the server. */
 export const PasswordHash = Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(1024)).pipe(
@@ -120,7 +194,20 @@ export const RevokeToken = compiledMake(
 )
 export type RevokeToken = typeof RevokeToken.Type
 
-export const AccountCommand = Schema.Union([Register, UpdateProfile, RevokeToken])
+/**
+ * A verified password's hash replaced by one at today's parameters (an older scheme's, e.g. scrypt,
+ * or weaker argon2 settings). Only a login can do it: the password is needed and is never stored.
+ */
+export const RehashPassword = compiledMake(
+  Schema.TaggedStruct("RehashPassword", {
+    user_id: UserId,
+    password_hash: PasswordHash,
+    at: Timestamp
+  })
+)
+export type RehashPassword = typeof RehashPassword.Type
+
+export const AccountCommand = Schema.Union([Register, UpdateProfile, RevokeToken, RehashPassword])
 export type AccountCommand = typeof AccountCommand.Type
 
 export const AccountRegistered = compiledMake(
@@ -164,12 +251,22 @@ export const TokenRevoked = compiledMake(
   })
 )
 
+/** Stored since the argon2id change; events written before it never contain it. */
+export const PasswordRehashed = compiledMake(
+  Schema.TaggedStruct("PasswordRehashed", {
+    user_id: UserId,
+    password_hash: PasswordHash,
+    at: Timestamp
+  })
+)
+
 export const AccountEvent = Schema.Union([
   AccountRegistered,
   ProfileUpdated,
   LoginSucceeded,
   LoginFailed,
-  TokenRevoked
+  TokenRevoked,
+  PasswordRehashed
 ])
 export type AccountEvent = typeof AccountEvent.Type
 
@@ -190,6 +287,20 @@ export const initialAccountState: AccountState = {
 
 export const isTokenRevoked = (state: AccountState, tokenId: string): boolean =>
   entryOf(state.revoked_tokens, tokenId) !== undefined
+
+/**
+ * The revoked tokens that could still be presented at `at`: a token past its own expiry is refused
+ * for that reason alone, so remembering its revocation would only grow the state forever.
+ */
+export const liveRevocations = (
+  revoked: AccountState["revoked_tokens"],
+  at: Date
+): AccountState["revoked_tokens"] => {
+  const now = at.getTime()
+  const entries = Object.entries(revoked)
+  const kept = entries.filter(([, expiresAt]) => expiresAt.getTime() > now)
+  return kept.length === entries.length ? revoked : Object.fromEntries(kept)
+}
 
 export const decideAccount = (
   state: AccountState,
@@ -224,6 +335,8 @@ export const decideAccount = (
         })
       ])
     case "RevokeToken":
+      // A token that has expired already needs no revocation: it is refused anyway.
+      if (command.expires_at.getTime() <= command.at.getTime()) return Result.succeed([])
       return Result.succeed([
         TokenRevoked.make({
           user_id: command.user_id,
@@ -232,10 +345,27 @@ export const decideAccount = (
           at: command.at
         })
       ])
+    case "RehashPassword":
+      return Result.succeed([
+        PasswordRehashed.make({
+          user_id: command.user_id,
+          password_hash: command.password_hash,
+          at: command.at
+        })
+      ])
   }
 }
 
+/** Every event moves the clock the state knows, so expired revocations drop out on any of them. */
 export const evolveAccount = (state: AccountState, event: AccountEvent): AccountState => {
+  const revoked_tokens = liveRevocations(state.revoked_tokens, event.at)
+  return applyAccountEvent(
+    revoked_tokens === state.revoked_tokens ? state : { ...state, revoked_tokens },
+    event
+  )
+}
+
+const applyAccountEvent = (state: AccountState, event: AccountEvent): AccountState => {
   switch (event._tag) {
     case "AccountRegistered":
       return {
@@ -263,14 +393,17 @@ export const evolveAccount = (state: AccountState, event: AccountEvent): Account
     case "LoginSucceeded":
     case "LoginFailed":
       return state
-    case "TokenRevoked": {
-      const now = event.at.getTime()
-      const kept = Object.entries(state.revoked_tokens).filter(([, expiresAt]) => expiresAt.getTime() > now)
-      return {
-        ...state,
-        revoked_tokens: { ...Object.fromEntries(kept), [event.token_id]: event.expires_at }
-      }
-    }
+    case "TokenRevoked":
+      return event.expires_at.getTime() <= event.at.getTime()
+        ? state
+        : { ...state, revoked_tokens: { ...state.revoked_tokens, [event.token_id]: event.expires_at } }
+    case "PasswordRehashed":
+      return state.account === null
+        ? state
+        : {
+            ...state,
+            account: { ...state.account, password_hash: event.password_hash, updated_at: event.at }
+          }
   }
 }
 

@@ -1,4 +1,4 @@
-import { Schema } from "effect"
+import { Schema, SchemaIssue } from "effect"
 
 /**
  * Every failure that reaches a client has this shape: a stable `_tag` to branch on, a human-readable
@@ -63,3 +63,54 @@ export class Overloaded extends Schema.TaggedError<Overloaded>()(
   { message: Schema.String, details: Schema.Struct({ retry_after_seconds: Schema.Int }) },
   { httpApiStatus: 503, description: "Too many commands queued for this resource; see Retry-After" }
 ) {}
+
+// ---------------------------------------------------------------------------------------------
+// Redaction of secrets in validation errors
+
+/** Fields whose values are secrets: a validation error names them but never shows what was sent. */
+export const SENSITIVE_FIELDS: ReadonlySet<string> = new Set([
+  "password",
+  "new_password",
+  "current_password",
+  "token",
+  "access_token",
+  "refresh_token",
+  "authorization",
+  "secret"
+])
+
+const isSensitiveKey = (key: PropertyKey): boolean =>
+  typeof key === "string" && SENSITIVE_FIELDS.has(key.toLowerCase())
+
+/** A copy of `issue` (same class, same fields) with `input` dropped, and `children` for its sub-issues. */
+const rebuilt = (
+  issue: SchemaIssue.Issue,
+  children: (child: SchemaIssue.Issue) => SchemaIssue.Issue,
+  dropInput: boolean
+) => {
+  const copy: Record<PropertyKey, unknown> = Object.create(Object.getPrototypeOf(issue))
+  for (const key of Reflect.ownKeys(issue)) {
+    if (dropInput && key === "input") continue
+    const value: unknown = Reflect.get(issue, key)
+    copy[key] =
+      key === "issue" && SchemaIssue.isIssue(value)
+        ? children(value)
+        : key === "issues" && Array.isArray(value)
+          ? value.map((child: SchemaIssue.Issue) => children(child))
+          : value
+  }
+  return copy as unknown as SchemaIssue.Issue
+}
+
+/**
+ * The issue tree with every reported input removed where it could hold a secret: anywhere under a
+ * sensitive field (`password`, `token`, `authorization`, …), and any object or array input (a whole
+ * body echoed back would carry its password). Messages then say what was expected, not what was sent:
+ * `Expected a string, got "hunter2"` becomes `Expected a string`.
+ */
+export const redactIssue = (issue: SchemaIssue.Issue, sensitive = false): SchemaIssue.Issue => {
+  const below = sensitive || (issue._tag === "Pointer" && issue.path.some(isSensitiveKey))
+  const input: unknown = SchemaIssue.hasInput(issue) ? issue.input : undefined
+  const dropInput = below || (typeof input === "object" && input !== null)
+  return rebuilt(issue, (child) => redactIssue(child, below), dropInput)
+}

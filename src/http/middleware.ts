@@ -3,7 +3,14 @@ import { Cause, Context, Effect, Layer, Option, Result, SchemaIssue } from "effe
 import { HttpMethod, HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { HttpApiError } from "effect/http-api"
 import { ErrorEnvelope } from "./api/Envelope.ts"
-import { InternalError, MalformedRequest, NotFound, PayloadTooLarge, ValidationError } from "./errors.ts"
+import {
+  InternalError,
+  MalformedRequest,
+  NotFound,
+  PayloadTooLarge,
+  redactIssue,
+  ValidationError
+} from "./errors.ts"
 import { MAX_JSON_DEPTH, nestsDeeperThan } from "./jsonDepth.ts"
 import { noteErrorTag } from "./observation.ts"
 
@@ -47,12 +54,14 @@ export const validationError = (error: HttpApiError.HttpApiSchemaError): Validat
 }
 
 const formattedValidationError = (error: HttpApiError.HttpApiSchemaError): ValidationError => {
-  const issues = formatIssues(error.cause.issue).issues.map((issue) => ({
+  // Secrets (passwords, tokens) are never echoed back: see `redactIssue`.
+  const redacted = redactIssue(error.cause.issue)
+  const issues = formatIssues(redacted).issues.map((issue) => ({
     path: (issue.path ?? []).map(pathSegment),
     message: issue.message
   }))
   return new ValidationError({
-    message: `Invalid ${SLOT_NAMES[error.kind]}: ${formatMessage(error.cause.issue)}`,
+    message: `Invalid ${SLOT_NAMES[error.kind]}: ${formatMessage(redacted)}`,
     details: { issues }
   })
 }

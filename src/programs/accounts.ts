@@ -1,21 +1,32 @@
-import { Config, Context, Effect, Layer, Redacted, Result, Schema } from "effect"
+import { Config, Context, Effect, Layer, type Redacted, Result, Schema } from "effect"
 import { randomUUID } from "node:crypto"
 import {
   type Account,
   type Email,
+  emailSkeleton,
   isTokenRevoked,
   PasswordHash,
   Register,
+  RehashPassword,
   RevokeToken,
   type UserView,
-  userView
+  userView,
+  WeakPassword
 } from "../domain/account.ts"
 import { EmailTaken, InvalidCredentials } from "../domain/errors.ts"
 import { TokenId, UserId } from "../domain/ids.ts"
 import { AppConfig, describeConfigError, InvalidConfig, integerSetting } from "../layers/AppConfig.ts"
-import * as Jwt from "../layers/auth/Jwt.ts"
 import { LoginThrottle } from "../layers/auth/LoginThrottle.ts"
-import { hashPassword, verifyPassword } from "../layers/auth/Passwords.ts"
+import { JwtOptionsConfig, makeJwtCodec } from "../layers/auth/Jwt.ts"
+import { checkPasswordStrength } from "../layers/auth/PasswordStrength.ts"
+import {
+  DECOY_HASH,
+  defaultHasherOptions,
+  makePasswordHasher,
+  PasswordHashingBusy,
+  type PasswordHasherOptions
+} from "../layers/auth/Passwords.ts"
+import { Overloaded } from "./actors/EntityRuntime.ts"
 import { Aggregates, emailEntityId, failsOnlyWith, now, storeFailuresAsDefects } from "./Aggregates.ts"
 import { withSpan } from "../layers/spans.ts"
 
@@ -24,6 +35,28 @@ export const JwtTtlConfig = integerSetting("JWT_TTL_SECONDS", {
   message: "Expected a positive integer",
   validation: (n) => n > 0
 }).pipe(Config.withDefault(86_400))
+
+const positiveSetting = (name: string, fallback: number) =>
+  integerSetting(name, { message: "Expected a positive integer", validation: (n) => n > 0 }).pipe(
+    Config.withDefault(fallback)
+  )
+
+/** How many password hashes run at once and how many may wait; beyond that a login or registration is 503. */
+export const PasswordHasherConfig = Config.all({
+  concurrency: positiveSetting("PASSWORD_HASH_CONCURRENCY", defaultHasherOptions().concurrency),
+  maxQueue: positiveSetting("PASSWORD_HASH_QUEUE", defaultHasherOptions().maxQueue)
+}).pipe(Config.map((limits): PasswordHasherOptions => ({ ...defaultHasherOptions(), ...limits })))
+
+/** A saturated hasher answers like a full mailbox: 503 with `Retry-After`. */
+const busyAsOverloaded = <A, E, R>(
+  self: Effect.Effect<A, E | PasswordHashingBusy, R>
+): Effect.Effect<A, Exclude<E, PasswordHashingBusy> | Overloaded, R> =>
+  Effect.catchIf(
+    self,
+    (error): error is PasswordHashingBusy => error instanceof PasswordHashingBusy,
+    (busy) =>
+      Effect.fail(new Overloaded({ entity: "password-hashing", retryAfterSeconds: busy.retryAfterSeconds }))
+  ) as Effect.Effect<A, Exclude<E, PasswordHashingBusy> | Overloaded, R>
 
 /** Why a bearer token was refused; clients only ever see 401, the reason goes to the logs. */
 export class InvalidToken extends Schema.TaggedError<InvalidToken>()("InvalidToken", {
@@ -60,18 +93,17 @@ export class Accounts extends Context.Service<Accounts>()("Accounts", {
     const { accounts, emails } = yield* Aggregates
     const throttle = yield* LoginThrottle
     const { jwtSecret } = yield* AppConfig
-    const ttlSeconds = yield* JwtTtlConfig.pipe(
-      Effect.mapError(
-        (error) => new InvalidConfig({ message: `Invalid configuration: ${describeConfigError(error)}` })
-      )
-    )
-    // An unknown email still costs one KDF run, so response times do not tell which emails exist.
-    const decoyHash = yield* hashPassword(Redacted.make(randomUUID()))
+    const invalidConfig = (error: Config.ConfigError) =>
+      new InvalidConfig({ message: `Invalid configuration: ${describeConfigError(error)}` })
+    const ttlSeconds = yield* JwtTtlConfig.pipe(Effect.mapError(invalidConfig))
+    const jwtOptions = yield* JwtOptionsConfig.pipe(Effect.mapError(invalidConfig))
+    const jwt = makeJwtCodec({ secret: jwtSecret, ...jwtOptions })
+    const hasher = yield* makePasswordHasher(yield* PasswordHasherConfig.pipe(Effect.mapError(invalidConfig)))
 
     const issueSession = (account: Account) =>
       Effect.map(now, (at): Session => {
         const iat = Math.floor(at.getTime() / 1000)
-        const access_token = Jwt.issue(jwtSecret, {
+        const access_token = jwt.issue({
           sub: account.id,
           jti: randomUUID(),
           iat,
@@ -79,6 +111,39 @@ export class Accounts extends Context.Service<Accounts>()("Accounts", {
         })
         return { user: userView(account), access_token, expires_in: ttlSeconds }
       })
+
+    /**
+     * The confusable skeleton's claim, beside the address's own (the same stream when they are equal):
+     * a look-alike of a registered address finds the skeleton taken. Accounts registered before this
+     * claim existed get it on their next login.
+     */
+    const claimSkeleton = (email: Email, user_id: UserId, at: Date) => {
+      const skeletonId = emailEntityId(emailSkeleton(email))
+      return skeletonId === emailEntityId(email)
+        ? Effect.void
+        : Effect.asVoid(emails.send(skeletonId, { _tag: "ClaimEmail", email, user_id, at }))
+    }
+
+    /**
+     * After a verified login: an old hash is replaced by one at today's parameters, and an account from
+     * before skeleton claims gets its claim. Neither may fail the login: a busy hasher or a look-alike
+     * that claimed the skeleton first only means it is not done this time.
+     */
+    const afterLogin = (account: Account, password: Redacted.Redacted<string>, needsRehash: boolean) =>
+      Effect.gen(function* () {
+        const at = yield* now
+        if (needsRehash) {
+          const password_hash = PasswordHash.make(yield* hasher.hash(password))
+          yield* accounts.send(account.id, RehashPassword.make({ user_id: account.id, password_hash, at }))
+        }
+        yield* claimSkeleton(account.email, account.id, at)
+      }).pipe(
+        Effect.catchTags({
+          PasswordHashingBusy: () => Effect.void,
+          EmailTaken: () => Effect.void,
+          AccountNotFound: () => Effect.void
+        })
+      )
 
     /** `client`: the address the request came from (see `src/http/clientAddress.ts`); throttled per address. */
     const register = (input: {
@@ -91,7 +156,13 @@ export class Accounts extends Context.Service<Accounts>()("Accounts", {
         // Before the KDF: a refused registration costs nothing.
         yield* throttle.admitRegistration(input.client)
         const at = yield* now
-        const password_hash = PasswordHash.make(yield* hashPassword(input.password))
+        const weak = yield* checkPasswordStrength(input.password, [input.email, input.display_name])
+        if (weak !== undefined)
+          return yield* new WeakPassword({
+            message: `Password ${weak.reason}; choose a longer or less common one`,
+            details: { field: "password", score: weak.score }
+          })
+        const password_hash = PasswordHash.make(yield* hasher.hash(input.password))
         const claimId = emailEntityId(input.email)
         const user_id = yield* emails
           .send(claimId, { _tag: "ClaimEmail", email: input.email, user_id: UserId.make(randomUUID()), at })
@@ -103,6 +174,7 @@ export class Accounts extends Context.Service<Accounts>()("Accounts", {
             )
           )
         if (user_id === null) return yield* Effect.die(new Error(`email claim ${claimId} has no owner`))
+        yield* claimSkeleton(input.email, user_id, at)
         const registered = yield* accounts
           .send(
             user_id,
@@ -123,8 +195,9 @@ export class Accounts extends Context.Service<Accounts>()("Accounts", {
         if (account === null) return yield* Effect.die(new Error(`account ${user_id} not registered`))
         return yield* issueSession(account)
       }).pipe(
+        busyAsOverloaded,
         storeFailuresAsDefects,
-        failsOnlyWith("EmailTaken", "RegistrationThrottled", "Overloaded"),
+        failsOnlyWith("EmailTaken", "WeakPassword", "RegistrationThrottled", "Overloaded"),
         withSpan("Accounts.register")
       )
 
@@ -142,15 +215,19 @@ export class Accounts extends Context.Service<Accounts>()("Accounts", {
         const invalid = new InvalidCredentials({ message: "Wrong email or password" })
         const claim = yield* emails.read(emailEntityId(input.email))
         const owner = claim.state.user_id
-        const account = owner === null ? null : (yield* accounts.read(owner)).state.account
-        if (account === null) {
-          yield* verifyPassword(input.password, decoyHash)
+        const state = owner === null ? null : (yield* accounts.read(owner)).state
+        const account = state?.account ?? null
+        // A skeleton claim also points at its account: only the address itself logs in.
+        if (owner === null || state === null || account === null || account.email !== input.email) {
+          yield* hasher.verify(input.password, DECOY_HASH)
           return yield* Effect.fail(invalid)
         }
-        const ok = yield* verifyPassword(input.password, account.password_hash)
+        const { ok, needsRehash } = yield* hasher.verify(input.password, account.password_hash)
         if (!ok) return yield* Effect.fail(invalid)
+        yield* afterLogin(account, input.password, needsRehash)
         return yield* issueSession(account)
       }).pipe(
+        busyAsOverloaded,
         storeFailuresAsDefects,
         // Keyed on the form that finds the account (the email claim's key): were look-alike spellings
         // of one address to reach one account, each must not get a throttle of its own.
@@ -164,7 +241,7 @@ export class Accounts extends Context.Service<Accounts>()("Accounts", {
       Effect.gen(function* () {
         if (token.length === 0) return yield* new InvalidToken({ reason: "missing" })
         const at = yield* now
-        const claims = yield* Jwt.verify(jwtSecret, token, Math.floor(at.getTime() / 1000)).pipe(
+        const claims = yield* jwt.verify(token, Math.floor(at.getTime() / 1000)).pipe(
           Result.mapError((reason) => new InvalidToken({ reason })),
           Effect.fromResult
         )

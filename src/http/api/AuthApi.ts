@@ -1,6 +1,13 @@
 import { Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
-import { DisplayName, EmailFromInput, Password, UserView } from "../../domain/account.ts"
+import {
+  DisplayName,
+  EmailFromInput,
+  LoginPassword,
+  Password,
+  UserView,
+  WeakPassword
+} from "../../domain/account.ts"
 import { EmailTaken, InvalidCredentials, LoginThrottled, RegistrationThrottled } from "../../domain/errors.ts"
 import { Overloaded } from "../errors.ts"
 import { Authentication } from "./Security.ts"
@@ -11,7 +18,7 @@ export const RegisterRequest = Schema.Struct({
   display_name: Schema.Trim.pipe(Schema.decodeTo(DisplayName))
 }).annotate({ identifier: "RegisterRequest" })
 
-export const LoginRequest = Schema.Struct({ email: EmailFromInput, password: Password }).annotate({
+export const LoginRequest = Schema.Struct({ email: EmailFromInput, password: LoginPassword }).annotate({
   identifier: "LoginRequest"
 })
 
@@ -28,7 +35,7 @@ export class AuthApi extends HttpApiGroup.make("auth")
     HttpApiEndpoint.post("register", "/api/v1/auth/register", {
       payload: RegisterRequest,
       success: SessionResponse.pipe(HttpApiSchema.status(201)),
-      error: [EmailTaken, RegistrationThrottled, Overloaded]
+      error: [EmailTaken, WeakPassword, RegistrationThrottled, Overloaded]
     }).annotate(
       OpenApi.Summary,
       "Create an account and get an access token (registrations are limited per client address)"

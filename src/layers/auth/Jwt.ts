@@ -1,9 +1,15 @@
-import { Redacted, Result, Schema } from "effect"
-import { createHmac, timingSafeEqual } from "node:crypto"
+import { Config, Effect, Redacted, Result, Schema } from "effect"
+import { createSigner, createVerifier, TokenError } from "fast-jwt"
+import { createHash } from "node:crypto"
+import { invalidSetting } from "../AppConfig.ts"
 
 /**
- * Minimal HS256 JSON Web Tokens: only what FocusForge issues and accepts. The header is fixed, so a
- * token claiming another algorithm (`none`, RS256 with our secret as a public key, …) never verifies.
+ * HS256 access tokens through fast-jwt (synchronous; measured against jose and our former hand-rolled
+ * verifier in bench/jwt.ts). Every token names its key (`kid`, derived from the secret) and carries
+ * `iss` and `aud`; a token is accepted when its `kid` is the current secret's or one of
+ * `JWT_PREVIOUS_SECRETS`', so rotating the secret logs nobody out until their tokens expire. Only HS256
+ * verifies: a token claiming `none`, RS256 or anything else is malformed. Expiry is checked against the
+ * caller's clock, not fast-jwt's, so it follows Effect's `Clock` (and `TestClock`).
  */
 export const Claims = Schema.Struct({
   sub: Schema.String,
@@ -13,38 +19,154 @@ export const Claims = Schema.Struct({
 })
 export type Claims = typeof Claims.Type
 
-const HEADER = Buffer.from(JSON.stringify({ alg: "HS256", typ: "JWT" })).toString("base64url")
-const decodeClaims = Schema.decodeUnknownResult(Schema.fromJsonString(Claims))
-
-const sign = (secret: Redacted.Redacted<string>, input: string) =>
-  createHmac("sha256", Redacted.value(secret)).update(input).digest()
-
-export const issue = (secret: Redacted.Redacted<string>, claims: Claims): string => {
-  const payload = Buffer.from(JSON.stringify(claims)).toString("base64url")
-  const input = `${HEADER}.${payload}`
-  return `${input}.${sign(secret, input).toString("base64url")}`
+export interface JwtSettings {
+  readonly secret: Redacted.Redacted<string>
+  /** Older secrets still accepted for verification; never used to sign. */
+  readonly previousSecrets: ReadonlyArray<Redacted.Redacted<string>>
+  readonly issuer: string
+  readonly audience: string
 }
 
 export type InvalidReason = "malformed" | "signature" | "expired"
 
-/** Verifies signature and expiry; `nowSeconds` comes from the caller's Clock so expiry is testable. */
-export const verify = (
-  secret: Redacted.Redacted<string>,
-  token: string,
-  nowSeconds: number
-): Result.Result<Claims, InvalidReason> => {
-  const parts = token.split(".")
-  if (parts.length !== 3) return Result.fail("malformed")
-  const [header, payload, signature] = parts as [string, string, string]
-  if (header !== HEADER) return Result.fail("malformed")
-  const expected = sign(secret, `${header}.${payload}`)
-  const given = Buffer.from(signature, "base64url")
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return Result.fail("signature")
-  return Result.flatMap(
-    Result.mapError(
-      decodeClaims(Buffer.from(payload, "base64url").toString("utf8")),
-      (): InvalidReason => "malformed"
-    ),
-    (claims) => (claims.exp <= nowSeconds ? Result.fail<InvalidReason>("expired") : Result.succeed(claims))
-  )
+export interface JwtCodec {
+  readonly issue: (claims: Claims) => string
+  /** Signature, algorithm, `kid`, `iss`, `aud` and claim shapes; then expiry against `nowSeconds`. */
+  readonly verify: (token: string, nowSeconds: number) => Result.Result<Claims, InvalidReason>
+  /** The `kid` new tokens carry. */
+  readonly kid: string
 }
+
+/**
+ * A key's id: a hash of the secret, so operators configure secrets only and a rotation cannot pair a
+ * secret with the wrong id. Eight bytes of SHA-256 tell keys apart and say nothing usable about them.
+ */
+export const keyId = (secret: Redacted.Redacted<string>): string =>
+  createHash("sha256")
+    .update("focusforge-jwt-kid\0")
+    .update(Redacted.value(secret))
+    .digest("base64url")
+    .slice(0, 11)
+
+/**
+ * An HS256 signature is 32 bytes: exactly 43 base64url characters, no padding, and the last one carrying
+ * 2 bits with its 4 unused bits zero. fast-jwt decodes leniently (it ignores those bits), so without this
+ * one token would have several spellings that verify.
+ */
+const CANONICAL_SIGNATURE = /^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/
+
+const decodeClaims = Schema.decodeUnknownResult(Claims)
+
+/** Bounds the header memo: a client sending endless header variants for one kid only misses it. */
+const MAX_KNOWN_HEADERS = 32
+
+const headerKid = (segment: string): string | undefined => {
+  try {
+    const header: unknown = JSON.parse(Buffer.from(segment, "base64url").toString("utf8"))
+    if (typeof header !== "object" || header === null || !Object.hasOwn(header, "kid")) return undefined
+    const kid: unknown = (header as { readonly kid: unknown }).kid
+    return typeof kid === "string" ? kid : undefined
+  } catch {
+    return undefined
+  }
+}
+
+const reasonOf = (error: unknown): InvalidReason =>
+  error instanceof TokenError && error.code === TokenError.codes.invalidSignature ? "signature" : "malformed"
+
+export const makeJwtCodec = (settings: JwtSettings): JwtCodec => {
+  const kid = keyId(settings.secret)
+  const sign = createSigner({
+    key: Redacted.value(settings.secret),
+    algorithm: "HS256",
+    kid,
+    iss: settings.issuer,
+    aud: settings.audience
+  })
+  const verifierFor = (secret: Redacted.Redacted<string>) =>
+    createVerifier({
+      key: Redacted.value(secret),
+      algorithms: ["HS256"],
+      allowedIss: settings.issuer,
+      allowedAud: settings.audience,
+      requiredClaims: ["iss", "aud", "sub", "jti", "iat", "exp"],
+      ignoreExpiration: true,
+      ignoreNotBefore: true
+    })
+  const verifiers = new Map<string, (token: string) => unknown>()
+  for (const secret of [...settings.previousSecrets].reverse())
+    verifiers.set(keyId(secret), verifierFor(secret))
+  verifiers.set(kid, verifierFor(settings.secret))
+
+  // Our tokens share a handful of header spellings (one per kid): remember them rather than parse each.
+  const knownHeaders = new Map<string, (token: string) => unknown>()
+  const verifierOf = (header: string) => {
+    const known = knownHeaders.get(header)
+    if (known !== undefined) return known
+    const verifier = verifiers.get(headerKid(header) ?? "")
+    if (verifier !== undefined && knownHeaders.size < MAX_KNOWN_HEADERS) knownHeaders.set(header, verifier)
+    return verifier
+  }
+
+  const verify = (token: string, nowSeconds: number): Result.Result<Claims, InvalidReason> => {
+    const parts = token.split(".")
+    if (parts.length !== 3) return Result.fail("malformed")
+    const [header, , signature] = parts as [string, string, string]
+    const verifier = verifierOf(header)
+    if (verifier === undefined) return Result.fail("malformed")
+    if (!CANONICAL_SIGNATURE.test(signature)) return Result.fail("signature")
+    let payload: unknown
+    try {
+      payload = verifier(token)
+    } catch (error) {
+      return Result.fail(reasonOf(error))
+    }
+    return Result.flatMap(
+      Result.mapError(decodeClaims(payload), (): InvalidReason => "malformed"),
+      (claims) => (claims.exp <= nowSeconds ? Result.fail<InvalidReason>("expired") : Result.succeed(claims))
+    )
+  }
+
+  return { issue: (claims) => sign({ ...claims }), verify, kid }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Configuration
+
+const MIN_SECRET_LENGTH = 32
+
+/** `JWT_PREVIOUS_SECRETS`: comma-separated, each at least 32 characters; blank entries are ignored. */
+export const PreviousSecretsConfig = Config.Redacted("JWT_PREVIOUS_SECRETS").pipe(
+  Config.mapEffect((raw) => {
+    const secrets = Redacted.value(raw)
+      .split(",")
+      .map((entry) => entry.trim())
+      .filter((entry) => entry.length > 0)
+    return secrets.every((secret) => secret.length >= MIN_SECRET_LENGTH)
+      ? Effect.succeed(secrets.map((secret) => Redacted.make(secret)))
+      : Effect.fail(
+          invalidSetting(
+            "JWT_PREVIOUS_SECRETS",
+            `Expected secrets of at least ${MIN_SECRET_LENGTH} characters`
+          )
+        )
+  }),
+  Config.withDefault<ReadonlyArray<Redacted.Redacted<string>>>([])
+)
+
+const claimValue = (name: string) =>
+  Config.String(name).pipe(
+    Config.mapEffect((raw) =>
+      raw.trim().length > 0 && raw.trim() === raw
+        ? Effect.succeed(raw)
+        : Effect.fail(invalidSetting(name, "Expected a non-blank value without surrounding spaces"))
+    ),
+    Config.withDefault("focusforge")
+  )
+
+/** Everything about tokens besides the current secret (which `AppConfig` owns). */
+export const JwtOptionsConfig = Config.all({
+  previousSecrets: PreviousSecretsConfig,
+  issuer: claimValue("JWT_ISSUER"),
+  audience: claimValue("JWT_AUDIENCE")
+})
