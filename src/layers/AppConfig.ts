@@ -336,7 +336,7 @@ export interface ConnectionLimits {
   readonly headersTimeoutMs: number
   /** Time to receive a whole request, headers and body; Node answers 408 and closes. */
   readonly requestTimeoutMs: number
-  /** Header lines read per request; the rest are dropped. */
+  /** Header lines per request at most; Node answers 431 beyond. */
   readonly maxHeadersCount: number
   /** Bytes of request line and headers at most; Node answers 431 beyond. */
   readonly maxHeaderBytes: number
