@@ -6,6 +6,7 @@ import { BlockNotFound, InvalidInput, InvalidTransition, TaskNotFound } from "..
 import { BlockId, TaskId } from "../../domain/ids.ts"
 import { DEFAULT_DURATION_MINUTES, TaskDuration } from "../../domain/rules.ts"
 import { Block, Description, EffortRating, ProofText, Task, TaskStatus, Title } from "../../domain/task.ts"
+import { TooManyOpenTasks } from "../../domain/taskQuota.ts"
 import { Overloaded } from "../errors.ts"
 import { Limit, Offset } from "./Paging.ts"
 import { Authentication } from "./Security.ts"
@@ -63,8 +64,11 @@ export class TasksApi extends HttpApiGroup.make("tasks")
     HttpApiEndpoint.post("create", "/api/v1/tasks", {
       payload: CreateTaskRequest,
       success: Task.pipe(HttpApiSchema.status(201)),
-      error: [InvalidInput, Overloaded]
-    }).annotate(OpenApi.Summary, "Create a task, cut into focus blocks by the breakdown")
+      error: [InvalidInput, TooManyOpenTasks, Overloaded]
+    }).annotate(
+      OpenApi.Summary,
+      "Create a task, cut into focus blocks by the breakdown (409 `TooManyOpenTasks` at MAX_OPEN_TASKS)"
+    )
   )
   .add(
     HttpApiEndpoint.get("list", "/api/v1/tasks", {

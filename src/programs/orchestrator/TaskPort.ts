@@ -2,6 +2,7 @@ import { Context, type Effect } from "effect"
 import type { Difficulty } from "../../domain/common.ts"
 import type { BlockNotFound, InvalidInput, InvalidTransition, TaskNotFound } from "../../domain/errors.ts"
 import type { Block, Task } from "../../domain/task.ts"
+import type { TooManyOpenTasks } from "../../domain/taskQuota.ts"
 import type { Overloaded } from "../actors/EntityRuntime.ts"
 
 export interface NewTaskInput {
@@ -25,7 +26,10 @@ export interface BlockCompletion {
  * block complete once, so its tokens are paid once whatever the caller retries.
  */
 export interface TaskPortShape {
-  readonly create: (userId: string, input: NewTaskInput) => Effect.Effect<Task, InvalidInput | Overloaded>
+  readonly create: (
+    userId: string,
+    input: NewTaskInput
+  ) => Effect.Effect<Task, InvalidInput | TooManyOpenTasks | Overloaded>
   readonly get: (userId: string, taskId: string) => Effect.Effect<Task, TaskNotFound | Overloaded>
   readonly startBlock: (
     userId: string,
