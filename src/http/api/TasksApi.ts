@@ -88,7 +88,10 @@ export class TasksApi extends HttpApiGroup.make("tasks")
     HttpApiEndpoint.get("dashboard", "/api/v1/tasks/dashboard", {
       success: Dashboard,
       error: Overloaded
-    }).annotate(OpenApi.Summary, "Active tasks, today's blocks, balance, level and streak")
+    }).annotate(
+      OpenApi.Summary,
+      "Active tasks and today's blocks (at most 50 each, with totals), balance, level and streak"
+    )
   )
   .add(
     HttpApiEndpoint.get("get", "/api/v1/tasks/:task_id", {
