@@ -161,6 +161,10 @@ const encodedTag = (encoded: unknown): string | undefined => {
  * decided strictly one at a time against warm state, while different entities run concurrently.
  * Between processes the store's optimistic concurrency is the guard: a lost race reloads the tail
  * and decides the command again.
+ *
+ * Memory is bounded: only entities whose stream has events keep an actor once their work is done (a
+ * read or a refused command for an unknown id leaves none), and the actors kept live under one ceiling
+ * (`Residency`, shared by the actor system's runtimes), least recently used idle ones passivated first.
  */
 export const makeEntityRuntime = <State, Command, Event, Err>(
   decider: Decider<State, Command, Event, Err>,
