@@ -139,6 +139,16 @@ describe("bounds on the real server", () => {
       204
     )
     expect((await call(server.url, "POST", "/api/v1/tasks", { token: owner.token, body })).status).toBe(201)
+
+    // The workflow that runs chains first is refused before any of them runs (their runs are events).
+    const beforeWorkflow = countEvents(server.dataDir)
+    const enhanced = await call(server.url, "POST", "/api/v1/orchestrator/tasks/create-enhanced", {
+      token: owner.token,
+      body: { title: "Plan the launch", description: "", duration_minutes: 50 }
+    })
+    expect(enhanced.status).toBe(409)
+    expect(enhanced.json()).toMatchObject({ _tag: "TooManyOpenTasks", details: { limit: 3, open: 3 } })
+    expect(countEvents(server.dataDir)).toBe(beforeWorkflow)
   })
 
   it("the OpenAPI document declares the 409 and the dashboard's totals", async () => {

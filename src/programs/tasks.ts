@@ -226,7 +226,21 @@ export class Tasks extends Context.Service<Tasks>()("Tasks", {
         return dashboard(all, wallet.state, yield* now)
       }).pipe(storeFailuresAsDefects)
 
-    return { create, get, list, update, remove, startBlock, completeBlock, dashboard: dashboardOf } as const
+    /** Refuses (`TooManyOpenTasks`) a user at `MAX_OPEN_TASKS`, writing nothing: for workflows that run chains before creating. */
+    const ensureCanCreate = (userId: UserId) =>
+      quota.check(userId).pipe(storeFailuresAsDefects, withSpan("Tasks.ensureCanCreate"))
+
+    return {
+      create,
+      ensureCanCreate,
+      get,
+      list,
+      update,
+      remove,
+      startBlock,
+      completeBlock,
+      dashboard: dashboardOf
+    } as const
   })
 }) {
   /** Dependencies (Aggregates, TaskIndex, TaskBreakdown) come from the caller's layer graph. */

@@ -30,6 +30,8 @@ export interface TaskPortShape {
     userId: string,
     input: NewTaskInput
   ) => Effect.Effect<Task, InvalidInput | TooManyOpenTasks | Overloaded>
+  /** Refuses a user at the open-task cap before a workflow spends chain runs on a task it cannot create. */
+  readonly ensureCanCreate: (userId: string) => Effect.Effect<void, TooManyOpenTasks | Overloaded>
   readonly get: (userId: string, taskId: string) => Effect.Effect<Task, TaskNotFound | Overloaded>
   readonly startBlock: (
     userId: string,
