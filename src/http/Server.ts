@@ -4,7 +4,7 @@ import { HttpRouter, HttpServer } from "effect/http"
 import { type HttpApi, HttpApiBuilder, type HttpApiGroup, HttpApiScalar } from "effect/http-api"
 import type * as Http from "node:http"
 import { AppLayer } from "../AppLayer.ts"
-import { AppConfig } from "../layers/AppConfig.ts"
+import { AppConfig, ConnectionLimitsConfig, readSetting } from "../layers/AppConfig.ts"
 import { Health } from "../layers/Health.ts"
 import { logReleased } from "../layers/Logging.ts"
 import { EmbeddedJobsLive } from "../programs/orchestrator/BackgroundJobs.ts"
@@ -65,7 +65,7 @@ const NodeServerLive = Layer.effectContext(
   Effect.gen(function* () {
     const config = yield* AppConfig
     yield* logReleased("http-server")
-    const server = NodeAdapter.createServer()
+    const server = NodeAdapter.createServer(yield* readSetting(ConnectionLimitsConfig))
     addSecurityHeaders(server)
     const httpServer = yield* NodeAdapter.make(server, {
       port: config.port,

@@ -428,3 +428,67 @@ export const LoginThrottleConfig: Config.Config<LoginThrottleSettings> = Config.
   maxEntries: throttleInt("LOGIN_THROTTLE_MAX_ENTRIES", defaultLoginThrottleSettings.maxEntries, 1),
   prefix: Config.String("LOGIN_THROTTLE_PREFIX").pipe(Config.withDefault(defaultLoginThrottleSettings.prefix))
 })
+
+// ---------------------------------------------------------------------------------------------
+// Bounds: what one client can make one process hold (live actors, open tasks, connections). Each is
+// read by the component it bounds, so the settings stay one self-contained block; README, "Limits".
+
+/** Socket-level limits of the HTTP server (`src/http/NodeAdapter.ts` applies them). */
+export interface ConnectionLimits {
+  /** Open connections at most (`server.maxConnections`); Node closes any beyond at once. */
+  readonly maxConnections: number
+  /** Open connections at most from one peer address; 0 turns the cap off. Beyond: 503 and closed. */
+  readonly maxPerAddress: number
+  /** Time to receive a request's headers (slowloris); Node answers 408 and closes. */
+  readonly headersTimeoutMs: number
+  /** Time to receive a whole request, headers and body; Node answers 408 and closes. */
+  readonly requestTimeoutMs: number
+  /** Header lines per request at most; Node answers 431 beyond. */
+  readonly maxHeadersCount: number
+  /** Bytes of request line and headers at most; Node answers 431 beyond. */
+  readonly maxHeaderBytes: number
+}
+
+export const defaultConnectionLimits: ConnectionLimits = {
+  maxConnections: 8192,
+  maxPerAddress: 256,
+  headersTimeoutMs: 20_000,
+  requestTimeoutMs: 60_000,
+  maxHeadersCount: 100,
+  maxHeaderBytes: 16 * 1024
+}
+
+const nonNegativeInt = (name: string, fallback: number) =>
+  integerSetting(name, { message: "Expected a non-negative integer", validation: (n) => n >= 0 }).pipe(
+    Config.withDefault(fallback)
+  )
+
+/** Live entity actors per process (`ACTORS_MAX`); the least recently used idle ones make room. */
+export const ActorsMaxConfig: Config.Config<number> = positiveInt("ACTORS_MAX", 10_000)
+
+/** Open (not completed, not deleted) tasks per user (`MAX_OPEN_TASKS`). */
+export const MaxOpenTasksConfig: Config.Config<number> = positiveInt("MAX_OPEN_TASKS", 200)
+
+export const ConnectionLimitsConfig: Config.Config<ConnectionLimits> = Config.all({
+  maxConnections: positiveInt("MAX_CONNECTIONS", defaultConnectionLimits.maxConnections),
+  maxPerAddress: nonNegativeInt("MAX_CONNECTIONS_PER_ADDRESS", defaultConnectionLimits.maxPerAddress),
+  headersTimeoutMs: positiveInt("HTTP_HEADERS_TIMEOUT_MS", defaultConnectionLimits.headersTimeoutMs),
+  requestTimeoutMs: positiveInt("HTTP_REQUEST_TIMEOUT_MS", defaultConnectionLimits.requestTimeoutMs),
+  maxHeadersCount: positiveInt("HTTP_MAX_HEADERS", defaultConnectionLimits.maxHeadersCount),
+  maxHeaderBytes: positiveInt("HTTP_MAX_HEADER_BYTES", defaultConnectionLimits.maxHeaderBytes)
+}).pipe(
+  // Node refuses a headers timeout longer than the request timeout; say so in the config's own words.
+  Config.mapEffect((limits) =>
+    limits.headersTimeoutMs <= limits.requestTimeoutMs
+      ? Effect.succeed(limits)
+      : Effect.fail(invalidSetting("HTTP_HEADERS_TIMEOUT_MS", "Expected at most HTTP_REQUEST_TIMEOUT_MS"))
+  )
+)
+
+/** Reads one of the settings above, failing start-up with the same one-line message as `load`. */
+export const readSetting = <A>(config: Config.Config<A>): Effect.Effect<A, InvalidConfig> =>
+  config.pipe(
+    Effect.mapError(
+      (error) => new InvalidConfig({ message: `Invalid configuration: ${describeConfigError(error)}` })
+    )
+  )

@@ -116,7 +116,25 @@ const make = (registry: Prom.Registry, windowMinutes: number) => {
     "kind",
     "outcome"
   ])
+  const actorPassivations = counter(
+    "focusforge_actor_passivations_total",
+    "Actors stopped, by kind and reason: idle (TTL), evicted (ACTORS_MAX reached), empty (no events)",
+    ["kind", "reason"]
+  )
+  const actorsMax = gauge("focusforge_actors_max", "Ceiling on live actors of every kind (ACTORS_MAX)", [])
+  const actorsTotal = gauge(
+    "focusforge_actors_live_total",
+    "Entity actors currently in memory, all kinds",
+    []
+  )
   const actors = {
+    /** `count` 0 is meaningful: it makes the series exist before the first passivation. */
+    passivated: (kind: string, reason: "idle" | "evicted" | "empty", count: number) =>
+      actorPassivations.inc({ kind, reason }, count),
+    setResidency: (live: number, max: number) => {
+      actorsTotal.set(live)
+      actorsMax.set(max)
+    },
     setLive: (kind: string, count: number) => actorsLive.set({ kind }, count),
     addLive: (kind: string, delta: number) => actorsLive.inc({ kind }, delta),
     addQueued: (kind: string, delta: number) => mailboxDepth.inc({ kind }, delta),

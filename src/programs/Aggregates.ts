@@ -2,6 +2,7 @@ import { Clock, Context, Effect, Layer } from "effect"
 import { AccountDecider, EmailClaimDecider } from "../domain/account.ts"
 import { MoodDecider } from "../domain/mood.ts"
 import { TaskDecider } from "../domain/task.ts"
+import { TaskQuotaDecider } from "../domain/taskQuota.ts"
 import { WalletDecider } from "../domain/wallet.ts"
 import { EventStoreError, VersionConflict } from "../layers/EventStore.ts"
 import { ActorSystem } from "./actors/ActorSystem.ts"
@@ -19,7 +20,9 @@ export class Aggregates extends Context.Service<Aggregates>()("Aggregates", {
       emails: yield* system.register(EmailClaimDecider),
       tasks: yield* system.register(TaskDecider),
       wallets: yield* system.register(WalletDecider),
-      moods: yield* system.register(MoodDecider)
+      moods: yield* system.register(MoodDecider),
+      /** Per user: the open-task cap, `MAX_OPEN_TASKS` (`taskQuota.ts`). */
+      taskQuotas: yield* system.register(TaskQuotaDecider)
     } as const
   })
 }) {

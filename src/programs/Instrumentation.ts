@@ -3,6 +3,7 @@ import { AiOptimizer } from "../layers/AiOptimizer.ts"
 import { Cache } from "../layers/Cache.ts"
 import { Metrics } from "../layers/Metrics.ts"
 import { ActorSystem } from "./actors/ActorSystem.ts"
+import { PASSIVATION_REASONS } from "./actors/Residency.ts"
 
 const SAMPLE_EVERY = Duration.seconds(1)
 
@@ -39,6 +40,18 @@ export class Instrumentation extends Context.Service<Instrumentation>()("Instrum
           metrics.actors.command(entity.type, "conflict_retry", n)
         )
       }
+      for (const entity of yield* actors.passivations) {
+        for (const reason of PASSIVATION_REASONS) {
+          // Incremented by 0 too: every kind × reason series exists from the first sample.
+          metrics.actors.passivated(
+            entity.type,
+            reason,
+            growth(`actors.${entity.type}.${reason}`, entity[reason])
+          )
+        }
+      }
+      const residency = yield* actors.residency
+      metrics.actors.setResidency(residency.live, residency.max)
 
       const ai = yield* optimizer.stats
       metrics.ai.setBreakerState("provider", ai.breaker.state)

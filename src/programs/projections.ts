@@ -1,5 +1,6 @@
 import { Context, Effect, Layer, Schema, Semaphore, Stream } from "effect"
-import type { UserId } from "../domain/ids.ts"
+import { TaskId, type UserId } from "../domain/ids.ts"
+import type { TaskLogView } from "../domain/taskQuota.ts"
 import { evolveTaskState, initialTaskState, type Task, TaskEvent, type TaskState } from "../domain/task.ts"
 import { EventStore } from "../layers/EventStore.ts"
 
@@ -63,7 +64,26 @@ export class TaskIndex extends Context.Service<TaskIndex>()("TaskIndex", {
         )
       )
 
-    return { tasksOf, catchUp } as const
+    /**
+     * The user's task ids by whether they still count as open (not completed, not deleted): what the
+     * open-task quota derives its count from (`src/domain/taskQuota.ts`).
+     */
+    const taskLogOf = (userId: UserId): Effect.Effect<TaskLogView> =>
+      Effect.andThen(
+        catchUp,
+        Effect.sync(() => {
+          const open: Array<TaskId> = []
+          const closed: Array<TaskId> = []
+          for (const id of byUser.get(userId) ?? []) {
+            const task = tasks.get(id)?.task ?? null
+            if (task === null || task.status === "completed") closed.push(TaskId.make(id))
+            else open.push(task.id)
+          }
+          return { open, closed }
+        })
+      )
+
+    return { tasksOf, taskLogOf, catchUp } as const
   })
 }) {
   /** Dependencies (EventStore) come from the caller's layer graph. */

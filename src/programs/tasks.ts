@@ -21,6 +21,8 @@ import { Aggregates, failsOnlyWith, now, storeFailuresAsDefects } from "./Aggreg
 import { TaskIndex } from "./projections.ts"
 import { bonusOf } from "./store.ts"
 import { TaskBreakdown } from "./TaskBreakdown.ts"
+import { makeOpenTaskQuota } from "./taskQuota.ts"
+import { MaxOpenTasksConfig, readSetting } from "../layers/AppConfig.ts"
 import { withSpan } from "../layers/spans.ts"
 
 export interface NewTask {
@@ -58,9 +60,11 @@ const onlyOverloaded = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A,
  */
 export class Tasks extends Context.Service<Tasks>()("Tasks", {
   make: Effect.gen(function* () {
-    const { tasks, wallets } = yield* Aggregates
+    const aggregates = yield* Aggregates
+    const { tasks, wallets } = aggregates
     const index = yield* TaskIndex
     const breakdown = yield* TaskBreakdown
+    const quota = makeOpenTaskQuota(aggregates.taskQuotas, index, yield* readSetting(MaxOpenTasksConfig))
 
     const owned = (task: Task | null, userId: UserId, taskId: TaskId) =>
       task !== null && task.user_id === userId ? Effect.succeed(task) : Effect.fail(taskNotFound(taskId))
@@ -70,16 +74,27 @@ export class Tasks extends Context.Service<Tasks>()("Tasks", {
         ? Effect.die(new Error(`task ${taskId} vanished after a successful command`))
         : Effect.succeed(task)
 
+    /**
+     * Within `MAX_OPEN_TASKS`: checked before the breakdown runs (a refused request runs no chain), then
+     * a slot is reserved for this task id and the task created at once. The reservation names the task,
+     * so a crash between the two appends holds the slot only until the reservation expires.
+     */
     const create = (userId: UserId, input: NewTask) =>
       Effect.gen(function* () {
         const task_id = TaskId.make(randomUUID())
+        yield* quota.check(userId)
         const blocks = yield* breakdown.plan(input)
+        yield* quota.reserve(userId, task_id)
         const result = yield* tasks.send(
           task_id,
           CreateTask.make({ task_id, user_id: userId, ...input, blocks, at: yield* now })
         )
         return yield* mustExist(result.state.task, task_id)
-      }).pipe(storeFailuresAsDefects, failsOnlyWith("InvalidInput", "Overloaded"), withSpan("Tasks.create"))
+      }).pipe(
+        storeFailuresAsDefects,
+        failsOnlyWith("InvalidInput", "Overloaded", "TooManyOpenTasks"),
+        withSpan("Tasks.create")
+      )
 
     const get = (userId: UserId, taskId: TaskId) =>
       tasks.read(taskId).pipe(
@@ -216,7 +231,21 @@ export class Tasks extends Context.Service<Tasks>()("Tasks", {
         return dashboard(all, wallet.state, yield* now)
       }).pipe(storeFailuresAsDefects)
 
-    return { create, get, list, update, remove, startBlock, completeBlock, dashboard: dashboardOf } as const
+    /** Refuses (`TooManyOpenTasks`) a user at `MAX_OPEN_TASKS`, writing nothing: for workflows that run chains before creating. */
+    const ensureCanCreate = (userId: UserId) =>
+      quota.check(userId).pipe(storeFailuresAsDefects, withSpan("Tasks.ensureCanCreate"))
+
+    return {
+      create,
+      ensureCanCreate,
+      get,
+      list,
+      update,
+      remove,
+      startBlock,
+      completeBlock,
+      dashboard: dashboardOf
+    } as const
   })
 }) {
   /** Dependencies (Aggregates, TaskIndex, TaskBreakdown) come from the caller's layer graph. */

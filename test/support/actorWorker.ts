@@ -15,7 +15,8 @@ const count = Number(countArg)
 
 const program = Effect.gen(function* () {
   const runtime = yield* makeEntityRuntime(counterDecider, { maxConflictRetries: 100 })
-  // Warm the actor so both processes start from loaded state and collide from the first command.
+  // A first command before the race opens the store and runs the actor's code paths once; its actor
+  // stops again at once (the stream is still empty: no actor is kept for a stream without events).
   yield* runtime.send("shared", { _tag: "Noop" })
   console.log("ready")
   while (!existsSync(goFile)) yield* Effect.sleep("5 millis")

@@ -72,6 +72,8 @@ export const TaskPortTest = Layer.effect(
             EventStoreError: Effect.die
           })
         ),
+      // This test double has no open-task cap.
+      ensureCanCreate: () => Effect.void,
       get: owned,
       startBlock: (userId, taskId, blockId) =>
         Effect.gen(function* () {

@@ -9,6 +9,7 @@ import {
 } from "../../domain/errors.ts"
 import { BlockId, TaskId } from "../../domain/ids.ts"
 import { MemoryEntry, MemoryKind } from "../../domain/memory.ts"
+import { TooManyOpenTasks } from "../../domain/taskQuota.ts"
 import { ChainRunView, ChainStepCompleted, RunSource } from "../../programs/chains/ChainRuns.ts"
 import {
   CompleteEnhancedRequest,
@@ -112,7 +113,7 @@ export class OrchestratorApi extends HttpApiGroup.make("orchestrator")
     HttpApiEndpoint.post("createEnhanced", "/api/v1/orchestrator/tasks/create-enhanced", {
       payload: CreateEnhancedRequest,
       success: CreateEnhancedResponse,
-      error: [InvalidInput, Overloaded]
+      error: [InvalidInput, TooManyOpenTasks, Overloaded]
     }).annotate(OpenApi.Summary, "Create a task with analysis, similar tasks, an AI breakdown and follow-ups")
   )
   .add(

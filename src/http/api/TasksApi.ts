@@ -12,6 +12,7 @@ import {
 import { BlockId, TaskId } from "../../domain/ids.ts"
 import { BlockPay, DEFAULT_DURATION_MINUTES, TaskDuration } from "../../domain/rules.ts"
 import { Block, Description, EffortRating, ProofText, Task, TaskStatus, Title } from "../../domain/task.ts"
+import { TooManyOpenTasks } from "../../domain/taskQuota.ts"
 import { Overloaded } from "../errors.ts"
 import { Limit, Offset } from "./Paging.ts"
 import { Authentication } from "./Security.ts"
@@ -71,8 +72,11 @@ export class TasksApi extends HttpApiGroup.make("tasks")
     HttpApiEndpoint.post("create", "/api/v1/tasks", {
       payload: CreateTaskRequest,
       success: Task.pipe(HttpApiSchema.status(201)),
-      error: [InvalidInput, Overloaded]
-    }).annotate(OpenApi.Summary, "Create a task, cut into focus blocks by the breakdown")
+      error: [InvalidInput, TooManyOpenTasks, Overloaded]
+    }).annotate(
+      OpenApi.Summary,
+      "Create a task, cut into focus blocks by the breakdown (409 `TooManyOpenTasks` at MAX_OPEN_TASKS)"
+    )
   )
   .add(
     HttpApiEndpoint.get("list", "/api/v1/tasks", {
@@ -92,7 +96,10 @@ export class TasksApi extends HttpApiGroup.make("tasks")
     HttpApiEndpoint.get("dashboard", "/api/v1/tasks/dashboard", {
       success: Dashboard,
       error: Overloaded
-    }).annotate(OpenApi.Summary, "Active tasks, today's blocks, balance, level and streak")
+    }).annotate(
+      OpenApi.Summary,
+      "Active tasks and today's blocks (at most 50 each, with totals), balance, level and streak"
+    )
   )
   .add(
     HttpApiEndpoint.get("get", "/api/v1/tasks/:task_id", {

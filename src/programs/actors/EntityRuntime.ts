@@ -23,8 +23,9 @@ import {
   type StoredEvent,
   VersionConflict
 } from "../../layers/EventStore.ts"
-import { catchUp, hydrate, streamIdOf } from "./Hydrate.ts"
+import { catchUp, type Hydrated, hydrate, streamIdOf } from "./Hydrate.ts"
 import { withSpan } from "../../layers/spans.ts"
+import { type PassivationCounts, type PassivationReason, type Resident, Residency } from "./Residency.ts"
 
 /** The entity's mailbox is full: the caller should come back after `retryAfterSeconds` (HTTP 503). */
 export class Overloaded extends Schema.TaggedError<Overloaded>()("Overloaded", {
@@ -46,6 +47,14 @@ export interface EntityRuntimeOptions {
   /** How many times a command is re-decided on fresh state after losing a race to another writer. */
   readonly maxConflictRetries: number
   readonly retryAfter: Duration.Input
+  /**
+   * Live actors at most, when the runtime is not given a shared `Residency` (the actor system shares one
+   * across all its runtimes, sized by `ACTORS_MAX`). At the ceiling the least recently used idle actor
+   * is passivated to make room; when every live actor has work in hand, an actor that finds no room
+   * stops as soon as its own work is done. Beyond the ceiling only actors with work in hand live, so
+   * the excess is bounded by the requests in flight.
+   */
+  readonly maxLiveActors: number
 }
 
 export const defaultEntityRuntimeOptions: EntityRuntimeOptions = {
@@ -53,7 +62,8 @@ export const defaultEntityRuntimeOptions: EntityRuntimeOptions = {
   idleTtl: Duration.minutes(5),
   snapshotEvery: 100,
   maxConflictRetries: 10,
-  retryAfter: Duration.seconds(1)
+  retryAfter: Duration.seconds(1),
+  maxLiveActors: 10_000
 }
 
 export interface CommandContext {
@@ -92,6 +102,8 @@ export interface EntityRuntime<State, Command, Event, Err> {
    */
   readonly read: (entityId: string) => Effect.Effect<EntityView<State>, Overloaded | EventStoreError>
   readonly stats: Effect.Effect<EntityStats>
+  /** Actors of this runtime stopped since start, by reason (monotonic totals). */
+  readonly passivations: Effect.Effect<PassivationCounts>
 }
 
 export interface EntityView<State> {
@@ -111,13 +123,20 @@ interface Envelope<State, Command, Event, Err> {
   readonly tracing: boolean
 }
 
-interface Actor<State, Command, Event, Err> {
+interface Actor<State, Command, Event, Err> extends Resident {
+  readonly entityId: string
   readonly mailbox: Queue.Queue<Envelope<State, Command, Event, Err>>
   /** Written only by the actor's fiber; read (never written) by the idle-read fast path. */
   readonly entity: EntityState<State>
   /** Commands offered and not yet answered (queued or being handled): 0 means the actor may stop. */
   pending: number
   lastActiveMillis: number
+  /**
+   * Counted under the live-actor ceiling. An actor started by a command is not, until that command has
+   * shown its stream to have events: a command for an id that does not exist must not evict a warm
+   * actor only to stop at once itself. Until then it lives only as long as its work in hand.
+   */
+  resident: boolean
 }
 
 /** Mutable on purpose: only the actor's own fiber ever touches it. */
@@ -142,13 +161,20 @@ const encodedTag = (encoded: unknown): string | undefined => {
  * decided strictly one at a time against warm state, while different entities run concurrently.
  * Between processes the store's optimistic concurrency is the guard: a lost race reloads the tail
  * and decides the command again.
+ *
+ * Memory is bounded: only entities whose stream has events keep an actor once their work is done (a
+ * read or a refused command for an unknown id leaves none), and the actors kept live under one ceiling
+ * (`Residency`, shared by the actor system's runtimes), least recently used idle ones passivated first.
  */
 export const makeEntityRuntime = <State, Command, Event, Err>(
   decider: Decider<State, Command, Event, Err>,
-  overrides: Partial<EntityRuntimeOptions> = {}
+  overrides: Partial<EntityRuntimeOptions> = {},
+  shared?: Residency
 ): Effect.Effect<EntityRuntime<State, Command, Event, Err>, never, EventStore | Scope.Scope> =>
   Effect.gen(function* () {
     const options = { ...defaultEntityRuntimeOptions, ...overrides }
+    const residency = shared ?? new Residency(options.maxLiveActors)
+    const passivated: PassivationCounts = { idle: 0, evicted: 0, empty: 0 }
     const store = yield* EventStore
     const fibers = yield* FiberSet.make()
     // Actors are forked from the runtime's own context, captured here, not the context of the request
@@ -275,21 +301,48 @@ export const makeEntityRuntime = <State, Command, Event, Err>(
         : spanned
     }
 
-    const runActor = (entityId: string, actor: Actor<State, Command, Event, Err>) => {
-      const streamId = streamIdOf(decider, entityId)
+    /**
+     * Stops `actor` now if it is still the live actor of its entity: forgotten by the map and the
+     * residency in one synchronous step (so no command can be offered to it afterwards), its mailbox shut
+     * down so its fiber ends. Only called for an actor with nothing pending.
+     */
+    const stop = (actor: Actor<State, Command, Event, Err>, reason: PassivationReason) => {
+      if (actors.get(actor.entityId) !== actor) return
+      actors.delete(actor.entityId)
+      if (actor.resident) residency.leave(actor)
+      passivated[reason]++
+      Queue.shutdownUnsafe(actor.mailbox)
+    }
+
+    /**
+     * After each command or read, once nothing else is in hand: an actor whose stream still has no
+     * events (a refused command for an id that does not exist) holds nothing worth keeping, so it stops
+     * at once instead of waiting for the idle TTL; one whose stream does have events takes its place
+     * under the ceiling, or stops if every live actor is busy.
+     */
+    const settle = (actor: Actor<State, Command, Event, Err>) => {
+      actor.pending--
+      actor.lastActiveMillis = clock.currentTimeMillisUnsafe()
+      if (actor.pending > 0) return
+      if (actor.entity.version === 0) stop(actor, "empty")
+      else if (!actor.resident) {
+        actor.resident = residency.admit(actor)
+        if (!actor.resident) stop(actor, "evicted")
+      }
+    }
+
+    const runActor = (actor: Actor<State, Command, Event, Err>) => {
+      const streamId = streamIdOf(decider, actor.entityId)
       const entity = actor.entity
-      // Ends when the sweeper shuts the mailbox down (take is interrupted) or the runtime's scope closes.
+      // Ends when its mailbox is shut down (take is interrupted) or the runtime's scope closes.
       // No yield per command: the loop suspends on `take` whenever the mailbox is empty.
       return Effect.forever(
         Effect.flatMap(Queue.take(actor.mailbox), (envelope) =>
-          // A failure or a defect of one command is its caller's answer; the actor goes on.
-          Deferred.into(traced(streamId, entity, envelope), envelope.reply).pipe(
-            Effect.ensuring(
-              Effect.sync(() => {
-                actor.pending--
-                actor.lastActiveMillis = clock.currentTimeMillisUnsafe()
-              })
-            )
+          // A failure or a defect of one command is its caller's answer; the actor goes on. Settled
+          // before the reply, so a caller who got its answer sees the actor already stopped if empty.
+          Deferred.into(
+            Effect.onExit(traced(streamId, entity, envelope), () => Effect.sync(() => settle(actor))),
+            envelope.reply
           )
         ),
         { disableYield: true }
@@ -306,18 +359,32 @@ export const makeEntityRuntime = <State, Command, Event, Err>(
       )
     }
 
-    const spawn = (entityId: string) =>
-      Effect.gen(function* () {
+    /**
+     * A new actor for `entityId`. With `loaded` (a read has just hydrated an entity that exists) it is
+     * resident from the start, or not started (undefined) when the ceiling is reached and no idle actor
+     * can make room; without, it is started for a command and joins the ceiling when that is settled.
+     * Synchronous after the mailbox is made, so the check and the insertion cannot interleave.
+     */
+    const spawn = (entityId: string, loaded?: Hydrated<State>) =>
+      Effect.map(Queue.dropping<Envelope<State, Command, Event, Err>>(options.mailboxCapacity), (mailbox) => {
         const existing = actors.get(entityId)
         if (existing) return existing
         const actor: Actor<State, Command, Event, Err> = {
-          mailbox: yield* Queue.dropping<Envelope<State, Command, Event, Err>>(options.mailboxCapacity),
-          entity: { loaded: false, stale: false, state: decider.initialState, version: 0 },
+          entityId,
+          mailbox,
+          entity:
+            loaded === undefined
+              ? { loaded: false, stale: false, state: decider.initialState, version: 0 }
+              : { loaded: true, stale: false, state: loaded.state, version: loaded.version },
           pending: 0,
-          lastActiveMillis: clock.currentTimeMillisUnsafe()
+          lastActiveMillis: clock.currentTimeMillisUnsafe(),
+          resident: loaded !== undefined,
+          isIdle: () => actor.pending === 0,
+          evict: () => stop(actor, "evicted")
         }
+        if (actor.resident && !residency.admit(actor)) return undefined
         actors.set(entityId, actor)
-        runDetached(runActor(entityId, actor))
+        runDetached(runActor(actor))
         return actor
       })
 
@@ -331,20 +398,16 @@ export const makeEntityRuntime = <State, Command, Event, Err>(
     ) => {
       if (!Queue.offerUnsafe(actor.mailbox, envelope)) return false
       actor.pending++
+      residency.touch(actor)
       return true
     }
 
     const passivateIdle = Effect.sync(() => {
       const now = clock.currentTimeMillisUnsafe()
-      const idle: Array<Actor<State, Command, Event, Err>> = []
-      for (const [entityId, actor] of actors) {
-        if (actor.pending === 0 && now - actor.lastActiveMillis >= idleTtlMillis) {
-          actors.delete(entityId)
-          idle.push(actor)
-        }
+      for (const actor of actors.values()) {
+        if (actor.pending === 0 && now - actor.lastActiveMillis >= idleTtlMillis) stop(actor, "idle")
       }
-      return idle
-    }).pipe(Effect.flatMap((idle) => Effect.forEach(idle, (actor) => Queue.shutdown(actor.mailbox))))
+    })
 
     // One sweeper per runtime instead of a timer per take: passivation happens between 1 and 1.25 TTLs.
     yield* Effect.forkScoped(
@@ -376,7 +439,9 @@ export const makeEntityRuntime = <State, Command, Event, Err>(
         const warm = actors.get(entityId)
         const accepted = warm
           ? offer(warm, envelope)
-          : yield* spawning.withPermits(1)(Effect.map(spawn(entityId), (actor) => offer(actor, envelope)))
+          : yield* spawning.withPermits(1)(
+              Effect.map(spawn(entityId), (actor) => actor !== undefined && offer(actor, envelope))
+            )
         if (!accepted) {
           return yield* Effect.fail(
             new Overloaded({ entity: streamIdOf(decider, entityId), retryAfterSeconds })
@@ -400,19 +465,42 @@ export const makeEntityRuntime = <State, Command, Event, Err>(
       )
 
     /**
+     * No actor in this process means no command of this process is in flight for the entity, so the
+     * reader hydrates it itself, outside the actor map: an id without events costs no actor at all.
+     * An entity that does exist is kept warm for what follows (when the ceiling has room), as a read
+     * through a new actor would have. Should a command have started an actor meanwhile, that actor is
+     * kept; the state read here is still an answer as of the read, and a warm state that turns out
+     * stale costs at most one `VersionConflict` retry.
+     */
+    const readCold = (entityId: string) => {
+      const streamId = streamIdOf(decider, entityId)
+      return hydrate(store, decider, streamId).pipe(
+        Effect.tap((hydrated) =>
+          hydrated.version === 0 || actors.has(entityId)
+            ? Effect.void
+            : spawning.withPermits(1)(spawn(entityId, hydrated))
+        ),
+        Effect.map(({ state, version }) => ({ state, version })),
+        withSpan(`Actor.${decider.type}.read`, { attributes: { "actor.stream": streamId } })
+      )
+    }
+
+    /**
      * An idle, loaded actor (nothing queued or being handled) is not asked: the reader folds the
      * store's tail onto the actor's last state itself, without the two fiber hand-offs of the mailbox.
      * Same answer: no command sent before this read is unanswered, and the tail read from the store sees
      * every write committed before it. The actor's state is only read (it is an immutable value the actor
-     * replaces), so a command arriving meanwhile cannot be disturbed. Every other read queues as before.
+     * replaces), so a command arriving meanwhile cannot be disturbed. A busy actor queues the read.
      */
     const read: EntityRuntime<State, Command, Event, Err>["read"] = (entityId) =>
       Effect.suspend(() => {
         const actor = actors.get(entityId)
-        if (actor === undefined || actor.pending > 0 || !actor.entity.loaded || actor.entity.stale) {
+        if (actor === undefined) return readCold(entityId)
+        if (actor.pending > 0 || !actor.entity.loaded || actor.entity.stale) {
           return readThroughMailbox(entityId)
         }
         actor.lastActiveMillis = clock.currentTimeMillisUnsafe()
+        residency.touch(actor)
         const streamId = streamIdOf(decider, entityId)
         const { state, version } = actor.entity
         return catchUp(store, decider, streamId, { state, version }).pipe(
@@ -429,5 +517,7 @@ export const makeEntityRuntime = <State, Command, Event, Err>(
       return { type: decider.type, liveActors: actors.size, mailboxDepth, conflictRetries }
     })
 
-    return { type: decider.type, send, read, stats }
+    const passivations = Effect.sync(() => ({ ...passivated }))
+
+    return { type: decider.type, send, read, stats, passivations }
   })

@@ -113,6 +113,8 @@ export const makeOrchestrator = Effect.gen(function* () {
   const createEnhanced = (userId: string, request: CreateEnhancedRequest) =>
     Effect.gen(function* () {
       yield* refusedNewTask(request)
+      // A user at MAX_OPEN_TASKS is refused before any chain runs (and stores its run).
+      yield* tasks.ensureCanCreate(userId)
       const query = `${request.title} ${request.description}`
       // Independent: gathered at once; the breakdown then follows.
       const { context, similar, analysis } = yield* Effect.all(

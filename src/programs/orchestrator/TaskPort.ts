@@ -9,6 +9,7 @@ import type {
 } from "../../domain/errors.ts"
 import type { BlockPay } from "../../domain/rules.ts"
 import type { Block, Task } from "../../domain/task.ts"
+import type { TooManyOpenTasks } from "../../domain/taskQuota.ts"
 import type { Overloaded } from "../actors/EntityRuntime.ts"
 
 export interface NewTaskInput {
@@ -34,7 +35,12 @@ export interface BlockCompletion {
  * block complete once, so its tokens are paid once whatever the caller retries.
  */
 export interface TaskPortShape {
-  readonly create: (userId: string, input: NewTaskInput) => Effect.Effect<Task, InvalidInput | Overloaded>
+  readonly create: (
+    userId: string,
+    input: NewTaskInput
+  ) => Effect.Effect<Task, InvalidInput | TooManyOpenTasks | Overloaded>
+  /** Refuses a user at the open-task cap before a workflow spends chain runs on a task it cannot create. */
+  readonly ensureCanCreate: (userId: string) => Effect.Effect<void, TooManyOpenTasks | Overloaded>
   readonly get: (userId: string, taskId: string) => Effect.Effect<Task, TaskNotFound | Overloaded>
   readonly startBlock: (
     userId: string,

@@ -9,6 +9,7 @@ export const TasksTaskPort = Layer.effect(
   Effect.map(Tasks, (tasks) =>
     TaskPort.of({
       create: (userId, input) => tasks.create(UserId.make(userId), input),
+      ensureCanCreate: (userId) => tasks.ensureCanCreate(UserId.make(userId)),
       get: (userId, taskId) => tasks.get(UserId.make(userId), TaskId.make(taskId)),
       startBlock: (userId, taskId, blockId) =>
         Effect.map(
