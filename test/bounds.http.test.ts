@@ -5,12 +5,12 @@
  * per-address connection cap refuses 127.0.0.2's excess while 127.0.0.3 is served.
  */
 import { randomUUID } from "node:crypto"
-import { copyFileSync, readFileSync } from "node:fs"
+import { copyFileSync } from "node:fs"
 import * as Http from "node:http"
 import * as Net from "node:net"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { FIXTURE_ENV } from "./fixtures/store-v1/journey.ts"
+import { FIXTURE_ENV, FIXTURE_PASSWORD } from "./fixtures/store-v1/journey.ts"
 import { call, countEvents, type Envelope, registerUser, type TestUser } from "./support/api.ts"
 import { request } from "./support/http.ts"
 import { type ServerProcess, startServer, tempDataDir } from "./support/server.ts"
@@ -213,7 +213,6 @@ describe("open tasks stored by the previous build", () => {
 
   it("count towards MAX_OPEN_TASKS: the fixture user's two open tasks leave one slot of three", async () => {
     const fixture = new URL("./fixtures/store-v1/", import.meta.url).pathname
-    const answers = JSON.parse(readFileSync(join(fixture, "answers.json"), "utf8")) as { token: string }
     const dataDir = tempDataDir()
     copyFileSync(join(fixture, "focusforge.db"), join(dataDir, "focusforge.db"))
     server = await startServer({
@@ -222,10 +221,16 @@ describe("open tasks stored by the previous build", () => {
       MAX_OPEN_TASKS: "3",
       ...FIXTURE_ENV
     })
+    // The fixture's own tokens predate `iss`/`aud`/`kid` and are refused: log in as its user.
+    const login = await call(server.url, "POST", "/api/v1/auth/login", {
+      body: { email: "fixture-ann@example.com", password: FIXTURE_PASSWORD }
+    })
+    expect(login.status).toBe(200)
+    const token = (login.json() as { access_token: string }).access_token
     const body = { title: "After the upgrade", duration_minutes: 25 }
-    const created = await call(server.url, "POST", "/api/v1/tasks", { token: answers.token, body })
+    const created = await call(server.url, "POST", "/api/v1/tasks", { token, body })
     expect(created.status).toBe(201)
-    const refused = await call(server.url, "POST", "/api/v1/tasks", { token: answers.token, body })
+    const refused = await call(server.url, "POST", "/api/v1/tasks", { token, body })
     expect(refused.status).toBe(409)
     expect(refused.json()).toMatchObject({ _tag: "TooManyOpenTasks", details: { limit: 3, open: 3 } })
   }, 120_000)

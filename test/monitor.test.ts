@@ -60,6 +60,31 @@ const gaugeValue = (registry: Prom.Registry, kind: string) =>
   })
 
 describe("Monitor", () => {
+  // Its own layer: the sample taken while the layer is built is the first one.
+  it.layer(
+    Layer.fresh(TestLayer).pipe(
+      Layer.provideMerge(
+        Layer.effectDiscard(
+          Effect.sync(() => (injected = { ...calm, cpu: { ...calm.cpu, process_percent: 99 } }))
+        )
+      )
+    )
+  )("at start-up", (it) => {
+    it.effect(
+      "the first sample (CPU since the process started: start-up work) fires no CPU alert; the next one judges",
+      () =>
+        Effect.gen(function* () {
+          const monitor = yield* Monitor
+          expect(yield* monitor.alerts).toEqual([])
+          yield* TestClock.adjust("1 second")
+          expect((yield* monitor.alerts).map((alert) => alert.kind)).toEqual(["cpu"])
+          injected = calm
+          yield* TestClock.adjust("1 second")
+          expect(yield* monitor.alerts).toEqual([])
+        })
+    )
+  })
+
   it.layer(TestLayer)("alerts from injected samples under the TestClock", (it) => {
     it.effect("fires when a threshold is crossed and clears when it no longer is", () =>
       Effect.gen(function* () {

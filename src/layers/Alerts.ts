@@ -33,8 +33,11 @@ export type Alert = typeof Alert.Type
 
 export interface AlertInputs {
   readonly endpoints: ReadonlyArray<EndpointStats>
-  /** The process's CPU use, 100 = one core: a single event loop cannot use more. */
-  readonly cpuPercent: number
+  /**
+   * The process's CPU use, 100 = one core: a single event loop cannot use more. Undefined when not yet
+   * measured over an interval of serving (the first sample spans start-up, which is work, not load).
+   */
+  readonly cpuPercent: number | undefined
   readonly memoryPercent: number
   readonly diskPercent: number | undefined
   readonly eventLoopLagMs: number

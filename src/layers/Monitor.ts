@@ -53,6 +53,10 @@ export class Monitor extends Context.Service<Monitor>()("Monitor", {
     const { stats } = metrics.http
     const { system: gauges } = metrics
 
+    // The first sample averages the process's CPU since it started: start-up work (loading modules,
+    // opening the store) would read as load and fire a CPU alert at boot. Its CPU figure is shown, not judged.
+    let firstSample = true
+
     /** One sample and one evaluation of every threshold. */
     const tick = Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
@@ -67,7 +71,7 @@ export class Monitor extends Context.Service<Monitor>()("Monitor", {
       }
       const current = conditions(config.monitor.alerts, {
         endpoints: stats.window(now),
-        cpuPercent: sample.cpu.process_percent,
+        cpuPercent: firstSample ? undefined : sample.cpu.process_percent,
         memoryPercent: sample.memory.system_used_percent,
         diskPercent: sample.disk?.used_percent,
         eventLoopLagMs: sample.event_loop.lag_p99_ms,
@@ -89,6 +93,7 @@ export class Monitor extends Context.Service<Monitor>()("Monitor", {
       for (const kind of ALERT_KINDS) {
         gauges.alertsActive.set({ alert: kind }, next.active.filter((alert) => alert.kind === kind).length)
       }
+      firstSample = false
       yield* Ref.set(state, { system: sample, sampledAt: at, alerts: next.active })
     }).pipe(Effect.catchCause((cause) => Effect.logWarning("monitor sample failed", cause)))
 
