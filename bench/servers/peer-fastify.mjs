@@ -355,6 +355,12 @@ app.setNotFoundHandler((_request, reply) =>
   reply.code(404).send({ _tag: "NotFound", message: "No such route" })
 )
 
+// Echoed like FocusForge does: bench/lua/commands.lua matches answers to users by it.
+app.addHook("onRequest", async (request, reply) => {
+  const id = request.headers["x-request-id"]
+  reply.header("x-request-id", typeof id === "string" && id.length <= 200 ? id : randomUUID())
+})
+
 const authed = { onRequest: authenticate }
 
 app.post("/api/v1/auth/register", { schema: { body: schemas.register } }, async (request, reply) => {
