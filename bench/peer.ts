@@ -104,6 +104,8 @@ interface Sample {
   readonly cpuUsPerRequest: number
   readonly peakRssMb: number
   readonly note?: string
+  /** The load's window on the monotonic clock (what --profile cuts the CPU profile to). */
+  readonly window?: { readonly fromMicros: number; readonly toMicros: number }
 }
 
 /** Runs `load` while reading the server's CPU time and sampling its RSS every 250 ms. */
@@ -142,7 +144,23 @@ const wrkSample = (
     errors: socket,
     non2xx: failed,
     cpuUsPerRequest: (run.cpuMs * 1000) / w.requests,
-    peakRssMb: run.peakRssMb
+    peakRssMb: run.peakRssMb,
+    window: run.window
+  }
+}
+
+/**
+ * Waits until the server is idle again: under 5 % of a core over 500 ms, for at most 60 s. A row can
+ * leave work queued behind it (login hashes whose clients timed out are still computed), which would
+ * otherwise be billed to the next row. Answers how long it waited.
+ */
+const settle = async (server: Running): Promise<number> => {
+  const pid = server.child.pid!
+  const started = performance.now()
+  for (;;) {
+    const before = cpuMs(pid)
+    await sleep(500)
+    if (cpuMs(pid) - before <= 25 || performance.now() - started > 60_000) return performance.now() - started
   }
 }
 
@@ -173,7 +191,8 @@ const openSample = (
   const summary = pick(run.result)
   const statuses = statusText(summary)
   return {
-    rps: summary.count / run.result.seconds,
+    // Answers per second of the schedule: requests that failed or stayed unanswered do not count.
+    rps: (summary.count - summary.errors) / run.result.seconds,
     requests: summary.count,
     p50Ms: summary.p50Ms,
     p99Ms: summary.p99Ms,
@@ -450,7 +469,7 @@ const runProfile = async (sinkUrl: string) => {
   const windows: Array<{ id: string; window: { fromMicros: number; toMicros: number }; requests: number }> =
     []
   try {
-    await setupUsers(target)
+    await setupUsers(target, false)
     for (const row of rows.filter((r) => ["read", "write", "commands"].includes(r.id))) {
       // Warm-up outside the window, then the measured run, whose window the profile is cut to.
       if (row.id !== "commands")
@@ -460,13 +479,9 @@ const runProfile = async (sinkUrl: string) => {
           WARMUP_SECONDS,
           row.id === "read" ? undefined : MOOD_BODY
         )
-      const from = Number(process.hrtime.bigint() / 1000n)
+      await settle(target.server!)
       const sample = await row.run(target, 0)
-      windows.push({
-        id: row.id,
-        window: { fromMicros: from, toMicros: Number(process.hrtime.bigint() / 1000n) },
-        requests: sample.requests
-      })
+      windows.push({ id: row.id, window: sample.window!, requests: sample.requests })
       console.log(`profiled ${row.id}: ${fmt(sample.rps)} req/s, p99 ${fmt(sample.p99Ms, 1)} ms`)
     }
   } finally {
@@ -545,11 +560,12 @@ const makeTargets = (sinkUrl: string, focusForgeNodeArgs: ReadonlyArray<string> 
   ]
 }
 
-const setupUsers = async (target: Target) => {
+/** The load users (rows a–c, e) and, unless only those are needed (the profile), the mix's users. */
+const setupUsers = async (target: Target, withMix = true) => {
   const url = target.server!.url
   const stamp = `${target.id}-${Date.now()}`
   target.users = await registerUsers(url, USERS, `peer-load-${stamp}`)
-  target.mixUsers = await registerUsers(url, MIX_USERS, `peer-mix-${stamp}`)
+  if (withMix) target.mixUsers = await registerUsers(url, MIX_USERS, `peer-mix-${stamp}`)
   target.tokensFile = tempFile("tokens.txt", `${target.users.map((u) => u.token).join("\n")}\n`)
 }
 
@@ -698,7 +714,9 @@ choose instead, not with an equal feature set.
 idle RSS is read 2 s after start, before any request. Setup (not timed): ${USERS} users registered and logged in
 for rows (a)–(c) and (e), ${MIX_USERS} for (d). ${ROUNDS} rounds; in each, every row runs on both servers one after
 the other (which goes first alternates by round), after a ${WARMUP_SECONDS} s warm-up of (a) and (b) in the first round; the
-tables show medians over the rounds, errors and non-2xx summed. Rows (a)–(c) are closed loops,
+tables show medians over the rounds, errors and non-2xx summed. Before every run the bench waits until the
+server is idle (under 5 % of a core over 500 ms, at most 60 s): a row can leave work queued behind it, such as
+login hashes whose clients gave up, that would otherwise be billed to the next row. Rows (a)–(c) are closed loops,
 \`wrk -t1 -c${CONNECTIONS} -d${SECONDS}s\`: (a) and (b) with \`bench/lua/bearer.lua\` rotating the ${USERS} users' tokens (the write
 posts \`${MOOD_BODY}\`); (c) with \`bench/lua/commands.lua\`: each user starts and completes its blocks in order,
 one request in flight per user, on ${commandTasksPerUser()} fresh tasks of ${BLOCKS_PER_TASK} blocks per user and round; every request is a
@@ -779,6 +797,9 @@ const main = async () => {
         const order = round % 2 === 0 ? targets : [...targets].reverse()
         for (const row of rows) {
           for (const target of order) {
+            const waited = await settle(target.server!)
+            if (waited > 1_000)
+              console.log(`  (${target.id} busy after the previous row: waited ${fmt(waited / 1000, 1)} s)`)
             const sample = await row.run(target, round)
             results.get(row.id)!.get(target.id)!.push(sample)
             console.log(
