@@ -389,6 +389,7 @@ interface CpuProfile {
       readonly lineNumber: number
       readonly columnNumber: number
     }
+    readonly children?: ReadonlyArray<number>
   }>
   readonly startTime: number
   readonly samples: ReadonlyArray<number>
@@ -416,7 +417,9 @@ const sourceResolver = () => {
     const source = entry !== undefined && "originalSource" in entry ? entry.originalSource : undefined
     if (source === undefined) return relative(ROOT, path)
     const absolute = source.startsWith("file://") ? new URL(source).pathname : resolve(dirname(path), source)
-    return relative(ROOT, absolute)
+    // node_modules is a symlink here: name a dependency's file by its package path, not by where it lives.
+    const dependency = absolute.indexOf("/node_modules/")
+    return dependency === -1 ? relative(ROOT, absolute) : absolute.slice(dependency + 1)
   }
 }
 
@@ -428,16 +431,27 @@ const selfTimeByFile = (
   limit: number
 ) => {
   const resolveSource = sourceResolver()
-  const fileOf = new Map<number, string>()
-  for (const node of cpuProfile.nodes) {
-    const { functionName, url, lineNumber, columnNumber } = node.callFrame
-    fileOf.set(
-      node.id,
-      functionName === "(garbage collector)" || functionName === "(program)" || functionName === "(idle)"
-        ? functionName
-        : resolveSource(url, lineNumber, columnNumber)
-    )
+  const byId = new Map(cpuProfile.nodes.map((node) => [node.id, node]))
+  const parent = new Map<number, number>()
+  for (const node of cpuProfile.nodes) for (const child of node.children ?? []) parent.set(child, node.id)
+  const SPECIAL = new Set(["(garbage collector)", "(program)", "(idle)", "(root)"])
+  /**
+   * A JavaScript frame's own file; a native frame (no URL: SQLite's C code, HMAC, JSON) is billed to the
+   * nearest JavaScript caller's file, marked "(native)", so the file that asked for the work shows it.
+   */
+  const fileOfNode = (id: number): string => {
+    const { functionName, url, lineNumber, columnNumber } = byId.get(id)!.callFrame
+    if (SPECIAL.has(functionName)) return functionName
+    if (url !== "") return resolveSource(url, lineNumber, columnNumber)
+    for (let at = parent.get(id); at !== undefined; at = parent.get(at)) {
+      const frame = byId.get(at)!.callFrame
+      if (frame.url !== "")
+        return `${resolveSource(frame.url, frame.lineNumber, frame.columnNumber)} (native)`
+    }
+    return "(native, no JavaScript caller)"
   }
+  const fileOf = new Map<number, string>()
+  for (const node of cpuProfile.nodes) fileOf.set(node.id, fileOfNode(node.id))
   const micros = new Map<string, number>()
   let at = cpuProfile.startTime
   let busy = 0
@@ -509,7 +523,8 @@ ${lines}`
 \`npx tsx bench/peer.ts --profile\`: FocusForge alone, \`node --cpu-prof\` on \`dist/main.mjs\` (same settings as the
 peer rows; the profiler's overhead is in every number), one run per row after a ${WARMUP_SECONDS} s warm-up. Each sample's
 leaf frame (self time) is mapped through the bundle's source map (\`dist/**/*.mjs.map\`, written by
-\`scripts/bundle.mjs\`) to the source file it came from; samples outside the row's window are left out. The
+\`scripts/bundle.mjs\`) to the source file it came from; a native leaf (SQLite's C code, HMAC, JSON; no URL) is
+billed to its nearest JavaScript caller's file, marked "(native)"; samples outside the row's window are left out. The
 profile is kept in \`${join(profileDir, file)}\` (windows in \`windows.json\`).
 
 ${tables.join("\n\n")}
@@ -736,7 +751,8 @@ throttle would count as non-2xx); (d′) replaces the logins by profile reads. (
 with nothing else, then with ${STORM} closed-loop login workers (each logs in, waits for the answer, logs in again)
 on their own connections: issue 16's "latency of authenticated reads during 300 concurrent logins". CPU per
 request is the server's utime + stime delta from \`/proc/<pid>/stat\` over the run ÷ requests answered (for (e)
-including the logins); peak RSS is the highest \`VmRSS\` sampled every 250 ms during the run.
+including the logins); peak RSS is the highest \`VmRSS\` sampled every 250 ms during the run (the
+tables show the highest over the rounds).
 
 ### Targets (issue 17)
 
