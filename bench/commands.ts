@@ -25,15 +25,11 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import * as Os from "node:os"
 import { join } from "node:path"
 import {
-  type BenchUser,
   buildServers,
   callJson,
   cpuMs,
-  expectJson,
   fmt,
-  forEachLimited,
   loadAverage,
-  luaReport,
   machine,
   openFilesFor,
   pinned,
@@ -51,6 +47,7 @@ import {
   wrkCommand,
   writeSection
 } from "./support/harness.ts"
+import { createTasks, dataFile, runCommands, verify } from "./support/commandPath.ts"
 
 const USERS = Number(process.env.BENCH_USERS ?? 1000)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 30)
@@ -63,326 +60,10 @@ const profile = process.argv.includes("--profile")
 
 const BLOCKS_PER_TASK = 4
 const TASK_MINUTES = 25 * BLOCKS_PER_TASK
-const DIFFICULTIES = ["low", "medium", "high"] as const
 /** Commands one task takes: a start and a complete per block. */
 const COMMANDS_PER_TASK = 2 * BLOCKS_PER_TASK
 /** Open files for the server and wrk (500 connections plus SQLite, sockets to the sink). */
 const OPEN_FILES = 65_536
-
-interface BenchTask {
-  readonly id: string
-  readonly blocks: ReadonlyArray<string>
-}
-
-interface TaskView {
-  readonly id: string
-  readonly blocks: ReadonlyArray<{
-    readonly id: string
-    readonly status: string
-    readonly tokens_earned: number | null
-  }>
-}
-
-// --- setup -----------------------------------------------------------------------------------------
-
-const createTasks = (base: string, users: ReadonlyArray<BenchUser>, perUser: number, round: string) =>
-  forEachLimited(users, 32, async (user, u) => {
-    const tasks: Array<BenchTask> = []
-    for (let t = 0; t < perUser; t++) {
-      const task = await expectJson<TaskView>(201, base, "POST", "/api/v1/tasks", {
-        token: user.token,
-        body: {
-          title: `Bench ${round} task ${t}`,
-          duration_minutes: TASK_MINUTES,
-          difficulty: DIFFICULTIES[(u + t) % DIFFICULTIES.length]
-        }
-      })
-      if (task.blocks.length !== BLOCKS_PER_TASK)
-        throw new Error(`task cut into ${task.blocks.length} blocks`)
-      tasks.push({ id: task.id, blocks: task.blocks.map((b) => b.id) })
-    }
-    return tasks
-  })
-
-const dataFile = (users: ReadonlyArray<BenchUser>, tasks: ReadonlyArray<ReadonlyArray<BenchTask>>) =>
-  tempFile(
-    "commands.txt",
-    `${users
-      .map((user, u) => `${user.token} ${tasks[u]!.map((t) => `${t.id}:${t.blocks.join(",")}`).join(" ")}`)
-      .join("\n")}\n`
-  )
-
-// --- a timed run and what wrk saw ------------------------------------------------------------------
-
-interface Position {
-  readonly task: number
-  readonly block: number
-  readonly phase: "start" | "complete"
-  readonly busy: boolean
-  readonly failed: boolean
-}
-
-interface CommandRun {
-  readonly wrk: WrkResult
-  readonly startOk: number
-  readonly completeOk: number
-  readonly failed: number
-  readonly tokens: number
-  readonly starved: number
-  readonly unmatched: number
-  readonly statuses: Record<string, number>
-  readonly positions: ReadonlyArray<Position>
-}
-
-const runCommands = async (url: string, seconds: number, data: string): Promise<CommandRun> => {
-  const result = await wrk({
-    url,
-    seconds,
-    connections: CONNECTIONS,
-    script: "bench/lua/commands.lua",
-    scriptArgs: [data],
-    openFiles: OPEN_FILES
-  })
-  const report = luaReport(result.text)
-  const positions: Array<Position> = []
-  const statuses: Record<string, number> = {}
-  for (const [key, value] of Object.entries(report)) {
-    const user = /^user\.(\d+)$/.exec(key)
-    if (user?.[1] !== undefined) {
-      const [task, block, phase, busy, failed] = value.split(",")
-      positions[Number(user[1]) - 1] = {
-        task: Number(task),
-        block: Number(block),
-        phase: phase === "complete" ? "complete" : "start",
-        busy: busy === "true",
-        failed: failed === "true"
-      }
-    }
-    const status = /^status\.(\d+)$/.exec(key)
-    if (status?.[1] !== undefined) statuses[status[1]] = Number(value)
-  }
-  const n = (key: string) => Number(report[key] ?? Number.NaN)
-  return {
-    wrk: result,
-    startOk: n("start_ok"),
-    completeOk: n("complete_ok"),
-    failed: n("failed"),
-    tokens: n("tokens"),
-    starved: n("starved"),
-    unmatched: n("unmatched"),
-    statuses,
-    positions
-  }
-}
-
-/** Blocks a run certainly completed (answered 2xx) and the one per user whose completion was in flight at the end. */
-const expectedBlocks = (tasks: ReadonlyArray<BenchTask>, position: Position | undefined) => {
-  const done = new Set<string>()
-  const inDoubt = new Set<string>()
-  if (position === undefined) return { done, inDoubt }
-  tasks.forEach((task, t) => {
-    task.blocks.forEach((block, b) => {
-      const before = t + 1 < position.task || (t + 1 === position.task && b + 1 < position.block)
-      if (before) done.add(block)
-      // A completion without an answer (in flight when wrk stopped, timed out, or answered non-2xx) may have happened.
-      if (t + 1 === position.task && b + 1 === position.block && position.phase === "complete") {
-        if (position.busy || position.failed) inDoubt.add(block)
-      }
-    })
-  })
-  return { done, inDoubt }
-}
-
-// --- verification through the API ------------------------------------------------------------------
-
-interface Verification {
-  readonly users: number
-  readonly completedBlocks: number
-  readonly expectedBlocks: number
-  readonly inDoubtCompleted: number
-  /** Answered 2xx but not completed on the server. */
-  readonly lost: number
-  /** Completed on the server without a 2xx or an unanswered request for it. */
-  readonly phantom: number
-  /** Completed blocks without their ledger earning, or with an earning of another amount. */
-  readonly unpaid: number
-  /** Earnings for the same block more than once, or for a block that is not completed. */
-  readonly overpaid: number
-  /** Wallets whose balance or total earned differs from their ledger. */
-  readonly walletMismatches: number
-  readonly blockTokens: number
-  readonly bonusTokens: number
-  readonly walletBalance: number
-  readonly problems: ReadonlyArray<string>
-}
-
-interface LedgerView {
-  readonly items: ReadonlyArray<{
-    readonly type: string
-    readonly amount: number
-    readonly task_id: string | null
-    readonly block_id: string | null
-  }>
-  readonly total: number
-}
-
-const pages = async <A>(
-  fetchPage: (offset: number) => Promise<{ items: ReadonlyArray<A>; total: number }>
-) => {
-  const all: Array<A> = []
-  for (let offset = 0; ; offset += 100) {
-    const page = await fetchPage(offset)
-    all.push(...page.items)
-    if (page.items.length === 0 || all.length >= page.total) return all
-  }
-}
-
-const verify = async (
-  base: string,
-  users: ReadonlyArray<BenchUser>,
-  runs: ReadonlyArray<{ tasks: ReadonlyArray<ReadonlyArray<BenchTask>>; run: CommandRun }>,
-  tokensSeen: number
-): Promise<Verification> => {
-  const problems: Array<string> = []
-  const note = (problem: string) => {
-    if (problems.length < 10) problems.push(problem)
-  }
-  const perUser = await forEachLimited(users, 16, async (user, u) => {
-    const done = new Set<string>()
-    const inDoubt = new Set<string>()
-    for (const { tasks, run } of runs) {
-      const expected = expectedBlocks(tasks[u]!, run.positions[u])
-      for (const block of expected.done) done.add(block)
-      for (const block of expected.inDoubt) inDoubt.add(block)
-    }
-    const tasks = await pages((offset) =>
-      expectJson<{ items: ReadonlyArray<TaskView>; total: number }>(
-        200,
-        base,
-        "GET",
-        `/api/v1/tasks?limit=100&offset=${offset}`,
-        { token: user.token }
-      )
-    )
-    const ledger = await pages((offset) =>
-      expectJson<LedgerView>(200, base, "GET", `/api/v1/store/transactions?limit=100&offset=${offset}`, {
-        token: user.token
-      })
-    )
-    const profile = await expectJson<{ balance: number; total_earned: number; total_spent: number }>(
-      200,
-      base,
-      "GET",
-      "/api/v1/store/profile",
-      { token: user.token }
-    )
-    const completed = new Map<string, number>()
-    for (const task of tasks) {
-      for (const block of task.blocks) {
-        if (block.status === "completed") completed.set(block.id, block.tokens_earned ?? Number.NaN)
-      }
-    }
-    let lost = 0
-    let phantom = 0
-    let inDoubtCompleted = 0
-    let inDoubtTokens = 0
-    for (const block of done) {
-      if (!completed.has(block)) {
-        lost++
-        note(`user ${u + 1}: block ${block} answered 2xx but is not completed`)
-      }
-    }
-    for (const [block, tokens] of completed) {
-      if (done.has(block)) continue
-      if (inDoubt.has(block)) {
-        inDoubtCompleted++
-        inDoubtTokens += tokens
-      } else {
-        phantom++
-        note(`user ${u + 1}: block ${block} completed without a request that completed it`)
-      }
-    }
-    const earnings = new Map<string, Array<number>>()
-    let bonus = 0
-    let ledgerSum = 0
-    for (const entry of ledger) {
-      ledgerSum += entry.amount
-      if (entry.type === "earning" && entry.block_id !== null) {
-        earnings.set(entry.block_id, [...(earnings.get(entry.block_id) ?? []), entry.amount])
-      } else if (entry.type === "bonus") bonus += entry.amount
-    }
-    let unpaid = 0
-    let overpaid = 0
-    let blockTokens = 0
-    for (const [block, tokens] of completed) {
-      const paid = earnings.get(block) ?? []
-      if (paid.length === 0 || paid[0] !== tokens) {
-        unpaid++
-        note(`user ${u + 1}: block ${block} worth ${tokens} paid ${JSON.stringify(paid)}`)
-      }
-      if (paid.length > 1) {
-        overpaid += paid.length - 1
-        note(`user ${u + 1}: block ${block} paid ${paid.length} times`)
-      }
-      blockTokens += tokens
-    }
-    for (const block of earnings.keys()) {
-      if (!completed.has(block)) {
-        overpaid++
-        note(`user ${u + 1}: earning for block ${block}, which is not completed`)
-      }
-    }
-    const walletMismatch =
-      profile.balance !== ledgerSum ||
-      profile.total_earned !== blockTokens + bonus ||
-      profile.balance !== profile.total_earned - profile.total_spent
-    if (walletMismatch) {
-      note(
-        `user ${u + 1}: wallet ${JSON.stringify(profile)} vs ledger sum ${ledgerSum}, block tokens ${blockTokens}, bonuses ${bonus}`
-      )
-    }
-    return {
-      completed: completed.size,
-      expected: done.size,
-      inDoubtCompleted,
-      inDoubtTokens,
-      lost,
-      phantom,
-      unpaid,
-      overpaid,
-      walletMismatch,
-      blockTokens,
-      bonus,
-      balance: profile.balance
-    }
-  })
-  const sum = (f: (row: (typeof perUser)[number]) => number) =>
-    perUser.reduce((total, row) => total + f(row), 0)
-  // What wrk saw answered, plus what was completed by requests it never saw answered, is what the wallets hold.
-  const blockTokens = sum((r) => r.blockTokens)
-  const inDoubtTokens = sum((r) => r.inDoubtTokens)
-  if (tokensSeen + inDoubtTokens !== blockTokens) {
-    note(
-      `tokens in 2xx answers ${tokensSeen} + in-doubt completions ${inDoubtTokens} ≠ block tokens in wallets ${blockTokens}`
-    )
-  }
-  return {
-    users: users.length,
-    completedBlocks: sum((r) => r.completed),
-    expectedBlocks: sum((r) => r.expected),
-    inDoubtCompleted: sum((r) => r.inDoubtCompleted),
-    lost: sum((r) => r.lost),
-    phantom: sum((r) => r.phantom),
-    unpaid: sum((r) => r.unpaid),
-    overpaid: sum((r) => r.overpaid),
-    walletMismatches:
-      sum((r) => (r.walletMismatch ? 1 : 0)) + (tokensSeen + inDoubtTokens === blockTokens ? 0 : 1),
-    blockTokens,
-    bonusTokens: sum((r) => r.bonus),
-    walletBalance: sum((r) => r.balance),
-    problems
-  }
-}
 
 // --- the server's own metrics ----------------------------------------------------------------------
 
@@ -551,8 +232,14 @@ const main = async () => {
     const users = await registerUsers(server.url, USERS, `cmd-${Date.now()}`)
     const registered = performance.now()
     console.log(`setup: ${((registered - setupStarted) / 1000).toFixed(1)} s; creating warm-up tasks`)
-    const warmTasks = await createTasks(server.url, users, 2, "warm-up")
-    const warm = await runCommands(server.url, WARMUP_SECONDS, dataFile(users, warmTasks))
+    const warmTasks = await createTasks(server.url, users, 2, "warm-up", BLOCKS_PER_TASK)
+    const warm = await runCommands(
+      server.url,
+      WARMUP_SECONDS,
+      dataFile(users, warmTasks),
+      CONNECTIONS,
+      OPEN_FILES
+    )
     const warmRate = warm.wrk.rps
     console.log(
       `warm-up: ${warmRate.toFixed(0)} commands/s, p99 ${warm.wrk.p99Ms.toFixed(1)} ms, failed ${warm.failed}`
@@ -560,7 +247,7 @@ const main = async () => {
     // Enough blocks for 2.5× the warm-up's rate (a warm JIT is faster); running out fails the run below.
     const perUser = Math.ceil((Math.max(warmRate * 2.5, 1_500) * SECONDS) / USERS / COMMANDS_PER_TASK) + 1
     const tasksStarted = performance.now()
-    const timedTasks = await createTasks(server.url, users, perUser, "timed")
+    const timedTasks = await createTasks(server.url, users, perUser, "timed", BLOCKS_PER_TASK)
     const tasksCreated = performance.now()
     console.log(
       `setup: ${perUser} tasks per user (${perUser * USERS} tasks) in ${((tasksCreated - tasksStarted) / 1000).toFixed(1)} s`
@@ -575,7 +262,9 @@ const main = async () => {
     const sampler = setInterval(() => rss.push(rssMb(server.child.pid!)), 1_000)
     // Read once right before, so the event-loop delay histogram covers the timed run only.
     await scrape(server.url)
-    const timedRun = await measured(server, () => runCommands(server.url, SECONDS, timedData))
+    const timedRun = await measured(server, () =>
+      runCommands(server.url, SECONDS, timedData, CONNECTIONS, OPEN_FILES)
+    )
     const timed = timedRun.result
     const metricsAfter = await scrape(server.url)
     clearInterval(sampler)

@@ -6,7 +6,7 @@
 --   tokens file: one access token per line
 -- (bench/lua/paced.lua is the same with a delay between requests.)
 --
--- done() prints "bench: key=value" lines: responses per path class (ok = 2xx, failed = the rest),
+-- done() prints "bench: key=value" lines: responses per path class (ok = 2xx, failed = the rest), p99.9,
 -- and failures per status.
 
 local tokens = {}
@@ -86,4 +86,6 @@ function done(summary, latency, requests)
     end
   end
   io.write(string.format("bench: ok=%d\nbench: failed=%d\n", totals.ok, totals.failed))
+  -- wrk --latency prints up to p99 only; bench/peer.ts also reports p99.9 (microseconds).
+  io.write(string.format("bench: p999_us=%d\n", latency:percentile(99.9)))
 end

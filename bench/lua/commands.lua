@@ -160,4 +160,6 @@ function done(summary, latency, requests)
   for key, value in pairs(totals) do
     io.write(string.format("bench: %s=%d\n", key, value))
   end
+  -- wrk --latency prints up to p99 only; bench/peer.ts also reports p99.9 (microseconds).
+  io.write(string.format("bench: p999_us=%d\n", latency:percentile(99.9)))
 end
