@@ -10,7 +10,7 @@
  * Paths, status codes and JSON shapes follow FocusForge's contract (src/http/api/*.ts) closely enough
  * that the same load scripts drive both: register, login, mood, store profile and transactions, task
  * create/list/dashboard, block start/complete. Errors use FocusForge's envelope `{ _tag, message }`.
- * Token rules are FocusForge's (src/domain/rules.ts, src/domain/wallet.ts): block tokens, streak bonus,
+ * Token rules are FocusForge's (src/domain/rules.ts, src/domain/wallet.ts): block pay by elapsed time, streak bonus,
  * level-up bonuses and the level_5 achievement, paid once per block.
  *
  *   PORT (0), HOST (127.0.0.1), DATA_DIR (a temp dir), JWT_SECRET (random per process)
@@ -155,6 +155,17 @@ const breakdown = (minutes) => {
 }
 const tokensForBlock = (minutes, difficulty) =>
   Math.max(10, Math.floor((minutes * DIFFICULTY_PERCENT[difficulty]) / 100))
+
+/**
+ * FocusForge's pay rule (src/domain/rules.ts `payForBlock`): server time since the block's start decides;
+ * nothing under a minute, full from 80 % of the planned minutes, proportional before.
+ */
+const payForBlock = (minutes, difficulty, elapsedMs) => {
+  if (elapsedMs < 60_000) return 0
+  const full = tokensForBlock(minutes, difficulty)
+  const threshold = minutes * 60_000 * 4
+  return elapsedMs * 5 >= threshold ? full : Math.floor((full * elapsedMs * 5) / threshold)
+}
 
 /** `floor((t / 50) ^ 0.6) + 1`, decided exactly as FocusForge does (t³ ≥ 50³ · k⁵). */
 const levelFor = (totalEarned) => {
@@ -622,7 +633,8 @@ app.post(
     return transaction(() => {
       const { task, blocks, block } = taskAndBlock(user, task_id, block_id)
       if (block.status !== "in_progress") throw invalidTransition(block.status, "complete")
-      const tokens = tokensForBlock(block.duration_minutes, task.difficulty)
+      const elapsedMs = Date.parse(now) - Date.parse(block.started_at)
+      const tokens = payForBlock(block.duration_minutes, task.difficulty, elapsedMs)
       sql.completeBlock.run(
         now,
         tokens,
