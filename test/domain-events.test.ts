@@ -7,6 +7,21 @@ import { TaskDecider } from "../src/domain/task.ts"
 import { WalletDecider } from "../src/domain/wallet.ts"
 
 /**
+ * Dates are stored as ISO-8601 strings, never as objects or numbers: every `Date` in `value` sits in
+ * `encoded` at the same place as its ISO string. (Compared by position, not by a field name such as
+ * `at`, which is also a valid record key: a reward bought with the id `at`.)
+ */
+const expectIsoDates = (value: unknown, encoded: unknown): void => {
+  if (value instanceof Date) {
+    expect(encoded).toBe(value.toISOString())
+  } else if (typeof value === "object" && value !== null) {
+    for (const [key, inner] of Object.entries(value)) {
+      expectIsoDates(inner, (encoded as Record<string, unknown>)[key])
+    }
+  }
+}
+
+/**
  * Events and snapshots are stored as JSON: every value their schemas admit must survive
  * encode → JSON text → decode unchanged (dates included, as ISO strings).
  */
@@ -21,8 +36,7 @@ const roundTrips = <A>(name: string, schema: Schema.Codec<A, unknown>) => {
       const decoded = decode(JSON.parse(text))
       // Compared as JSON text: -0 and 0 are the same stored value.
       expect(JSON.stringify(encode(decoded))).toBe(text)
-      // Dates are stored as ISO-8601 strings, never as objects or numbers.
-      expect(text).not.toMatch(/"at":\{/)
+      expectIsoDates(value, encode(value))
     },
     { arbitrary: { runs: 200 } }
   )
@@ -41,6 +55,22 @@ describe("event and state schemas", () => {
     roundTrips(`${decider.type} event`, decider.event)
     roundTrips(`${decider.type} state`, decider.state)
   }
+
+  // Node 26.10's JSON.parse can read an escaped object key (`"\t"`, `"\u0000"`) as a key holding a
+  // backslash that an earlier object of the same shape had (README, Runtime): stored keys must need no escape.
+  it.prop(
+    "record keys of stored states are ids: none needs a JSON escape",
+    [WalletDecider.state, AccountDecider.state],
+    ([wallet, account]) => {
+      const keys = [
+        ...Object.keys(wallet.paid_blocks),
+        ...Object.keys(wallet.rewards),
+        ...Object.keys(account.revoked_tokens)
+      ]
+      expect(keys.filter((key) => JSON.stringify(key) !== `"${key}"`)).toEqual([])
+    },
+    { arbitrary: { runs: 200 } }
+  )
 
   it("events carry their tag and ISO timestamps in JSON", () => {
     const json = Schema.encodeSync(WalletDecider.event)({

@@ -275,8 +275,11 @@ export type AccountError = AccountAlreadyRegistered | AccountNotFound
 export const AccountState = Schema.Struct({
   account: Schema.NullOr(Account),
   // Snapshots of earlier builds also hold `login` (the lockout record); decoding drops it.
-  /** Revoked token id → the token's own expiry; entries past it are dropped as new ones arrive. */
-  revoked_tokens: Schema.Record(Schema.String, Timestamp)
+  /**
+   * Revoked token id → the token's own expiry; entries past it are dropped as new ones arrive. Keyed by
+   * `TokenId`, what `TokenRevoked` has always carried, so no key needs a JSON escape (see README, Runtime).
+   */
+  revoked_tokens: Schema.Record(TokenId, Timestamp)
 }).annotate({ identifier: "AccountState" })
 export type AccountState = typeof AccountState.Type
 

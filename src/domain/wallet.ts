@@ -180,6 +180,15 @@ export type WalletError =
 // ---------------------------------------------------------------------------------------------
 // State
 
+/**
+ * A `paidBlockKey`: a task id and a block id (ids, so of a key-safe alphabet) joined by `/`. Every key
+ * ever stored has this shape; typing it so keeps the state's arbitrary to keys real data can hold, none
+ * needing a JSON escape (see README, Runtime). The JSON encoding is the same plain string.
+ */
+const PaidBlockKey = Schema.String.check(
+  Schema.isPattern(/^[A-Za-z0-9_-]{1,64}\/[A-Za-z0-9_-]{1,64}$/, { message: "must be <task id>/<block id>" })
+)
+
 export const WalletState = Schema.Struct({
   balance: Schema.Int,
   total_earned: Schema.Int,
@@ -202,7 +211,7 @@ export const WalletState = Schema.Struct({
    * Tokens paid per block, keyed by `paidBlockKey`: the idempotency record that makes a block pay
    * once, whatever retries or concurrent completions reach the wallet.
    */
-  paid_blocks: Schema.Record(Schema.String, Schema.Int),
+  paid_blocks: Schema.Record(PaidBlockKey, Schema.Int),
   rewards: Schema.Record(RewardId, Reward)
 }).annotate({ identifier: "WalletState" })
 export type WalletState = typeof WalletState.Type
