@@ -554,7 +554,14 @@ const makeTargets = (sinkUrl: string, focusForgeNodeArgs: ReadonlyArray<string> 
       spec: {
         id: "focusforge",
         script: "dist/main.mjs",
-        env: { MONITORING: "on", OTEL_EXPORTER_OTLP_ENDPOINT: sinkUrl, OTEL_TRACES_SAMPLER_ARG: SAMPLER },
+        env: {
+          MONITORING: "on",
+          OTEL_EXPORTER_OTLP_ENDPOINT: sinkUrl,
+          OTEL_TRACES_SAMPLER_ARG: SAMPLER,
+          // One loopback address stands for hundreds of clients here, as nginx's does in production,
+          // where the per-address cap is off too (docker-compose.production.yml).
+          MAX_CONNECTIONS_PER_ADDRESS: "0"
+        },
         describe: "node dist/main.mjs",
         openFiles: OPEN_FILES,
         nodeArgs: focusForgeNodeArgs
@@ -714,7 +721,8 @@ ${line(row, peer)}`
 \`npx tsx bench/peer.ts\` (or \`npm run bench -- peer\`). **FocusForge**: \`node dist/main.mjs\` (\`npm run build\`),
 embedded SQLite in a fresh \`DATA_DIR\`, \`NODE_ENV=production\`, monitoring on, tracing on at the production
 sampling ratio \`OTEL_TRACES_SAMPLER_ARG=${SAMPLER}\`, exported over OTLP/HTTP to a loopback sink in the bench process
-(${sinkExports} exports received). **Peer**: \`node bench/servers/peer-fastify.mjs\`, what a user would write
+(${sinkExports} exports received), \`MAX_CONNECTIONS_PER_ADDRESS=0\` (one loopback address stands for every client, as nginx's
+does in production, where the cap is off too). **Peer**: \`node bench/servers/peer-fastify.mjs\`, what a user would write
 instead: Fastify 5, \`node:sqlite\` \`DatabaseSync\` in WAL mode (\`synchronous = NORMAL\`, FocusForge's setting),
 JSON Schema validation of bodies, a bearer HS256 JWT verified with fast-jwt on every authenticated request and
 the account looked up with two SQLite statements (exists; token id not revoked), argon2id at OWASP's
@@ -748,7 +756,7 @@ for both servers): 24 % \`GET /store/profile\`, 23 % \`GET /tasks/dashboard\`, 2
 \`POST /mood\`, 14 % block steps (each user works through a fresh ${BLOCKS_PER_TASK}-block task, start then complete, one step
 in flight per user), 2 % \`POST /auth/login\` spread round-robin over the ${MIX_USERS} users (a 429 from FocusForge's login
 throttle would count as non-2xx); (d′) replaces the logins by profile reads. (e) sends profile reads at ${STORM_RATE} req/s
-with nothing else, then with ${STORM} closed-loop login workers (each logs in, waits for the answer, logs in again)
+with nothing else, then with ${STORM} closed-loop login workers (each logs in, waits for the answer, logs in again; told 503/429 with \`Retry-After\`, it waits that long first, as the app does)
 on their own connections: issue 16's "latency of authenticated reads during 300 concurrent logins". CPU per
 request is the server's utime + stime delta from \`/proc/<pid>/stat\` over the run ÷ requests answered (for (e)
 including the logins); peak RSS is the highest \`VmRSS\` sampled every 250 ms during the run (the

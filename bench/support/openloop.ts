@@ -136,19 +136,22 @@ interface Outgoing {
   readonly body?: string
 }
 
-/** One request; calls `done` exactly once with the status (0 for a connection error or timeout). */
+/**
+ * One request; calls `done` exactly once with the status (0 for a connection error or timeout) and the
+ * answer's `Retry-After` in seconds, when it has one.
+ */
 const send = (
   agent: Http.Agent,
   base: URL,
   out: Outgoing,
   onSocket: (socket: object) => void,
-  done: (status: number) => void
+  done: (status: number, retryAfterSeconds?: number) => void
 ) => {
   let finished = false
-  const finish = (status: number) => {
+  const finish = (status: number, retryAfterSeconds?: number) => {
     if (finished) return
     finished = true
-    done(status)
+    done(status, retryAfterSeconds)
   }
   const headers: Record<string, string> = {}
   if (out.token !== undefined) headers.authorization = `Bearer ${out.token}`
@@ -160,7 +163,10 @@ const send = (
     { host: base.hostname, port: base.port, method: out.method, path: out.path, agent, headers },
     (response) => {
       response.on("data", () => {})
-      response.on("end", () => finish(response.statusCode ?? 0))
+      const retryAfter = Number(response.headers["retry-after"])
+      response.on("end", () =>
+        finish(response.statusCode ?? 0, Number.isFinite(retryAfter) ? retryAfter : undefined)
+      )
       response.on("error", () => finish(0))
     }
   )
@@ -315,7 +321,7 @@ export const runOpenLoop = async (config: OpenLoopConfig): Promise<OpenLoopRepor
     for (let n = w; performance.now() < endAt; n += config.concurrentLogins ?? 1) {
       const login = users[n % users.length]!
       const began = performance.now()
-      const status = await new Promise<number>((resolve) =>
+      const { status, retryAfter } = await new Promise<{ status: number; retryAfter?: number }>((resolve) =>
         send(
           stormAgent,
           base,
@@ -325,11 +331,17 @@ export const runOpenLoop = async (config: OpenLoopConfig): Promise<OpenLoopRepor
             body: JSON.stringify({ email: login.email, password: login.password })
           },
           countSocket,
-          resolve
+          (status, retryAfter) => resolve(retryAfter === undefined ? { status } : { status, retryAfter })
         )
       )
       if (status === 0) storm.error()
       else storm.answer(status, performance.now() - began)
+      // A client as the app is written: told to come back later (503/429 + Retry-After), it waits. A
+      // worker that retried at once would measure its own retry storm, not the logins.
+      if (retryAfter !== undefined && (status === 503 || status === 429)) {
+        const waitMs = Math.min(retryAfter * 1000, Math.max(0, endAt - performance.now()))
+        await new Promise((resolve) => setTimeout(resolve, waitMs))
+      }
     }
   })
 
