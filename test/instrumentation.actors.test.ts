@@ -51,7 +51,7 @@ describe("live-actor metrics", () => {
           expect(sample(before, "focusforge_actor_passivations_total", { kind: "counter", reason })).toBe(0)
         }
         expect(sample(before, "focusforge_actors_max")).toBe(2)
-        expect(sample(before, "focusforge_actors_live_total")).toBe(0)
+        expect(sample(before, "focusforge_actors_live_all_kinds")).toBe(0)
 
         for (const id of ["a", "b", "c"]) yield* counters.send(id, { _tag: "Increment" })
         yield* counters.read("never-written")
@@ -59,7 +59,7 @@ describe("live-actor metrics", () => {
 
         const after = yield* scrape
         expect(sample(after, "focusforge_actors_live", { kind: "counter" })).toBe(2)
-        expect(sample(after, "focusforge_actors_live_total")).toBe(2)
+        expect(sample(after, "focusforge_actors_live_all_kinds")).toBe(2)
         const passivations = (reason: string) =>
           sample(after, "focusforge_actor_passivations_total", { kind: "counter", reason })
         expect([passivations("evicted"), passivations("empty"), passivations("idle")]).toEqual([1, 1, 0])

@@ -113,8 +113,8 @@ describe("/metrics and /metrics/performance on the real server", () => {
       "nodejs_eventloop_lag_seconds",
       "nodejs_heap_size_used_bytes",
       "focusforge_alerts_active",
-      "focusforge_system_cpu_percent",
-      "focusforge_data_dir_disk_used_percent"
+      "focusforge_system_cpu_usage_ratio",
+      "focusforge_data_dir_disk_used_ratio"
     ]) {
       family(families, name)
     }

@@ -12,6 +12,7 @@ export const EventStoreMetricsLive = Layer.effect(
   Effect.gen(function* () {
     const store = yield* EventStore
     const metrics = yield* Metrics
+    metrics.store.known(store.kind)
     return EventStore.of({
       ...store,
       append: (streamId, expectedVersion, events) =>

@@ -13,6 +13,31 @@ import { RequestStats } from "./RequestStats.ts"
 export type CacheTier = "l1" | "l2"
 export type BreakerState = "closed" | "half_open" | "open"
 export type ChainSource = "model" | "heuristic" | "cache"
+/**
+ * How an actor command ended (see the entity runtime's `CommandOutcome`), plus `conflict_retry`: one
+ * more decision after losing a race, counted per retry, not per command.
+ */
+export type ActorCommandOutcome = "ok" | "rejected" | "conflict" | "overloaded" | "failed" | "conflict_retry"
+
+/*
+ * The known values of every bounded label. Each series is created at 0 when its metric is registered
+ * (or, for values known only at run time such as actor kinds, chains and stores, when that value is
+ * first known), so a dashboard panel reading it shows 0 instead of "No data" before the first event.
+ */
+const CACHE_TIERS: ReadonlyArray<CacheTier> = ["l1", "l2"]
+const CACHE_OPERATIONS = ["get", "set", "delete", "publish"] as const
+const AI_REJECTION_REASONS = ["circuit_open", "rate_limited", "bulkhead_full", "timeout"] as const
+const AI_REQUEST_OUTCOMES = ["success", "failure", "retry"] as const
+const ACTOR_COMMAND_OUTCOMES: ReadonlyArray<ActorCommandOutcome> = [
+  "ok",
+  "rejected",
+  "conflict",
+  "overloaded",
+  "failed",
+  "conflict_retry"
+]
+const CHAIN_SOURCES: ReadonlyArray<ChainSource> = ["model", "heuristic", "cache"]
+const APPEND_OUTCOMES = ["ok", "conflict", "error"] as const
 
 const BREAKER_STATE_VALUE: Record<BreakerState, number> = { closed: 0, half_open: 1, open: 2 }
 
@@ -49,10 +74,15 @@ const make = (registry: Prom.Registry, windowMinutes: number) => {
     "tier",
     "operation"
   ])
+  for (const tier of CACHE_TIERS) {
+    cacheHits.inc({ tier }, 0)
+    cacheMisses.inc({ tier }, 0)
+    for (const operation of CACHE_OPERATIONS) cacheErrors.inc({ tier, operation }, 0)
+  }
   const cache = {
     hit: (tier: CacheTier, count = 1) => cacheHits.inc({ tier }, count),
     miss: (tier: CacheTier, count = 1) => cacheMisses.inc({ tier }, count),
-    error: (tier: CacheTier, operation: "get" | "set" | "delete" | "publish", count = 1) =>
+    error: (tier: CacheTier, operation: (typeof CACHE_OPERATIONS)[number], count = 1) =>
       cacheErrors.inc({ tier, operation }, count)
   }
 
@@ -71,16 +101,18 @@ const make = (registry: Prom.Registry, windowMinutes: number) => {
   const aiRequests = counter("focusforge_ai_requests_total", "AI provider calls by outcome", ["outcome"])
   const aiInFlight = gauge("focusforge_ai_in_flight", "AI provider calls running now", [])
   const aiQueued = gauge("focusforge_ai_queue_depth", "AI calls waiting for a bulkhead slot", [])
+  for (const reason of AI_REJECTION_REASONS) aiRejections.inc({ reason }, 0)
+  for (const outcome of AI_REQUEST_OUTCOMES) aiRequests.inc({ outcome }, 0)
   const ai = {
     /** Also feeds the `breaker_open` alert: the Monitor reads the states recorded here. */
     setBreakerState: (breaker: string, state: BreakerState) => {
+      if (!breakerStates.has(breaker)) aiTrips.inc({ breaker }, 0)
       breakerStates.set(breaker, state)
       aiBreaker.set({ breaker }, BREAKER_STATE_VALUE[state])
     },
     trip: (breaker: string, count = 1) => aiTrips.inc({ breaker }, count),
-    reject: (reason: "circuit_open" | "rate_limited" | "bulkhead_full" | "timeout", count = 1) =>
-      aiRejections.inc({ reason }, count),
-    request: (outcome: "success" | "failure" | "retry", count = 1) => aiRequests.inc({ outcome }, count),
+    reject: (reason: (typeof AI_REJECTION_REASONS)[number], count = 1) => aiRejections.inc({ reason }, count),
+    request: (outcome: (typeof AI_REQUEST_OUTCOMES)[number], count = 1) => aiRequests.inc({ outcome }, count),
     setInFlight: (count: number) => aiInFlight.set(count),
     setQueued: (count: number) => aiQueued.set(count),
     breakerStates: (): ReadonlyMap<string, BreakerState> => breakerStates
@@ -99,7 +131,18 @@ const make = (registry: Prom.Registry, windowMinutes: number) => {
   )
   const appended = counter("focusforge_event_store_events_appended_total", "Events appended", ["store"])
   const store = {
-    observeAppend: (store: string, seconds: number, outcome: "ok" | "conflict" | "error", events = 0) => {
+    /** Creates the store's series at 0 (called once the store in use is known). */
+    known: (store: string) => {
+      for (const outcome of APPEND_OUTCOMES) appendSeconds.zero({ store, outcome })
+      conflicts.inc({ store }, 0)
+      appended.inc({ store }, 0)
+    },
+    observeAppend: (
+      store: string,
+      seconds: number,
+      outcome: (typeof APPEND_OUTCOMES)[number],
+      events = 0
+    ) => {
       appendSeconds.observe({ store, outcome }, seconds)
       if (outcome === "conflict") conflicts.inc({ store })
       if (events > 0) appended.inc({ store }, events)
@@ -112,10 +155,11 @@ const make = (registry: Prom.Registry, windowMinutes: number) => {
     "Commands waiting in actor mailboxes, by kind",
     ["kind"]
   )
-  const actorCommands = counter("focusforge_actor_commands_total", "Commands handled by actors", [
-    "kind",
-    "outcome"
-  ])
+  const actorCommands = counter(
+    "focusforge_actor_commands_total",
+    "Actor commands by kind and outcome: ok, rejected (by the decider), conflict (retries exhausted), overloaded (mailbox full), failed (store error or defect); conflict_retry counts retries",
+    ["kind", "outcome"]
+  )
   const actorPassivations = counter(
     "focusforge_actor_passivations_total",
     "Actors stopped, by kind and reason: idle (TTL), evicted (ACTORS_MAX reached), empty (no events)",
@@ -123,7 +167,7 @@ const make = (registry: Prom.Registry, windowMinutes: number) => {
   )
   const actorsMax = gauge("focusforge_actors_max", "Ceiling on live actors of every kind (ACTORS_MAX)", [])
   const actorsTotal = gauge(
-    "focusforge_actors_live_total",
+    "focusforge_actors_live_all_kinds",
     "Entity actors currently in memory, all kinds",
     []
   )
@@ -139,7 +183,11 @@ const make = (registry: Prom.Registry, windowMinutes: number) => {
     addLive: (kind: string, delta: number) => actorsLive.inc({ kind }, delta),
     addQueued: (kind: string, delta: number) => mailboxDepth.inc({ kind }, delta),
     setQueued: (kind: string, count: number) => mailboxDepth.set({ kind }, count),
-    command: (kind: string, outcome: "ok" | "rejected" | "conflict_retry" | "failed", count = 1) =>
+    /** Creates every outcome series of an actor kind at 0. */
+    knownKind: (kind: string) => {
+      for (const outcome of ACTOR_COMMAND_OUTCOMES) actorCommands.inc({ kind, outcome }, 0)
+    },
+    command: (kind: string, outcome: ActorCommandOutcome, count = 1) =>
       actorCommands.inc({ kind, outcome }, count)
   }
 
@@ -154,34 +202,40 @@ const make = (registry: Prom.Registry, windowMinutes: number) => {
     "source"
   ])
   const chains = {
+    /** Creates every source series of a registered chain at 0. */
+    known: (chain: string) => {
+      for (const source of CHAIN_SOURCES) chainRuns.inc({ chain, source }, 0)
+    },
     observeStep: (chain: string, step: string, source: ChainSource, seconds: number) =>
       stepSeconds.observe({ chain, step, source }, seconds),
     run: (chain: string, source: ChainSource) => chainRuns.inc({ chain, source })
   }
 
-  const alertsActive = gauge("focusforge_alerts_active", "Active monitor alerts by kind", ["alert"])
+  const alertsActive = gauge(
+    "focusforge_alerts_active",
+    "Active monitor alerts, by alert kind (label alert): 0 or more per kind",
+    ["alert"]
+  )
+  /** A 0–1 `_ratio` gauge (Prometheus convention) fed with the monitor's percentages. */
+  const ratio = (name: string, help: string) => {
+    const g = gauge(name, help, [])
+    return { set: (percent: number) => g.set(percent / 100) }
+  }
   const system = {
     alertsActive,
-    cpuPercent: gauge("focusforge_system_cpu_percent", "Whole-machine CPU use over the last sample", []),
-    processCpuPercent: gauge(
-      "focusforge_process_cpu_percent",
-      "This process's CPU use over the last sample, 100 = one core busy",
-      []
+    cpuPercent: ratio("focusforge_system_cpu_usage_ratio", "Whole-machine CPU use over the last sample, 0-1"),
+    processCpuPercent: ratio(
+      "focusforge_process_cpu_usage_ratio",
+      "This process's CPU use over the last sample, 1 = one core busy"
     ),
-    memoryPercent: gauge("focusforge_system_memory_used_percent", "Machine memory in use", []),
-    diskPercent: gauge(
-      "focusforge_data_dir_disk_used_percent",
-      "Disk use of the file system holding DATA_DIR",
-      []
+    memoryPercent: ratio("focusforge_system_memory_used_ratio", "Share of machine memory in use, 0-1"),
+    diskPercent: ratio(
+      "focusforge_data_dir_disk_used_ratio",
+      "Share of the file system holding DATA_DIR in use, 0-1"
     ),
     diskFreeBytes: gauge(
       "focusforge_data_dir_disk_free_bytes",
       "Free bytes on the file system holding DATA_DIR",
-      []
-    ),
-    eventLoopLagSeconds: gauge(
-      "focusforge_event_loop_lag_p99_seconds",
-      "99th percentile event-loop delay over the last sample",
       []
     )
   }

@@ -64,7 +64,6 @@ export class Monitor extends Context.Service<Monitor>()("Monitor", {
       gauges.cpuPercent.set(sample.cpu.system_percent)
       gauges.processCpuPercent.set(sample.cpu.process_percent)
       gauges.memoryPercent.set(sample.memory.system_used_percent)
-      gauges.eventLoopLagSeconds.set(sample.event_loop.lag_p99_ms / 1000)
       if (sample.disk !== null) {
         gauges.diskPercent.set(sample.disk.used_percent)
         gauges.diskFreeBytes.set(sample.disk.free_bytes)

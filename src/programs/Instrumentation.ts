@@ -1,8 +1,10 @@
-import { Context, Duration, Effect, Layer, Schedule, Semaphore } from "effect"
+import { Context, Duration, Effect, Layer, Option, Schedule, Semaphore } from "effect"
 import { AiOptimizer } from "../layers/AiOptimizer.ts"
 import { Cache } from "../layers/Cache.ts"
 import { Metrics } from "../layers/Metrics.ts"
 import { ActorSystem } from "./actors/ActorSystem.ts"
+import { COMMAND_OUTCOMES } from "./actors/EntityRuntime.ts"
+import { ChainExecutor } from "./chains/ChainExecutor.ts"
 import { PASSIVATION_REASONS } from "./actors/Residency.ts"
 
 const SAMPLE_EVERY = Duration.seconds(1)
@@ -19,6 +21,9 @@ export class Instrumentation extends Context.Service<Instrumentation>()("Instrum
     const actors = yield* ActorSystem
     const optimizer = yield* AiOptimizer
     const cache = yield* Cache
+    // Optional: a graph without chains (tests of the actors alone) still samples everything else.
+    const chains = yield* Effect.serviceOption(ChainExecutor)
+    const knownChains = new Set<string>()
 
     const seen = new Map<string, number>()
     /** How much a monotonic total grew since the previous sample (a restart of the total counts from 0). */
@@ -36,9 +41,15 @@ export class Instrumentation extends Context.Service<Instrumentation>()("Instrum
       for (const entity of yield* actors.stats) {
         metrics.actors.setLive(entity.type, entity.liveActors)
         metrics.actors.setQueued(entity.type, entity.mailboxDepth)
+        metrics.actors.knownKind(entity.type)
         add(`actors.${entity.type}.conflicts`, entity.conflictRetries, (n) =>
           metrics.actors.command(entity.type, "conflict_retry", n)
         )
+        for (const outcome of COMMAND_OUTCOMES) {
+          add(`actors.${entity.type}.outcome.${outcome}`, entity.outcomes[outcome], (n) =>
+            metrics.actors.command(entity.type, outcome, n)
+          )
+        }
       }
       for (const entity of yield* actors.passivations) {
         for (const reason of PASSIVATION_REASONS) {
@@ -65,6 +76,14 @@ export class Instrumentation extends Context.Service<Instrumentation>()("Instrum
       add("ai.rate_limited", ai.rejections.rate_limited, (n) => metrics.ai.reject("rate_limited", n))
       add("ai.bulkhead_full", ai.rejections.bulkhead_full, (n) => metrics.ai.reject("bulkhead_full", n))
       add("ai.deadline", ai.rejections.deadline_exceeded, (n) => metrics.ai.reject("timeout", n))
+
+      if (Option.isSome(chains)) {
+        for (const chain of yield* chains.value.chains) {
+          if (knownChains.has(chain.name)) continue
+          knownChains.add(chain.name)
+          metrics.chains.known(chain.name)
+        }
+      }
 
       const cached = yield* cache.stats
       add("cache.l1.hits", cached.l1.hits, (n) => metrics.cache.hit("l1", n))

@@ -83,7 +83,7 @@ const rssMb = (pid: number): number => {
 /** Every live actor, as the server's own gauge reports them. */
 const liveActors = async (base: string): Promise<number> => {
   const text = (await send(base, NORMAL, "GET", "/metrics")).text
-  const line = text.split("\n").find((l) => l.startsWith("focusforge_actors_live_total"))
+  const line = text.split("\n").find((l) => l.startsWith("focusforge_actors_live_all_kinds"))
   return line === undefined ? Number.NaN : Number(line.slice(line.lastIndexOf(" ") + 1))
 }
 

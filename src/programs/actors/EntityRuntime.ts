@@ -1,8 +1,10 @@
 import {
+  Cause,
   Clock,
   Deferred,
   Duration,
   Effect,
+  type Exit,
   FiberSet,
   Option,
   Queue,
@@ -80,12 +82,37 @@ export interface CommandResult<State, Event> {
   readonly stored: ReadonlyArray<StoredEvent>
 }
 
+/**
+ * How a command ended: `ok` (answered, events or not), `rejected` (the decider refused it), `conflict`
+ * (still losing the race after every retry), `overloaded` (mailbox full, never handled), `failed`
+ * (the store failed, or a defect).
+ */
+export type CommandOutcome = "ok" | "rejected" | "conflict" | "overloaded" | "failed"
+export const COMMAND_OUTCOMES: ReadonlyArray<CommandOutcome> = [
+  "ok",
+  "rejected",
+  "conflict",
+  "overloaded",
+  "failed"
+]
+
 export interface EntityStats {
   readonly type: string
   readonly liveActors: number
   readonly mailboxDepth: number
   /** Commands decided again after losing a race to another writer, since start. */
   readonly conflictRetries: number
+  /** Commands (not reads) by how they ended, since start. */
+  readonly outcomes: Readonly<Record<CommandOutcome, number>>
+}
+
+/** The outcome of a handled command from its exit: only the error's type is looked at. */
+const outcomeOf = (exit: Exit.Exit<unknown, unknown>): CommandOutcome => {
+  if (exit._tag === "Success") return "ok"
+  const error = Cause.findErrorOption(exit.cause)
+  if (Option.isNone(error)) return "failed"
+  if (error.value instanceof VersionConflict) return "conflict"
+  return isEventStoreError(error.value) ? "failed" : "rejected"
 }
 
 export interface EntityRuntime<State, Command, Event, Err> {
@@ -186,6 +213,13 @@ export const makeEntityRuntime = <State, Command, Event, Err>(
     const clock = yield* Clock.Clock
     const idleTtlMillis = Duration.toMillis(options.idleTtl)
     let conflictRetries = 0
+    const outcomes: Record<CommandOutcome, number> = {
+      ok: 0,
+      rejected: 0,
+      conflict: 0,
+      overloaded: 0,
+      failed: 0
+    }
     const actors = new Map<string, Actor<State, Command, Event, Err>>()
     const retryAfterSeconds = Math.max(1, Math.ceil(Duration.toSeconds(options.retryAfter)))
     const encodeEvent = Schema.encodeEffect(decider.event)
@@ -341,7 +375,12 @@ export const makeEntityRuntime = <State, Command, Event, Err>(
           // A failure or a defect of one command is its caller's answer; the actor goes on. Settled
           // before the reply, so a caller who got its answer sees the actor already stopped if empty.
           Deferred.into(
-            Effect.onExit(traced(streamId, entity, envelope), () => Effect.sync(() => settle(actor))),
+            Effect.onExit(traced(streamId, entity, envelope), (exit) =>
+              Effect.sync(() => {
+                if (Option.isSome(envelope.command)) outcomes[outcomeOf(exit)]++
+                settle(actor)
+              })
+            ),
             envelope.reply
           )
         ),
@@ -443,6 +482,7 @@ export const makeEntityRuntime = <State, Command, Event, Err>(
               Effect.map(spawn(entityId), (actor) => actor !== undefined && offer(actor, envelope))
             )
         if (!accepted) {
+          if (Option.isSome(command)) outcomes.overloaded++
           return yield* Effect.fail(
             new Overloaded({ entity: streamIdOf(decider, entityId), retryAfterSeconds })
           )
@@ -514,7 +554,13 @@ export const makeEntityRuntime = <State, Command, Event, Err>(
       for (const actor of actors.values()) {
         mailboxDepth += Queue.sizeUnsafe(actor.mailbox)
       }
-      return { type: decider.type, liveActors: actors.size, mailboxDepth, conflictRetries }
+      return {
+        type: decider.type,
+        liveActors: actors.size,
+        mailboxDepth,
+        conflictRetries,
+        outcomes: { ...outcomes }
+      }
     })
 
     const passivations = Effect.sync(() => ({ ...passivated }))

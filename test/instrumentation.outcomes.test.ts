@@ -1,0 +1,77 @@
+import { describe, expect, it } from "@effect/vitest"
+import { ConfigProvider, Effect, Layer } from "effect"
+import { AiOptimizerLive } from "../src/layers/AiOptimizer.ts"
+import { AppConfigTest } from "../src/layers/AppConfig.ts"
+import { CacheLive } from "../src/layers/Cache.ts"
+import { EventStoreMetricsLive } from "../src/layers/EventStoreMetrics.ts"
+import { EventStoreSqliteMemory } from "../src/layers/EventStoreSqlite.ts"
+import { Health } from "../src/layers/Health.ts"
+import { Metrics } from "../src/layers/Metrics.ts"
+import { RedisLive } from "../src/layers/Redis.ts"
+import { ActorSystem } from "../src/programs/actors/ActorSystem.ts"
+import { Instrumentation, InstrumentationLive } from "../src/programs/Instrumentation.ts"
+import { counterDecider } from "./support/counter.ts"
+
+/** A one-slot mailbox, so a burst of commands to one entity is refused as overloaded. */
+const TestLayer = InstrumentationLive.pipe(
+  Layer.provideMerge(Layer.mergeAll(ActorSystem.layer, CacheLive, AiOptimizerLive)),
+  Layer.provideMerge(RedisLive),
+  Layer.provideMerge(EventStoreMetricsLive.pipe(Layer.provide(EventStoreSqliteMemory))),
+  Layer.provideMerge(Layer.mergeAll(Metrics.layer, Health.layer)),
+  Layer.provideMerge(AppConfigTest()),
+  Layer.provide(ConfigProvider.layer(ConfigProvider.fromUnknown({ ACTOR_MAILBOX_CAPACITY: "1" })))
+)
+
+const OUTCOMES = ["ok", "rejected", "conflict", "overloaded", "failed", "conflict_retry"]
+
+/** `focusforge_actor_commands_total{kind="counter"}` by outcome, from Prometheus text. */
+const outcomes = (text: string): Record<string, number> => {
+  const found: Record<string, number> = {}
+  for (const line of text.split("\n")) {
+    const match = /^focusforge_actor_commands_total\{kind="counter",outcome="(\w+)"\} (\d+)$/.exec(line)
+    if (match?.[1] !== undefined) found[match[1]] = Number(match[2])
+  }
+  return found
+}
+
+const scrape = Effect.gen(function* () {
+  yield* (yield* Instrumentation).sample
+  const metrics = yield* Metrics
+  return outcomes(yield* Effect.promise(() => metrics.registry.metrics()))
+})
+
+describe("actor command outcomes", () => {
+  it.layer(TestLayer)("focusforge_actor_commands_total", (it) => {
+    it.effect("every outcome series exists at 0, then each outcome is counted once per command", () =>
+      Effect.gen(function* () {
+        const counters = yield* (yield* ActorSystem).register(counterDecider)
+        const before = yield* scrape
+        expect(Object.keys(before).sort()).toEqual([...OUTCOMES].sort())
+        expect(Object.values(before).every((value) => value === 0)).toBe(true)
+
+        yield* counters.send("ok", { _tag: "Increment" })
+        yield* counters.send("ok", { _tag: "Noop" })
+        yield* counters.read("ok")
+        yield* Effect.flip(counters.send("below-zero", { _tag: "Decrement" }))
+        yield* Effect.exit(counters.send("bug", { _tag: "Explode" }))
+        const burst = yield* Effect.all(
+          Array.from({ length: 20 }, () => Effect.exit(counters.send("busy", { _tag: "Increment" }))),
+          { concurrency: "unbounded" }
+        )
+        const refused = burst.filter((exit) => exit._tag === "Failure").length
+        expect(refused).toBeGreaterThan(0)
+
+        const after = yield* scrape
+        // Reads are not commands; every burst command is either ok or overloaded.
+        expect(after).toEqual({
+          ok: 2 + (20 - refused),
+          rejected: 1,
+          conflict: 0,
+          overloaded: refused,
+          failed: 1,
+          conflict_retry: 0
+        })
+      })
+    )
+  })
+})
