@@ -3,6 +3,7 @@ import { ConfigProvider, Effect, Layer } from "effect"
 import { AiOptimizerLive } from "../src/layers/AiOptimizer.ts"
 import { AppConfigTest } from "../src/layers/AppConfig.ts"
 import { CacheLive } from "../src/layers/Cache.ts"
+import { EventStore, VersionConflict } from "../src/layers/EventStore.ts"
 import { EventStoreMetricsLive } from "../src/layers/EventStoreMetrics.ts"
 import { EventStoreSqliteMemory } from "../src/layers/EventStoreSqlite.ts"
 import { Health } from "../src/layers/Health.ts"
@@ -12,14 +13,35 @@ import { ActorSystem } from "../src/programs/actors/ActorSystem.ts"
 import { Instrumentation, InstrumentationLive } from "../src/programs/Instrumentation.ts"
 import { counterDecider } from "./support/counter.ts"
 
-/** A one-slot mailbox, so a burst of commands to one entity is refused as overloaded. */
+/** Every append to the stream `counter-contested` loses the race, as if another writer always won. */
+const ContestedStore = Layer.effect(
+  EventStore,
+  Effect.map(EventStore, (store) => ({
+    ...store,
+    append: (...args: Parameters<typeof store.append>) =>
+      args[0] === "counter-contested"
+        ? Effect.fail(new VersionConflict({ streamId: args[0], expected: args[1], actual: 0 }))
+        : store.append(...args)
+  }))
+)
+
+/**
+ * A one-slot mailbox, so a burst of commands to one entity is refused as overloaded; two conflict retries,
+ * so a command that always loses the race is retried twice, then ends in `conflict`.
+ */
 const TestLayer = InstrumentationLive.pipe(
   Layer.provideMerge(Layer.mergeAll(ActorSystem.layer, CacheLive, AiOptimizerLive)),
   Layer.provideMerge(RedisLive),
-  Layer.provideMerge(EventStoreMetricsLive.pipe(Layer.provide(EventStoreSqliteMemory))),
+  Layer.provideMerge(
+    EventStoreMetricsLive.pipe(Layer.provide(ContestedStore), Layer.provide(EventStoreSqliteMemory))
+  ),
   Layer.provideMerge(Layer.mergeAll(Metrics.layer, Health.layer)),
   Layer.provideMerge(AppConfigTest()),
-  Layer.provide(ConfigProvider.layer(ConfigProvider.fromUnknown({ ACTOR_MAILBOX_CAPACITY: "1" })))
+  Layer.provide(
+    ConfigProvider.layer(
+      ConfigProvider.fromUnknown({ ACTOR_MAILBOX_CAPACITY: "1", ACTOR_MAX_CONFLICT_RETRIES: "2" })
+    )
+  )
 )
 
 const OUTCOMES = ["ok", "rejected", "conflict", "overloaded", "failed", "conflict_retry"]
@@ -54,6 +76,8 @@ describe("actor command outcomes", () => {
         yield* counters.read("ok")
         yield* Effect.flip(counters.send("below-zero", { _tag: "Decrement" }))
         yield* Effect.exit(counters.send("bug", { _tag: "Explode" }))
+        const lost = yield* Effect.flip(counters.send("contested", { _tag: "Increment" }))
+        expect(lost._tag).toBe("VersionConflict")
         const burst = yield* Effect.all(
           Array.from({ length: 20 }, () => Effect.exit(counters.send("busy", { _tag: "Increment" }))),
           { concurrency: "unbounded" }
@@ -66,10 +90,10 @@ describe("actor command outcomes", () => {
         expect(after).toEqual({
           ok: 2 + (20 - refused),
           rejected: 1,
-          conflict: 0,
+          conflict: 1,
           overloaded: refused,
           failed: 1,
-          conflict_retry: 0
+          conflict_retry: 2
         })
       })
     )
