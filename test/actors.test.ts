@@ -196,7 +196,13 @@ describe("entity actor runtime", () => {
         yield* counters.send("a", { _tag: "Increment" })
         yield* counters.send("b", { _tag: "Increment" })
         expect(yield* system.stats).toEqual([
-          { type: "counter", liveActors: 2, mailboxDepth: 0, conflictRetries: 0 }
+          {
+            type: "counter",
+            liveActors: 2,
+            mailboxDepth: 0,
+            conflictRetries: 0,
+            outcomes: { ok: 2, rejected: 0, conflict: 0, overloaded: 0, failed: 0 }
+          }
         ])
         const again = yield* Effect.exit(system.register(counterDecider))
         expect(again._tag).toBe("Failure")
