@@ -33,4 +33,5 @@ export class FocusForgeApi extends HttpApi.make("focusforge")
     OpenApi.Description,
     "Focus blocks, moods, tokens and rewards on an event-sourced core. Every error has the envelope `{ _tag, message, details? }`."
   )
+  .annotate(OpenApi.License, { name: "Proprietary", identifier: "LicenseRef-Proprietary" })
   .annotate(OpenApi.Transform, correctOpenApi) {}

@@ -1,10 +1,21 @@
+import { LimitBounds, OffsetBounds } from "./api/Paging.ts"
+import { InsightDaysBounds } from "./api/MoodApi.ts"
+
 /**
- * Corrections to the generated document, so it stays valid OpenAPI 3.1 and promises only our envelope:
+ * Corrections to the generated document, so it stays valid OpenAPI 3.1, promises only our envelope and
+ * lints clean (Redocly `recommended`, test/openapi.lint.test.ts):
  * - schemas tagged with a fixed `$id` (e.g. "/schemas/unknown") are invalid when used more than once, so
  *   the ids are dropped;
  * - the platform's own decode-error schemas (`HttpApiDecodeError` in Effect 3, `HttpApiSchemaError` in
  *   Effect 4) are removed wherever the generator puts them: our `ErrorEnvelope` middleware turns every
- *   decode failure into a `ValidationError` or `MalformedRequest`, so clients never see that shape.
+ *   decode failure into a `ValidationError` or `MalformedRequest`, so clients never see that shape;
+ * - an `anyOf` holding the empty schema (`details: Unknown | null`) is that empty schema: it already
+ *   admits anything, and linters flag the composition as illogical;
+ * - integers get a `format` (`int32` when their bounds fit, `int64` otherwise), instants (`Timestamp`,
+ *   and every `*_at` string) `format: date-time`;
+ * - integer query parameters (`limit`, `offset`, `days`) are declared as integers: HttpApi documents
+ *   their wire form ("a string that decodes to a number"), which makes generated clients take strings;
+ * - `servers`, `info.contact` and operation descriptions are added (see `documentInfo`).
  */
 const PLATFORM_ERRORS: ReadonlySet<string> = new Set(["HttpApiDecodeError", "HttpApiSchemaError"])
 const PLATFORM_ERROR_REFS: ReadonlySet<string> = new Set(
@@ -12,33 +23,163 @@ const PLATFORM_ERROR_REFS: ReadonlySet<string> = new Set(
 )
 
 type Json = null | boolean | number | string | ReadonlyArray<Json> | { readonly [key: string]: Json }
+type JsonObject = { readonly [key: string]: Json }
 
-const isObject = (value: Json | undefined): value is { readonly [key: string]: Json } =>
+const isObject = (value: Json | undefined): value is JsonObject =>
   typeof value === "object" && value !== null && !Array.isArray(value)
 
 const isPlatformRef = (value: Json): boolean =>
   isObject(value) && typeof value.$ref === "string" && PLATFORM_ERROR_REFS.has(value.$ref)
 
-const strip = (value: Json): Json => {
+const isEmptySchema = (value: Json): boolean => isObject(value) && Object.keys(value).length === 0
+
+const INT32_MIN = -2_147_483_648
+const INT32_MAX = 2_147_483_647
+
+/** `int32` when both bounds are declared and fit, `int64` otherwise (JSON numbers stay safe integers). */
+const integerFormat = (schema: JsonObject): string => {
+  const { minimum, maximum } = schema
+  return typeof minimum === "number" &&
+    typeof maximum === "number" &&
+    minimum >= INT32_MIN &&
+    maximum <= INT32_MAX
+    ? "int32"
+    : "int64"
+}
+
+/** Adds the `format` an integer or an instant string lacks; `key` is the property name, if any. */
+const withFormat = (schema: Record<string, Json>, key: string | undefined): void => {
+  if (schema.format !== undefined) return
+  if (schema.type === "integer") schema.format = integerFormat(schema)
+  else if (schema.type === "string" && key !== undefined && isInstant(key) && schema.enum === undefined) {
+    schema.format = "date-time"
+  }
+}
+
+/**
+ * Names of instants: `*_at` properties (the API's naming rule for them) and the domain's `Timestamp`
+ * schema (src/domain/common.ts, encoded as an ISO-8601 string).
+ */
+const isInstant = (key: string): boolean => key.endsWith("_at") || key === "TimestampEncoded"
+
+const strip = (value: Json, key?: string): Json => {
   if (Array.isArray(value)) {
-    return value.filter((item) => !isPlatformRef(item)).map(strip)
+    return value.filter((item) => !isPlatformRef(item)).map((item) => strip(item))
   }
   if (!isObject(value)) return value
   const out: Record<string, Json> = {}
-  for (const [key, child] of Object.entries(value)) {
-    if (PLATFORM_ERRORS.has(key)) continue
-    if (key === "$id" && typeof child === "string" && child.startsWith("/schemas/")) continue
-    const stripped = strip(child)
-    // a oneOf/anyOf left with a single alternative is that alternative
-    if ((key === "anyOf" || key === "oneOf") && Array.isArray(stripped) && stripped.length === 1) {
-      Object.assign(out, stripped[0])
+  for (const [name, child] of Object.entries(value)) {
+    if (PLATFORM_ERRORS.has(name)) continue
+    if (name === "$id" && typeof child === "string" && child.startsWith("/schemas/")) continue
+    const stripped =
+      (name === "properties" || name === "schemas") && isObject(child) ? stripProperties(child) : strip(child)
+    if ((name === "anyOf" || name === "oneOf") && Array.isArray(stripped)) {
+      // an alternative that admits anything makes the whole composition admit anything
+      if (stripped.some(isEmptySchema)) continue
+      // a oneOf/anyOf left with a single alternative is that alternative
+      if (stripped.length === 1) {
+        Object.assign(out, stripped[0])
+        continue
+      }
+    }
+    out[name] = stripped
+  }
+  withFormat(out, key)
+  return out
+}
+
+/** Property and component schemas are walked with their names, which decide the `date-time` format. */
+const stripProperties = (properties: JsonObject): Json => {
+  const out: Record<string, Json> = {}
+  for (const [name, child] of Object.entries(properties)) out[name] = strip(child, name)
+  return out
+}
+
+/**
+ * The integer query parameters, as integers with their bounds: the generator documents only their wire
+ * form (a string matching a number pattern), so generated clients would take strings.
+ */
+const QUERY_PARAMETERS: Readonly<Record<string, JsonObject>> = {
+  limit: { type: "integer", format: "int32", ...LimitBounds, default: 20 },
+  offset: { type: "integer", format: "int32", ...OffsetBounds, default: 0 },
+  days: { type: "integer", format: "int32", ...InsightDaysBounds, default: 30 },
+  from: { type: "string", format: "date-time" },
+  to: { type: "string", format: "date-time" }
+}
+
+const HTTP_METHODS: ReadonlySet<string> = new Set([
+  "get",
+  "put",
+  "post",
+  "delete",
+  "patch",
+  "head",
+  "options"
+])
+
+/** Query parameters named in `QUERY_PARAMETERS` get its schema; every other parameter is kept. */
+const typedParameter = (parameter: Json): Json => {
+  if (!isObject(parameter) || parameter.in !== "query" || typeof parameter.name !== "string") return parameter
+  const schema = QUERY_PARAMETERS[parameter.name]
+  return schema === undefined ? parameter : { ...parameter, schema }
+}
+
+/** An operation with typed query parameters and a description (its summary when it has none). */
+const correctOperation = (operation: JsonObject): JsonObject => ({
+  ...operation,
+  ...(operation.description === undefined && typeof operation.summary === "string"
+    ? { description: operation.summary }
+    : {}),
+  ...(Array.isArray(operation.parameters) ? { parameters: operation.parameters.map(typedParameter) } : {})
+})
+
+const correctPaths = (paths: Json | undefined): Json | undefined => {
+  if (!isObject(paths)) return paths
+  const out: Record<string, Json> = {}
+  for (const [path, item] of Object.entries(paths)) {
+    if (!isObject(item)) {
+      out[path] = item
       continue
     }
-    out[key] = stripped
+    const operations: Record<string, Json> = {}
+    for (const [method, operation] of Object.entries(item)) {
+      operations[method] =
+        HTTP_METHODS.has(method) && isObject(operation) ? correctOperation(operation) : operation
+    }
+    out[path] = operations
   }
   return out
 }
 
-export const correctOpenApi = (spec: Record<string, unknown>): Record<string, unknown> =>
+/**
+ * Where clients reach the API: `PUBLIC_URL` when set (the address users see, e.g. behind nginx),
+ * otherwise the listen address (`HOST`, with `0.0.0.0`/`::` shown as loopback, and `PORT`). With
+ * `PORT=0` the port is only known once bound, so the document names the server it was fetched from
+ * (`/`). Read here, when the document is built, so that no other configuration depends on it.
+ */
+export const serverUrl = (env: Readonly<Record<string, string | undefined>> = process.env): string => {
+  const publicUrl = env.PUBLIC_URL?.trim()
+  if (publicUrl !== undefined && publicUrl !== "") return publicUrl.replace(/\/+$/, "")
+  const port = env.PORT?.trim() || "8000"
+  if (port === "0") return "/"
+  const host = env.HOST?.trim() || "0.0.0.0"
+  const shown = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host
+  return `http://${shown}:${port}`
+}
+
+/** Who answers for the API; the generator has no annotation for `info.contact`. */
+const CONTACT: JsonObject = { name: "FocusForge backend team" }
+
+export const correctOpenApi = (spec: Record<string, unknown>): Record<string, unknown> => {
   // A JSON document by construction (it is served with JSON.stringify): the cast only names that.
-  strip(spec as unknown as Json) as unknown as Record<string, unknown>
+  const stripped = strip(spec as unknown as Json) as JsonObject
+  const info = isObject(stripped.info) ? stripped.info : {}
+  const corrected: Record<string, Json> = {
+    ...stripped,
+    info: { ...info, contact: CONTACT },
+    servers: [{ url: serverUrl(), description: "This instance (PUBLIC_URL, or the listen address)" }]
+  }
+  const paths = correctPaths(stripped.paths)
+  if (paths !== undefined) corrected.paths = paths
+  return corrected as unknown as Record<string, unknown>
+}

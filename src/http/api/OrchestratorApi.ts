@@ -174,7 +174,11 @@ export class OrchestratorApi extends HttpApiGroup.make("orchestrator")
     }).annotate(OpenApi.Summary, "Run the user's ready actions now, in priority order")
   )
   .middleware(Authentication)
-  .annotate(OpenApi.Title, "Orchestrator") {}
+  .annotate(OpenApi.Title, "Orchestrator")
+  .annotate(
+    OpenApi.Description,
+    "The Memory-Chain-Planner core: AI-assisted task workflows, registered chains, memory tiers and the planner of follow-up actions."
+  ) {}
 
 /** Public: the orchestrator's parts and their state, no user data. */
 export class OrchestratorStatusApi extends HttpApiGroup.make("orchestratorStatus")
@@ -189,4 +193,8 @@ export class OrchestratorStatusApi extends HttpApiGroup.make("orchestratorStatus
       success: OrchestratorStatusResponse
     }).annotate(OpenApi.Summary, STATUS_SUMMARY)
   )
-  .annotate(OpenApi.Title, "Orchestrator status") {}
+  .annotate(OpenApi.Title, "Orchestrator status")
+  .annotate(
+    OpenApi.Description,
+    "Status of the orchestrator and its registered chains; the details only for the METRICS_TOKEN bearer when it is set."
+  ) {}
