@@ -3,10 +3,11 @@
  * alike), names its server, and types what generated clients see: integer query parameters, formats
  * on integers and instants.
  */
+import { randomUUID } from "node:crypto"
 import { createConfig, lintFromString, type NormalizedProblem } from "@redocly/openapi-core"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { serverUrl } from "../src/http/openapi.ts"
-import { request } from "./support/http.ts"
+import { postJson, request } from "./support/http.ts"
 import { type ServerProcess, startServer } from "./support/server.ts"
 
 // Redocly may report usage otherwise: nothing leaves this machine.
@@ -21,7 +22,11 @@ interface Parameter {
   readonly in: string
   readonly schema: Schema
 }
+interface Response {
+  readonly headers?: Record<string, { readonly $ref?: string; readonly required?: boolean }>
+}
 interface Operation {
+  readonly responses: Record<string, Response>
   readonly summary?: string
   readonly description?: string
   readonly parameters?: ReadonlyArray<Parameter>
@@ -31,7 +36,7 @@ interface Document {
   readonly servers?: ReadonlyArray<{ readonly url: string }>
   readonly tags: ReadonlyArray<{ readonly name: string; readonly description?: string }>
   readonly paths: Record<string, Record<string, Operation>>
-  readonly components: { readonly schemas: Record<string, Schema> }
+  readonly components: { readonly schemas: Record<string, Schema>; readonly headers: Record<string, Schema> }
 }
 
 /** One line per problem, so a failure names the rule and where it fired. */
@@ -62,7 +67,8 @@ describe("the served OpenAPI document", () => {
   let text: string
   let doc: Document
   beforeAll(async () => {
-    server = await startServer({ PUBLIC_URL })
+    // One registration per address, so the second one shows a real 429 and its headers.
+    server = await startServer({ PUBLIC_URL, REGISTER_MAX_PER_ADDRESS: "1" })
     const reply = await request(`${server.url}/openapi.json`)
     expect(reply.status).toBe(200)
     text = reply.text
@@ -131,6 +137,47 @@ describe("the served OpenAPI document", () => {
       )
       expect(anyValue).toEqual([])
     }
+  })
+  it("declares x-request-id and x-instance-id on every response, as the server sends them", async () => {
+    for (const [name, operation] of operations(doc)) {
+      for (const [status, response] of Object.entries(operation.responses)) {
+        const headers = Object.keys(response.headers ?? {})
+        expect({ name, status, headers }).toEqual({
+          name,
+          status,
+          headers: expect.arrayContaining(["x-request-id", "x-instance-id"])
+        })
+      }
+    }
+    expect(doc.components.headers["x-request-id"]).toEqual(expect.objectContaining({ required: true }))
+    const reply = await request(`${server.url}/health/live`)
+    expect(reply.headers["x-request-id"]).toEqual(expect.any(String))
+    expect(reply.headers["x-instance-id"]).toEqual(expect.any(String))
+  })
+
+  it("declares Retry-After on the 429 and 503 answers that send it, and a real 429 sends it", async () => {
+    const retryAfter = { $ref: "#/components/headers/Retry-After" }
+    const register = doc.paths["/api/v1/auth/register"]?.post
+    expect(register?.responses["429"]?.headers?.["Retry-After"]).toEqual(retryAfter)
+    expect(register?.responses["503"]?.headers?.["Retry-After"]).toEqual(retryAfter)
+    expect(doc.paths["/api/v1/auth/login"]?.post?.responses["429"]?.headers?.["Retry-After"]).toEqual(
+      retryAfter
+    )
+    expect(doc.paths["/api/v1/tasks"]?.get?.responses["503"]?.headers?.["Retry-After"]).toEqual(retryAfter)
+    // /health's 503 is Unhealthy, which sends no Retry-After
+    expect(doc.paths["/health"]?.get?.responses["503"]?.headers?.["Retry-After"]).toBeUndefined()
+    const account = () => ({
+      email: `lint-${randomUUID()}@example.com`,
+      password: "correct horse battery staple"
+    })
+    const first = await postJson(`${server.url}/api/v1/auth/register`, { ...account(), display_name: "Lint" })
+    expect(first.status).toBe(201)
+    const second = await postJson(`${server.url}/api/v1/auth/register`, {
+      ...account(),
+      display_name: "Lint"
+    })
+    expect(second.status).toBe(429)
+    expect(second.headers["retry-after"]).toMatch(/^[1-9]\d*$/)
   })
 })
 

@@ -15,7 +15,8 @@ import { InsightDaysBounds } from "./api/MoodApi.ts"
  *   and every `*_at` string) `format: date-time`;
  * - integer query parameters (`limit`, `offset`, `days`) are declared as integers: HttpApi documents
  *   their wire form ("a string that decodes to a number"), which makes generated clients take strings;
- * - `servers`, `info.contact` and operation descriptions are added (see `documentInfo`).
+ * - `servers`, `info.contact` and operation descriptions are added (see `serverUrl`);
+ * - the response headers the server sends are declared (see `RESPONSE_HEADERS`).
  */
 const PLATFORM_ERRORS: ReadonlySet<string> = new Set(["HttpApiDecodeError", "HttpApiSchemaError"])
 const PLATFORM_ERROR_REFS: ReadonlySet<string> = new Set(
@@ -124,9 +125,89 @@ const typedParameter = (parameter: Json): Json => {
   return schema === undefined ? parameter : { ...parameter, schema }
 }
 
-/** An operation with typed query parameters and a description (its summary when it has none). */
+/**
+ * Headers the server sends, declared once under `components.headers`: `x-request-id` and
+ * `x-instance-id` on every response (src/http/observe.ts), `Retry-After` with the errors that tell the
+ * client when to come back (src/http/handlers/common.ts, the login and registration throttles).
+ */
+const RESPONSE_HEADERS: JsonObject = {
+  "x-request-id": {
+    description:
+      "The request's id: the client's own `x-request-id` when it sent a sane one, otherwise a fresh UUID. Every log line of the request carries it.",
+    required: true,
+    schema: { type: "string", minLength: 1, maxLength: 128 }
+  },
+  "x-instance-id": {
+    description: "The instance that answered (`INSTANCE_ID`), telling instances behind a proxy apart.",
+    required: true,
+    schema: { type: "string", minLength: 1 }
+  },
+  "Retry-After": {
+    description: "Seconds to wait before retrying (the same number as `details.retry_after_seconds`).",
+    required: true,
+    schema: { type: "integer", format: "int32", minimum: 1 }
+  }
+}
+
+/** `Retry-After` on a status whose other errors do not send it (none today: kept honest if one comes). */
+const OPTIONAL_RETRY_AFTER: JsonObject = {
+  description: "Seconds to wait before retrying; sent with `Overloaded` and the throttles only.",
+  required: false,
+  schema: { type: "integer", format: "int32", minimum: 1 }
+}
+
+/** The error schemas answered with `Retry-After`. */
+const RETRY_AFTER_SCHEMAS: ReadonlySet<string> = new Set(
+  ["OverloadedEncoded", "LoginThrottledEncoded", "RegistrationThrottledEncoded"].map(
+    (name) => `#/components/schemas/${name}`
+  )
+)
+
+const headerRef = (name: string): JsonObject => ({ $ref: `#/components/headers/${name}` })
+
+/** The `$ref`s a response's JSON body may be: its schema's own, or each alternative's. */
+const bodyRefs = (response: JsonObject): ReadonlyArray<string> => {
+  const content = isObject(response.content) ? response.content["application/json"] : undefined
+  const schema = isObject(content) ? content.schema : undefined
+  if (!isObject(schema)) return []
+  const members = Array.isArray(schema.anyOf)
+    ? schema.anyOf
+    : Array.isArray(schema.oneOf)
+      ? schema.oneOf
+      : [schema]
+  return members.map((member) => (isObject(member) && typeof member.$ref === "string" ? member.$ref : ""))
+}
+
+/** A response with the headers it is sent with; `Retry-After` is required when every body sends it. */
+const withHeaders = (response: Json): Json => {
+  if (!isObject(response)) return response
+  const refs = bodyRefs(response)
+  const retrying = refs.filter((ref) => RETRY_AFTER_SCHEMAS.has(ref)).length
+  const headers: Record<string, Json> = {
+    ...(isObject(response.headers) ? response.headers : {}),
+    "x-request-id": headerRef("x-request-id"),
+    "x-instance-id": headerRef("x-instance-id")
+  }
+  if (retrying > 0) {
+    headers["Retry-After"] = retrying === refs.length ? headerRef("Retry-After") : OPTIONAL_RETRY_AFTER
+  }
+  return { ...response, headers }
+}
+
+const withResponseHeaders = (responses: Json | undefined): Json | undefined => {
+  if (!isObject(responses)) return responses
+  const out: Record<string, Json> = {}
+  for (const [status, response] of Object.entries(responses)) out[status] = withHeaders(response)
+  return out
+}
+
+/**
+ * An operation with typed query parameters, declared response headers and a description (its summary
+ * when it has none).
+ */
 const correctOperation = (operation: JsonObject): JsonObject => ({
   ...operation,
+  ...(isObject(operation.responses) ? { responses: withResponseHeaders(operation.responses) ?? {} } : {}),
   ...(operation.description === undefined && typeof operation.summary === "string"
     ? { description: operation.summary }
     : {}),
@@ -174,9 +255,11 @@ export const correctOpenApi = (spec: Record<string, unknown>): Record<string, un
   // A JSON document by construction (it is served with JSON.stringify): the cast only names that.
   const stripped = strip(spec as unknown as Json) as JsonObject
   const info = isObject(stripped.info) ? stripped.info : {}
+  const components = isObject(stripped.components) ? stripped.components : {}
   const corrected: Record<string, Json> = {
     ...stripped,
     info: { ...info, contact: CONTACT },
+    components: { ...components, headers: RESPONSE_HEADERS },
     servers: [{ url: serverUrl(), description: "This instance (PUBLIC_URL, or the listen address)" }]
   }
   const paths = correctPaths(stripped.paths)
