@@ -179,6 +179,25 @@ describe("the served OpenAPI document", () => {
     expect(second.status).toBe(429)
     expect(second.headers["retry-after"]).toMatch(/^[1-9]\d*$/)
   })
+
+  it("documents the chain endpoint as one typed path per chain the server registers", async () => {
+    const status = (await request(`${server.url}/orchestrator/status`)).json() as {
+      chains: ReadonlyArray<{ name: string }>
+    }
+    const prefix = "/api/v1/orchestrator/chains/execute/"
+    const documented = Object.keys(doc.paths)
+      .filter((path) => path.startsWith(prefix))
+      .map((path) => path.slice(prefix.length))
+    expect(documented.sort()).toEqual(status.chains.map((chain) => chain.name).sort())
+    const breakdown = doc.paths[`${prefix}task_breakdown`]?.post as unknown as {
+      parameters?: unknown
+      requestBody: { content: { "application/json": { schema: Schema } } }
+    }
+    expect(breakdown.parameters).toBeUndefined()
+    expect(breakdown.requestBody.content["application/json"].schema).toEqual(
+      expect.objectContaining({ type: "object", required: ["title"] })
+    )
+  })
 })
 
 describe("serverUrl", () => {

@@ -1,3 +1,4 @@
+import { Schema } from "effect"
 import { LimitBounds, OffsetBounds } from "./api/Paging.ts"
 import { InsightDaysBounds } from "./api/MoodApi.ts"
 
@@ -266,3 +267,116 @@ export const correctOpenApi = (spec: Record<string, unknown>): Record<string, un
   if (paths !== undefined) corrected.paths = paths
   return corrected as unknown as Record<string, unknown>
 }
+
+/** What the document needs of a registered chain (src/programs/chains/Chain.ts). */
+export interface DocumentedChain {
+  readonly name: string
+  readonly description: string
+  readonly input: Schema.Top
+  readonly output: Schema.Top
+}
+
+const CHAIN_PATH = "/api/v1/orchestrator/chains/execute/{chain_name}"
+const SCHEMAS = "#/components/schemas/"
+
+/**
+ * A chain's JSON Schema with its definitions moved to `components.schemas` (a definition whose name is
+ * taken by a different schema is renamed `<name>_<chain>`), refs rewritten to match.
+ */
+const chainSchema = (schema: Schema.Top, chain: string, components: Record<string, Json>): Json => {
+  const document = Schema.toJsonSchemaDocument(schema)
+  const names: Record<string, string> = {}
+  for (const [name, definition] of Object.entries(document.definitions)) {
+    const json = definition as Json
+    const taken = components[name]
+    const target =
+      taken === undefined || JSON.stringify(taken) === JSON.stringify(json) ? name : `${name}_${chain}`
+    names[name] = target
+    components[target] = json
+  }
+  const rewrite = (value: Json): Json => {
+    if (Array.isArray(value)) return value.map(rewrite)
+    if (!isObject(value)) return value
+    const out: Record<string, Json> = {}
+    for (const [key, child] of Object.entries(value)) {
+      out[key] =
+        key === "$ref" && typeof child === "string" && child.startsWith("#/$defs/")
+          ? `${SCHEMAS}${names[child.slice("#/$defs/".length)] ?? child.slice("#/$defs/".length)}`
+          : rewrite(child)
+    }
+    return out
+  }
+  for (const target of Object.values(names)) components[target] = rewrite(components[target] ?? {})
+  return rewrite(document.schema as Json)
+}
+
+/** The chain endpoint's operation for one chain: its input as the body, its output in the answer. */
+const chainOperation = (
+  generic: JsonObject,
+  chain: DocumentedChain,
+  components: Record<string, Json>
+): JsonObject => {
+  const responses = isObject(generic.responses) ? generic.responses : {}
+  const ok = isObject(responses["200"]) ? responses["200"] : {}
+  const { parameters: _parameters, ...rest } = generic
+  const execution: Json = {
+    allOf: [
+      { $ref: `${SCHEMAS}ChainExecution` },
+      {
+        type: "object",
+        properties: {
+          chain: { type: "string", enum: [chain.name] },
+          output: chainSchema(chain.output, chain.name, components)
+        }
+      }
+    ]
+  }
+  return {
+    ...rest,
+    operationId: `${String(generic.operationId ?? "executeChain")}.${chain.name}`,
+    summary: `Run the ${chain.name} chain: ${chain.description}`,
+    description: `${chain.description} The body is the chain's input (decoded by its Schema: 422 \`ChainInputRejected\` when it does not fit); the answer carries its output and the steps of the run.`,
+    requestBody: {
+      required: true,
+      content: { "application/json": { schema: chainSchema(chain.input, chain.name, components) } }
+    },
+    responses: {
+      ...responses,
+      "200": {
+        ...ok,
+        description: `The ${chain.name} run`,
+        content: { "application/json": { schema: execution } }
+      }
+    }
+  }
+}
+
+/**
+ * The chain endpoint is one route (`/chains/execute/:chain_name`, any registered chain, an unknown name
+ * answering 404) with an untyped body: as such no generator can type a call. The document lists it as
+ * one path per chain instead, each with the chain's input and output schemas, so generated clients
+ * check the body of every call. Same route, same behaviour: only the contract's description changes.
+ */
+export const withChainEndpoints =
+  (chains: ReadonlyArray<DocumentedChain>) =>
+  (spec: Record<string, unknown>): Record<string, unknown> => {
+    const paths = spec.paths as Record<string, Json> | undefined
+    const item = paths?.[CHAIN_PATH]
+    const generic = isObject(item) && isObject(item.post) ? item.post : undefined
+    if (paths === undefined || generic === undefined) return spec
+    const components = (spec.components ?? {}) as Record<string, Json>
+    const schemas: Record<string, Json> = { ...(isObject(components.schemas) ? components.schemas : {}) }
+    const expanded: Record<string, Json> = {}
+    for (const [path, value] of Object.entries(paths)) {
+      if (path !== CHAIN_PATH) {
+        expanded[path] = value
+        continue
+      }
+      for (const chain of chains) {
+        expanded[CHAIN_PATH.replace("{chain_name}", chain.name)] = {
+          post: chainOperation(generic, chain, schemas)
+        }
+      }
+    }
+    return { ...spec, paths: expanded, components: { ...components, schemas } }
+  }

@@ -10,6 +10,7 @@ import {
 import { BlockId, TaskId } from "../../domain/ids.ts"
 import { MemoryEntry, MemoryKind } from "../../domain/memory.ts"
 import { TooManyOpenTasks } from "../../domain/taskQuota.ts"
+import { motivation, proofValidation, taskAnalysis, taskBreakdown } from "../../programs/chains/builtins.ts"
 import { ChainRunView, ChainStepCompleted, RunSource } from "../../programs/chains/ChainRuns.ts"
 import {
   CompleteEnhancedRequest,
@@ -106,6 +107,13 @@ const CompleteEnhancedPayload = Schema.Struct({
 
 const STATUS_SUMMARY =
   "Status and chains registered; with METRICS_TOKEN set, executor and optimizer stats, planner queue, memory sizes and worker state only for its bearer"
+
+/**
+ * The chains `ChainsLive` registers (src/programs/chains/builtins.ts), each documented as its own path of
+ * the chain endpoint with its input and output schemas (src/http/openapi.ts). test/openapi.lint.test.ts
+ * checks the list against the chains the running server reports.
+ */
+export const DocumentedChains = [taskBreakdown, taskAnalysis, motivation, proofValidation] as const
 
 /** Workflows and introspection of the Memory-Chain-Planner, all acting as the token's user. */
 export class OrchestratorApi extends HttpApiGroup.make("orchestrator")
