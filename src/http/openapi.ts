@@ -327,7 +327,8 @@ const chainOperation = (
         properties: {
           chain: { type: "string", enum: [chain.name] },
           output: chainSchema(chain.output, chain.name, components)
-        }
+        },
+        required: ["chain", "output"]
       }
     ]
   }
