@@ -94,6 +94,15 @@ describe("the served OpenAPI document", () => {
     ).toEqual([])
   })
 
+  it("marks the metrics token optional (required only when METRICS_TOKEN is set)", async () => {
+    const metrics = doc.paths["/metrics"]?.get as unknown as { security: unknown }
+    expect(metrics.security).toEqual([{}, { metricsToken: [] }])
+    // embedded default, no METRICS_TOKEN: open
+    expect((await request(`${server.url}/metrics`)).status).toBe(200)
+    const tasks = doc.paths["/api/v1/tasks"]?.get as unknown as { security: unknown }
+    expect(tasks.security).toEqual([{ bearer: [] }])
+  })
+
   it("types limit, offset and days as bounded integers, not number-like strings", () => {
     const query = operations(doc).flatMap(([, operation]) =>
       (operation.parameters ?? []).filter((parameter) => parameter.in === "query")

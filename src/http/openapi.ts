@@ -136,7 +136,8 @@ const RESPONSE_HEADERS: JsonObject = {
     description:
       "The request's id: the client's own `x-request-id` when it sent a sane one, otherwise a fresh UUID. Every log line of the request carries it.",
     required: true,
-    schema: { type: "string", minLength: 1, maxLength: 128 }
+    // the form src/http/observe.ts accepts from a client; a fresh UUID fits it too
+    schema: { type: "string", pattern: "^[A-Za-z0-9._:-]{1,128}$" }
   },
   "x-instance-id": {
     description: "The instance that answered (`INSTANCE_ID`), telling instances behind a proxy apart.",
@@ -203,11 +204,29 @@ const withResponseHeaders = (responses: Json | undefined): Json | undefined => {
 }
 
 /**
- * An operation with typed query parameters, declared response headers and a description (its summary
- * when it has none).
+ * Security schemes that guard only when configured: `metricsToken` is required only with
+ * `METRICS_TOKEN` set (always in production, never by default in embedded mode), so its operations
+ * also admit no credentials (`{}`) rather than claiming a token is always needed.
+ */
+const CONFIGURED_SCHEMES: ReadonlySet<string> = new Set(["metricsToken"])
+
+const isConfiguredOnly = (security: Json | undefined): boolean =>
+  Array.isArray(security) &&
+  security.length > 0 &&
+  security.every(
+    (requirement) =>
+      isObject(requirement) && Object.keys(requirement).every((name) => CONFIGURED_SCHEMES.has(name))
+  )
+
+/**
+ * An operation with typed query parameters, declared response headers, a description (its summary
+ * when it has none) and optional security where the token is optional.
  */
 const correctOperation = (operation: JsonObject): JsonObject => ({
   ...operation,
+  ...(isConfiguredOnly(operation.security) && Array.isArray(operation.security)
+    ? { security: [{}, ...operation.security] }
+    : {}),
   ...(isObject(operation.responses) ? { responses: withResponseHeaders(operation.responses) ?? {} } : {}),
   ...(operation.description === undefined && typeof operation.summary === "string"
     ? { description: operation.summary }
