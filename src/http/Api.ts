@@ -5,10 +5,10 @@ import { ErrorEnvelope } from "./api/Envelope.ts"
 import { HealthApi } from "./api/HealthApi.ts"
 import { MetricsApi } from "./api/MetricsApi.ts"
 import { MoodApi } from "./api/MoodApi.ts"
-import { OrchestratorApi, OrchestratorStatusApi } from "./api/OrchestratorApi.ts"
+import { DocumentedChains, OrchestratorApi, OrchestratorStatusApi } from "./api/OrchestratorApi.ts"
 import { StoreApi } from "./api/StoreApi.ts"
 import { TasksApi } from "./api/TasksApi.ts"
-import { correctOpenApi } from "./openapi.ts"
+import { correctOpenApi, withChainEndpoints } from "./openapi.ts"
 
 /** Every offending field of a request is reported, not only the first. */
 const ALL_ERRORS = { errors: "all" } as const
@@ -33,4 +33,6 @@ export class FocusForgeApi extends HttpApi.make("focusforge")
     OpenApi.Description,
     "Focus blocks, moods, tokens and rewards on an event-sourced core. Every error has the envelope `{ _tag, message, details? }`."
   )
-  .annotate(OpenApi.Transform, correctOpenApi) {}
+  .annotate(OpenApi.License, { name: "Proprietary", identifier: "LicenseRef-Proprietary" })
+  // the chain endpoint is expanded first, so its schemas get the same corrections as the others
+  .annotate(OpenApi.Transform, (spec) => correctOpenApi(withChainEndpoints(DocumentedChains)(spec))) {}

@@ -61,4 +61,8 @@ export class AuthApi extends HttpApiGroup.make("auth")
       .middleware(Authentication)
       .annotate(OpenApi.Summary, "Revoke the access token used for this request")
   )
-  .annotate(OpenApi.Title, "Auth") {}
+  .annotate(OpenApi.Title, "Auth")
+  .annotate(
+    OpenApi.Description,
+    "Accounts and access tokens: register, log in, the current user, log out. Failed logins and registrations are throttled per client address."
+  ) {}

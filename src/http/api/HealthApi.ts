@@ -27,4 +27,5 @@ export class HealthApi extends HttpApiGroup.make("health", { topLevel: true })
       error: ServiceUnavailable
     }).annotate(OpenApi.Summary, "Readiness: critical components are up and the instance is not draining")
   )
-  .annotate(OpenApi.Title, "Health") {}
+  .annotate(OpenApi.Title, "Health")
+  .annotate(OpenApi.Description, "Liveness, readiness and per-component health of this instance.") {}

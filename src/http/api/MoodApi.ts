@@ -15,6 +15,9 @@ export const MoodHistory = Schema.Struct({ items: Schema.Array(MoodEntry), total
   identifier: "MoodHistory"
 })
 
+/** Bounds of the insights' `days` window, shared with the OpenAPI document (src/http/openapi.ts). */
+export const InsightDaysBounds = { minimum: 1, maximum: 365 } as const
+
 export class MoodApi extends HttpApiGroup.make("mood")
   .add(
     HttpApiEndpoint.post("log", "/api/v1/mood", {
@@ -35,7 +38,7 @@ export class MoodApi extends HttpApiGroup.make("mood")
   )
   .add(
     HttpApiEndpoint.get("insights", "/api/v1/mood/insights", {
-      query: { days: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 365 }))) },
+      query: { days: Schema.optional(Schema.Int.check(Schema.isBetween(InsightDaysBounds))) },
       success: MoodInsights,
       error: Overloaded
     }).annotate(
@@ -44,4 +47,5 @@ export class MoodApi extends HttpApiGroup.make("mood")
     )
   )
   .middleware(Authentication)
-  .annotate(OpenApi.Title, "Mood") {}
+  .annotate(OpenApi.Title, "Mood")
+  .annotate(OpenApi.Description, "Mood, energy and stress entries and the insights drawn from them.") {}

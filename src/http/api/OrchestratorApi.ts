@@ -10,6 +10,7 @@ import {
 import { BlockId, TaskId } from "../../domain/ids.ts"
 import { MemoryEntry, MemoryKind } from "../../domain/memory.ts"
 import { TooManyOpenTasks } from "../../domain/taskQuota.ts"
+import { motivation, proofValidation, taskAnalysis, taskBreakdown } from "../../programs/chains/builtins.ts"
 import { ChainRunView, ChainStepCompleted, RunSource } from "../../programs/chains/ChainRuns.ts"
 import {
   CompleteEnhancedRequest,
@@ -107,6 +108,13 @@ const CompleteEnhancedPayload = Schema.Struct({
 const STATUS_SUMMARY =
   "Status and chains registered; with METRICS_TOKEN set, executor and optimizer stats, planner queue, memory sizes and worker state only for its bearer"
 
+/**
+ * The chains `ChainsLive` registers (src/programs/chains/builtins.ts), each documented as its own path of
+ * the chain endpoint with its input and output schemas (src/http/openapi.ts). test/openapi.lint.test.ts
+ * checks the list against the chains the running server reports.
+ */
+export const DocumentedChains = [taskBreakdown, taskAnalysis, motivation, proofValidation] as const
+
 /** Workflows and introspection of the Memory-Chain-Planner, all acting as the token's user. */
 export class OrchestratorApi extends HttpApiGroup.make("orchestrator")
   .add(
@@ -174,7 +182,11 @@ export class OrchestratorApi extends HttpApiGroup.make("orchestrator")
     }).annotate(OpenApi.Summary, "Run the user's ready actions now, in priority order")
   )
   .middleware(Authentication)
-  .annotate(OpenApi.Title, "Orchestrator") {}
+  .annotate(OpenApi.Title, "Orchestrator")
+  .annotate(
+    OpenApi.Description,
+    "The Memory-Chain-Planner core: AI-assisted task workflows, registered chains, memory tiers and the planner of follow-up actions."
+  ) {}
 
 /** Public: the orchestrator's parts and their state, no user data. */
 export class OrchestratorStatusApi extends HttpApiGroup.make("orchestratorStatus")
@@ -189,4 +201,8 @@ export class OrchestratorStatusApi extends HttpApiGroup.make("orchestratorStatus
       success: OrchestratorStatusResponse
     }).annotate(OpenApi.Summary, STATUS_SUMMARY)
   )
-  .annotate(OpenApi.Title, "Orchestrator status") {}
+  .annotate(OpenApi.Title, "Orchestrator status")
+  .annotate(
+    OpenApi.Description,
+    "Status of the orchestrator and its registered chains; the details only for the METRICS_TOKEN bearer when it is set."
+  ) {}

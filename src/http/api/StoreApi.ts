@@ -94,4 +94,8 @@ export class StoreApi extends HttpApiGroup.make("store")
     }).annotate(OpenApi.Summary, "The token ledger from the wallet's events, newest first")
   )
   .middleware(Authentication)
-  .annotate(OpenApi.Title, "Store") {}
+  .annotate(OpenApi.Title, "Store")
+  .annotate(
+    OpenApi.Description,
+    "The token wallet: catalog, purchases (idempotent with an Idempotency-Key), rewards and the ledger."
+  ) {}

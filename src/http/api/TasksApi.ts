@@ -141,4 +141,8 @@ export class TasksApi extends HttpApiGroup.make("tasks")
     )
   )
   .middleware(Authentication)
-  .annotate(OpenApi.Title, "Tasks") {}
+  .annotate(OpenApi.Title, "Tasks")
+  .annotate(
+    OpenApi.Description,
+    "Tasks cut into 25-minute focus blocks; starting and completing blocks earns tokens."
+  ) {}
