@@ -233,13 +233,21 @@ export const makeSqliteEventStore = (options: SqliteEventStoreOptions) =>
       db,
       "SELECT MAX(version) AS version FROM events WHERE stream_id = ?"
     )
-    const selectStream = query<[string, number, number], EventRow>(
+    // The page size is written into the SQL, not bound: with `LIMIT ?` every call costs about four
+    // times as much in SQLite (9 µs against 2 µs for an empty tail, measured with node:sqlite), and an
+    // actor's tail read is on every request.
+    const selectStream = query<[string, number], EventRow>(
+      db,
+      `SELECT ${COLUMNS} FROM events WHERE stream_id = ? AND version >= ? ORDER BY version LIMIT ${READ_PAGE_SIZE}`
+    )
+    /** A retried batch's stored events: as many as the batch has. */
+    const selectBatch = query<[string, number, number], EventRow>(
       db,
       `SELECT ${COLUMNS} FROM events WHERE stream_id = ? AND version >= ? ORDER BY version LIMIT ?`
     )
-    const selectAll = query<[number, number], EventRow>(
+    const selectAll = query<[number], EventRow>(
       db,
-      `SELECT ${COLUMNS} FROM events WHERE position >= ? ORDER BY position LIMIT ?`
+      `SELECT ${COLUMNS} FROM events WHERE position >= ? ORDER BY position LIMIT ${READ_PAGE_SIZE}`
     )
     const insertEvent = query<[string, number, string, string, string, string]>(
       db,
@@ -259,7 +267,7 @@ export const makeSqliteEventStore = (options: SqliteEventStoreOptions) =>
 
     /** A batch whose first event id is stored already is a retry: it must match what is stored. */
     const replayed = (streamId: string, events: ReadonlyArray<NewEvent>, first: EventRow): AppendOutcome => {
-      const rows = selectStream.all(streamId, first.version, events.length)
+      const rows = selectBatch.all(streamId, first.version, events.length)
       const matches =
         first.stream_id === streamId &&
         rows.length === events.length &&
@@ -448,19 +456,19 @@ export const makeSqliteEventStore = (options: SqliteEventStoreOptions) =>
         paged(
           "read",
           Math.max(1, readOptions?.fromVersion ?? 1),
-          (fromVersion) => selectStream.all(streamId, fromVersion, READ_PAGE_SIZE),
+          (fromVersion) => selectStream.all(streamId, fromVersion),
           (last) => last.version + 1
         ),
       readPage: (streamId, fromVersion) =>
         Effect.try({
-          try: () => selectStream.all(streamId, Math.max(1, fromVersion), READ_PAGE_SIZE).map(toStored),
+          try: () => selectStream.all(streamId, Math.max(1, fromVersion)).map(toStored),
           catch: (cause) => new EventStoreError({ operation: "read", message: describe(cause) })
         }),
       readAll: (readOptions) =>
         paged(
           "readAll",
           Math.max(1, readOptions?.fromPosition ?? 1),
-          (fromPosition) => selectAll.all(fromPosition, READ_PAGE_SIZE),
+          (fromPosition) => selectAll.all(fromPosition),
           (last) => last.position + 1
         ),
       saveSnapshot: (snapshot) =>
