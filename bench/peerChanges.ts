@@ -10,7 +10,8 @@
  * entry of BENCHMARKS.md's `peer-changes` section (kept between runs: each change adds its own line).
  *
  *   BENCH_BEFORE_DIR=.perf/before npx tsx bench/peerChanges.ts [--no-build] [--section "label"]
- *   BENCH_SECONDS (4), BENCH_ROUNDS (1), BENCH_ROWS (read,write,commands), BENCH_USERS (200)
+ *   BENCH_AFTER_DIR (dist/), BENCH_SECONDS (4), BENCH_ROUNDS (1), BENCH_ROWS (read,write,commands),
+ *   BENCH_USERS (200)
  */
 import { execFileSync } from "node:child_process"
 import { readFileSync } from "node:fs"
@@ -38,6 +39,8 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1)
 const ROWS = (process.env.BENCH_ROWS ?? "read,write,commands").split(",")
 const USERS = Number(process.env.BENCH_USERS ?? 200)
 const BEFORE_DIR = process.env.BENCH_BEFORE_DIR
+/** The build under test: dist/ (rebuilt first unless --no-build), or another bundle directory. */
+const AFTER_DIR = process.env.BENCH_AFTER_DIR
 const CONNECTIONS = 100
 const OPEN_FILES = 65_536
 const BLOCKS_PER_TASK = 24
@@ -113,13 +116,13 @@ const runRow = async (build: Build, row: string, round: number): Promise<Sample>
 }
 
 const main = async () => {
-  if (!process.argv.includes("--no-build")) {
+  if (AFTER_DIR === undefined && !process.argv.includes("--no-build")) {
     execFileSync(process.execPath, [join(ROOT, "scripts/bundle.mjs")], { cwd: ROOT, stdio: "inherit" })
   }
   const sink = await startSink()
   const builds: Array<Build> = [
     { id: "before", script: join(BEFORE_DIR, "main.mjs"), tokensFile: "", users: [] },
-    { id: "after", script: "dist/main.mjs", tokensFile: "", users: [] }
+    { id: "after", script: join(AFTER_DIR ?? "dist", "main.mjs"), tokensFile: "", users: [] }
   ]
   const samples = new Map<string, Array<Sample>>()
   try {
