@@ -10,7 +10,7 @@
  * entry of BENCHMARKS.md's `peer-changes` section (kept between runs: each change adds its own line).
  *
  *   BENCH_BEFORE_DIR=.perf/before npx tsx bench/peerChanges.ts [--no-build] [--section "label"]
- *   BENCH_AFTER_DIR (dist/), BENCH_SECONDS (4), BENCH_ROUNDS (1), BENCH_ROWS (read,write,commands),
+ *   BENCH_BEFORE_SCRIPT (instead of BENCH_BEFORE_DIR: e.g. bench/servers/peer-fastify.mjs), BENCH_AFTER_DIR (dist/), BENCH_SECONDS (4), BENCH_ROUNDS (1), BENCH_ROWS (read,write,commands),
  *   BENCH_USERS (200)
  */
 import { execFileSync } from "node:child_process"
@@ -48,7 +48,11 @@ const MOOD_BODY = '{"score":7,"energy":6,"stress":3,"note":"bench"}'
 const sectionAt = process.argv.indexOf("--section")
 const sectionLabel = sectionAt === -1 ? undefined : process.argv[sectionAt + 1]
 
-if (BEFORE_DIR === undefined) throw new Error("BENCH_BEFORE_DIR is required (a bundle of the old build)")
+/** Instead of an old build, another server script as the "before" side: the peer, for the ratios. */
+const BEFORE_SCRIPT = process.env.BENCH_BEFORE_SCRIPT
+
+if (BEFORE_DIR === undefined && BEFORE_SCRIPT === undefined)
+  throw new Error("BENCH_BEFORE_DIR (a bundle of the old build) or BENCH_BEFORE_SCRIPT is required")
 
 interface Build {
   readonly id: "before" | "after"
@@ -121,7 +125,7 @@ const main = async () => {
   }
   const sink = await startSink()
   const builds: Array<Build> = [
-    { id: "before", script: join(BEFORE_DIR, "main.mjs"), tokensFile: "", users: [] },
+    { id: "before", script: BEFORE_SCRIPT ?? join(BEFORE_DIR ?? "", "main.mjs"), tokensFile: "", users: [] },
     { id: "after", script: join(AFTER_DIR ?? "dist", "main.mjs"), tokensFile: "", users: [] }
   ]
   const samples = new Map<string, Array<Sample>>()
