@@ -143,11 +143,18 @@ const SAVEPOINT: Bracket = {
   rollback: "ROLLBACK TO append; RELEASE append"
 }
 
-const bracketed = <A>(db: DatabaseSync, bracket: Bracket, body: () => A): A => {
-  db.exec(bracket.begin)
+/** A bracket whose begin and commit run as statements prepared on the store's connection. */
+interface PreparedBracket {
+  readonly begin: () => void
+  readonly commit: () => void
+  readonly rollback: string
+}
+
+const bracketedWith = <A>(db: DatabaseSync, bracket: PreparedBracket, body: () => A): A => {
+  bracket.begin()
   try {
     const result = body()
-    db.exec(bracket.commit)
+    bracket.commit()
     return result
   } catch (cause) {
     // Some errors (disk full, I/O) have rolled the whole transaction back already.
@@ -155,8 +162,18 @@ const bracketed = <A>(db: DatabaseSync, bracket: Bracket, body: () => A): A => {
     throw cause
   }
 }
-const immediateTransaction = <A>(db: DatabaseSync, body: () => A): A => bracketed(db, TRANSACTION, body)
-const savepoint = <A>(db: DatabaseSync, body: () => A): A => bracketed(db, SAVEPOINT, body)
+
+/** Before the schema exists (nothing can be prepared yet): the SQL text, compiled by each call. */
+const immediateTransaction = <A>(db: DatabaseSync, body: () => A): A =>
+  bracketedWith(
+    db,
+    {
+      begin: () => db.exec(TRANSACTION.begin),
+      commit: () => db.exec(TRANSACTION.commit),
+      rollback: TRANSACTION.rollback
+    },
+    body
+  )
 
 /**
  * The store holds password hashes: its file, and the -wal and -shm files SQLite creates with the main
@@ -265,6 +282,21 @@ export const makeSqliteEventStore = (options: SqliteEventStoreOptions) =>
     )
     const selectOne = query<[]>(db, "SELECT 1")
 
+    /*
+     * The brackets of the append path, prepared once: `db.exec` compiles its SQL on every call, and a
+     * group commit runs a savepoint and its release per append. (The rollbacks stay `exec`: they are
+     * rare, and "ROLLBACK TO …; RELEASE …" is two statements.)
+     */
+    const prepared = (bracket: Bracket): PreparedBracket => {
+      const begin = db.prepare(bracket.begin)
+      const commit = db.prepare(bracket.commit)
+      return { begin: () => begin.run(), commit: () => commit.run(), rollback: bracket.rollback }
+    }
+    const transactionStatements = prepared(TRANSACTION)
+    const savepointStatements = prepared(SAVEPOINT)
+    const inTransaction = <A>(body: () => A): A => bracketedWith(db, transactionStatements, body)
+    const inSavepoint = <A>(body: () => A): A => bracketedWith(db, savepointStatements, body)
+
     /** A batch whose first event id is stored already is a retry: it must match what is stored. */
     const replayed = (streamId: string, events: ReadonlyArray<NewEvent>, first: EventRow): AppendOutcome => {
       const rows = selectBatch.all(streamId, first.version, events.length)
@@ -355,10 +387,10 @@ export const makeSqliteEventStore = (options: SqliteEventStoreOptions) =>
      * one `setImmediate` hop per append. (File databases only: see `immediateAppend`.)
      */
     const commitGroup = (group: ReadonlyArray<PendingAppend>) =>
-      immediateTransaction(db, () =>
+      inTransaction(() =>
         group.map((pending): AppendOutcome | { readonly _tag: "Failed"; readonly cause: unknown } => {
           try {
-            return savepoint(db, () => appendStatements(pending.streamId, pending.expected, pending.events))
+            return inSavepoint(() => appendStatements(pending.streamId, pending.expected, pending.events))
           } catch (cause) {
             // Some errors (disk full, I/O) roll back the whole transaction, not just the savepoint: then
             // the group is lost and must fail as one, not go on in autocommit.
@@ -420,7 +452,7 @@ export const makeSqliteEventStore = (options: SqliteEventStoreOptions) =>
         try {
           return answer(
             { streamId, expected },
-            immediateTransaction(db, () => appendStatements(streamId, expected, events))
+            inTransaction(() => appendStatements(streamId, expected, events))
           )
         } catch (cause) {
           return answer({ streamId, expected }, { _tag: "Failed", cause })
