@@ -120,6 +120,17 @@ export const makeJwtCodec = (settings: JwtSettings): JwtCodec => {
     return verifier
   }
 
+  // A remembered token's payload is the same object on every hit: its claims are decoded once.
+  const decoded = new WeakMap<object, Result.Result<Claims, InvalidReason>>()
+  const claimsOf = (payload: unknown): Result.Result<Claims, InvalidReason> => {
+    if (typeof payload !== "object" || payload === null) return Result.fail("malformed")
+    const known = decoded.get(payload)
+    if (known !== undefined) return known
+    const claims = Result.mapError(decodeClaims(payload), (): InvalidReason => "malformed")
+    decoded.set(payload, claims)
+    return claims
+  }
+
   const verify = (token: string, nowSeconds: number): Result.Result<Claims, InvalidReason> => {
     const parts = token.split(".")
     if (parts.length !== 3) return Result.fail("malformed")
@@ -133,9 +144,8 @@ export const makeJwtCodec = (settings: JwtSettings): JwtCodec => {
     } catch (error) {
       return Result.fail(reasonOf(error))
     }
-    return Result.flatMap(
-      Result.mapError(decodeClaims(payload), (): InvalidReason => "malformed"),
-      (claims) => (claims.exp <= nowSeconds ? Result.fail<InvalidReason>("expired") : Result.succeed(claims))
+    return Result.flatMap(claimsOf(payload), (claims) =>
+      claims.exp <= nowSeconds ? Result.fail<InvalidReason>("expired") : Result.succeed(claims)
     )
   }
 
