@@ -40,6 +40,37 @@ describe("EntityRuntime.read", () => {
       })
     )
 
+    it.effect("an id read empty is read again without a snapshot lookup, and still sees later writes", () =>
+      Effect.gen(function* () {
+        const store = yield* EventStore
+        let snapshotLookups = 0
+        const counting = {
+          ...store,
+          loadSnapshot: (streamId: string) =>
+            Effect.suspend(() => {
+              snapshotLookups++
+              return store.loadSnapshot(streamId)
+            })
+        }
+        const runtime = yield* makeEntityRuntime(counterDecider).pipe(
+          Effect.provideService(EventStore, counting)
+        )
+        expect((yield* runtime.read("later")).version).toBe(0)
+        expect((yield* runtime.read("later")).version).toBe(0)
+        expect(snapshotLookups).toBe(1)
+        // Another process writes (and snapshots): the next read still folds every event from version 1.
+        yield* store.append("counter-later", "noStream", [external(2), external(3)])
+        yield* store.saveSnapshot({
+          streamId: "counter-later",
+          version: 1,
+          state: { count: 2, history: [2] }
+        })
+        const view = yield* runtime.read("later")
+        expect(view.state.count).toBe(5)
+        expect(view.version).toBe(2)
+      })
+    )
+
     it.effect("a read queued behind commands answers after them", () =>
       Effect.gen(function* () {
         const runtime = yield* makeEntityRuntime(counterDecider)

@@ -177,6 +177,16 @@ describe("tokens", () => {
     expect(codec.verify(codec.issue(claims), 2_000)).toEqual(Result.fail("expired"))
   })
 
+  it("a token verified before (cached) still expires by the caller's clock and matches exactly", () => {
+    const token = codec.issue(claims)
+    expect(codec.verify(token, 1_500)).toEqual(Result.succeed(claims))
+    expect(codec.verify(token, 1_500)).toEqual(Result.succeed(claims))
+    expect(codec.verify(token, 2_000)).toEqual(Result.fail("expired"))
+    // One character more or less than a verified token is another token: verified from scratch.
+    expect(codec.verify(`${token}A`, 1_500)).toEqual(Result.fail("signature"))
+    expect(codec.verify(token.slice(0, -1), 1_500)).toEqual(Result.fail("signature"))
+  })
+
   it("reject a token signed with another secret", () => {
     const other = makeJwtCodec({
       ...settings,

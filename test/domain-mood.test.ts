@@ -41,6 +41,37 @@ describe("mood log", () => {
     expect(decideOk(MoodDecider, state, log("c", 5)).state.entries[2]?.note).toBe("ok")
   })
 
+  it("a retried id is found in exactly the state decided on, old or new, from events or a snapshot", () => {
+    const log = (id: string) =>
+      LogMood.make({
+        entry_id: MoodEntryId.make(id),
+        user_id: user,
+        score: 5,
+        energy: 5,
+        stress: 5,
+        at: day(1)
+      })
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 6 }), { maxLength: 30 }), (ids) => {
+        // Every intermediate state is kept, and each is decided on again after later states were made.
+        const states = [MoodDecider.initialState]
+        for (const id of ids) {
+          const current = states[states.length - 1]!
+          const decision = decideOk(MoodDecider, current, log(`m${id}`))
+          states.push(decision.state)
+        }
+        for (const state of [...states].reverse()) {
+          const copy = { entries: [...state.entries] } // as a snapshot decodes: a new array
+          for (let id = 0; id <= 6; id++) {
+            const present = state.entries.some((e) => e.id === `m${id}`)
+            expect(decideOk(MoodDecider, state, log(`m${id}`)).events.length).toBe(present ? 0 : 1)
+            expect(decideOk(MoodDecider, copy, log(`m${id}`)).events.length).toBe(present ? 0 : 1)
+          }
+        }
+      })
+    )
+  })
+
   it("history filters by date range, newest first", () => {
     const entries = [entry(1, 5, day(1)), entry(2, 6, day(2)), entry(3, 7, day(3))]
     expect(entriesBetween(entries, day(2), undefined).map((e) => e.id)).toEqual(["m3", "m2"])

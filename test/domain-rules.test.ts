@@ -15,6 +15,8 @@ import {
   proofBonus,
   tokensForBlock
 } from "../src/domain/rules.ts"
+import { utcDay } from "../src/domain/common.ts"
+import { nextLevelAt } from "../src/domain/walletViews.ts"
 
 const difficulty = fc.constantFrom("low" as const, "medium" as const, "high" as const)
 const factor = { low: 0.8, medium: 1.0, high: 1.3 }
@@ -255,5 +257,33 @@ describe("streak", () => {
     expect(nextStreak("2025-01-05", 4, "2025-01-07")).toBe(1)
     expect(nextStreak("2025-01-05", 4, "2025-01-03")).toBe(4)
     expect(nextStreak("2024-12-31", 2, "2025-01-01")).toBe(3)
+  })
+})
+
+describe("memoised day and level helpers", () => {
+  it("utcDay: the UTC calendar day, whatever day was asked before", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: -4_000_000_000_000, max: 8_000_000_000_000 }), { minLength: 1 }),
+        (instants) => {
+          for (const ms of instants) {
+            expect(utcDay(new Date(ms))).toBe(new Date(ms).toISOString().slice(0, 10))
+          }
+        }
+      )
+    )
+    expect(utcDay(new Date("2024-01-01T23:59:59.999Z"))).toBe("2024-01-01")
+    expect(utcDay(new Date("2024-01-02T00:00:00.000Z"))).toBe("2024-01-02")
+    expect(utcDay(new Date("1969-12-31T12:00:00.000Z"))).toBe("1969-12-31")
+    expect(() => utcDay(new Date(Number.NaN))).toThrow(RangeError)
+  })
+
+  it("nextLevelAt: the smallest total whose level is higher, asked once or many times", () => {
+    for (const level of [1, 2, 3, 5, 8, 13, 21, 1, 5]) {
+      const total = nextLevelAt(level)
+      expect(levelFor(total)).toBeGreaterThan(level)
+      expect(levelFor(total - 1)).toBeLessThanOrEqual(level)
+      expect(nextLevelAt(level)).toBe(total)
+    }
   })
 })

@@ -63,8 +63,24 @@ export const fromUnknown = <A, I>(schema: Schema.Codec<A, I>): Schema.Codec<A, u
 export const entryOf = <V>(record: { readonly [key: string]: V }, key: string): V | undefined =>
   Object.hasOwn(record, key) ? record[key] : undefined
 
-/** Calendar day (UTC) of an instant as `YYYY-MM-DD`: the unit of streaks and "once per day" rules. */
-export const utcDay = (at: Date): string => at.toISOString().slice(0, 10)
+const DAY_MS = 86_400_000
+/** The last day formatted: most calls on a request path ask for today, and `toISOString` is not cheap. */
+let lastDayNumber = Number.NaN
+let lastDayText = ""
+
+/**
+ * Calendar day (UTC) of an instant as `YYYY-MM-DD`: the unit of streaks and "once per day" rules. Epoch
+ * milliseconds have no leap seconds, so every UTC day is exactly `DAY_MS` long and the day number decides
+ * the text. An invalid date has a NaN day number, never equal to the memo: it throws as `toISOString` does.
+ */
+export const utcDay = (at: Date): string => {
+  const day = Math.floor(at.getTime() / DAY_MS)
+  if (day !== lastDayNumber) {
+    lastDayText = at.toISOString().slice(0, 10)
+    lastDayNumber = day
+  }
+  return lastDayText
+}
 
 const MS_PER_DAY = 86_400_000
 

@@ -25,8 +25,22 @@ export const WalletProfile = Schema.Struct({
 }).annotate({ identifier: "WalletProfile" })
 export type WalletProfile = typeof WalletProfile.Type
 
+/** Answers of `nextLevelAt` by level: a binary search over exact BigInt levels runs on every profile read. */
+const nextLevelAtCache = new Map<number, number>()
+/** Levels grow like total^0.6: even a billion tokens is level ~24,000. The bound is a safety net. */
+const MAX_CACHED_LEVELS = 4096
+
 /** Smallest total at which `levelFor` exceeds `level` (levels are reached at growing totals). */
 export const nextLevelAt = (level: number): number => {
+  const cached = nextLevelAtCache.get(level)
+  if (cached !== undefined) return cached
+  const total = searchNextLevelAt(level)
+  if (nextLevelAtCache.size >= MAX_CACHED_LEVELS) nextLevelAtCache.clear()
+  nextLevelAtCache.set(level, total)
+  return total
+}
+
+const searchNextLevelAt = (level: number): number => {
   let lo = 0
   let hi = 50
   while (levelFor(hi) <= level) hi *= 2

@@ -9,7 +9,12 @@ import { Health } from "../layers/Health.ts"
 import { logReleased } from "../layers/Logging.ts"
 import { EmbeddedJobsLive } from "../programs/orchestrator/BackgroundJobs.ts"
 import { EmbeddedBackgroundLive } from "../programs/Programs.ts"
+import { MoodLog } from "../programs/mood.ts"
+import { RewardStore } from "../programs/store.ts"
+import { Tasks } from "../programs/tasks.ts"
 import { FocusForgeApi } from "./Api.ts"
+import { ErrorEnvelope } from "./api/Envelope.ts"
+import { Authentication } from "./api/Security.ts"
 import { AuthHandlers } from "./handlers/auth.ts"
 import { HealthHandlers } from "./handlers/health.ts"
 import { MetricsHandlers } from "./handlers/metrics.ts"
@@ -21,6 +26,7 @@ import { TasksHandlers } from "./handlers/tasks.ts"
 import { addSecurityHeaders, CorsLive } from "./exposure.ts"
 import { ErrorEnvelopeLive } from "./middleware.ts"
 import * as NodeAdapter from "./NodeAdapter.ts"
+import { builtWithOnly } from "./narrowContext.ts"
 import { serveObserved } from "./observe.ts"
 
 // Node's default (511) overflows under a burst of new connections; the kernel caps it at somaxconn.
@@ -104,9 +110,10 @@ export const ApiHandlersLive = Layer.mergeAll(
   HealthHandlers,
   MetricsHandlers,
   AuthHandlers,
-  TasksHandlers,
-  MoodHandlers,
-  StoreHandlers,
+  // The groups on the hot request path, each built with only what it uses (see `builtWithOnly`).
+  TasksHandlers.pipe(builtWithOnly(Tasks, Authentication, ErrorEnvelope)),
+  MoodHandlers.pipe(builtWithOnly(MoodLog, Authentication, ErrorEnvelope)),
+  StoreHandlers.pipe(builtWithOnly(RewardStore, Authentication, ErrorEnvelope)),
   OrchestratorHandlers,
   OrchestratorStatusHandlers
 ).pipe(Layer.provide([AuthenticationLive, ErrorEnvelopeLive]))

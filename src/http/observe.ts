@@ -157,20 +157,18 @@ export const isUntraced = (request: HttpServerRequest.HttpServerRequest): boolea
  * remembered per request: asked twice, it must answer the same.
  */
 export const sampledAtEdge = (ratio: number) => {
+  // Every decision is remembered, the caller's too: the trace headers are parsed once per request.
   const decided = new WeakMap<HttpServerRequest.HttpServerRequest, boolean>()
-  return (request: HttpServerRequest.HttpServerRequest): boolean =>
-    Option.match(HttpTraceContext.fromHeaders(request.headers), {
-      onNone: () => {
-        if (ratio >= 1) return true
-        if (ratio <= 0) return false
-        const known = decided.get(request)
-        if (known !== undefined) return known
-        const sampled = Math.random() < ratio
-        decided.set(request, sampled)
-        return sampled
-      },
+  return (request: HttpServerRequest.HttpServerRequest): boolean => {
+    const known = decided.get(request)
+    if (known !== undefined) return known
+    const sampled = Option.match(HttpTraceContext.fromHeaders(request.headers), {
+      onNone: () => (ratio >= 1 ? true : ratio <= 0 ? false : Math.random() < ratio),
       onSome: (parent) => parent.sampled
     })
+    decided.set(request, sampled)
+    return sampled
+  }
 }
 
 /** Server spans keep Effect 3's names (`http.server GET`); the router adds `http.route`. */

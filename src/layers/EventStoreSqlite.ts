@@ -143,11 +143,18 @@ const SAVEPOINT: Bracket = {
   rollback: "ROLLBACK TO append; RELEASE append"
 }
 
-const bracketed = <A>(db: DatabaseSync, bracket: Bracket, body: () => A): A => {
-  db.exec(bracket.begin)
+/** A bracket whose begin and commit run as statements prepared on the store's connection. */
+interface PreparedBracket {
+  readonly begin: () => void
+  readonly commit: () => void
+  readonly rollback: string
+}
+
+const bracketedWith = <A>(db: DatabaseSync, bracket: PreparedBracket, body: () => A): A => {
+  bracket.begin()
   try {
     const result = body()
-    db.exec(bracket.commit)
+    bracket.commit()
     return result
   } catch (cause) {
     // Some errors (disk full, I/O) have rolled the whole transaction back already.
@@ -155,8 +162,18 @@ const bracketed = <A>(db: DatabaseSync, bracket: Bracket, body: () => A): A => {
     throw cause
   }
 }
-const immediateTransaction = <A>(db: DatabaseSync, body: () => A): A => bracketed(db, TRANSACTION, body)
-const savepoint = <A>(db: DatabaseSync, body: () => A): A => bracketed(db, SAVEPOINT, body)
+
+/** Before the schema exists (nothing can be prepared yet): the SQL text, compiled by each call. */
+const immediateTransaction = <A>(db: DatabaseSync, body: () => A): A =>
+  bracketedWith(
+    db,
+    {
+      begin: () => db.exec(TRANSACTION.begin),
+      commit: () => db.exec(TRANSACTION.commit),
+      rollback: TRANSACTION.rollback
+    },
+    body
+  )
 
 /**
  * The store holds password hashes: its file, and the -wal and -shm files SQLite creates with the main
@@ -233,13 +250,21 @@ export const makeSqliteEventStore = (options: SqliteEventStoreOptions) =>
       db,
       "SELECT MAX(version) AS version FROM events WHERE stream_id = ?"
     )
-    const selectStream = query<[string, number, number], EventRow>(
+    // The page size is written into the SQL, not bound: with `LIMIT ?` every call costs about four
+    // times as much in SQLite (9 µs against 2 µs for an empty tail, measured with node:sqlite), and an
+    // actor's tail read is on every request.
+    const selectStream = query<[string, number], EventRow>(
+      db,
+      `SELECT ${COLUMNS} FROM events WHERE stream_id = ? AND version >= ? ORDER BY version LIMIT ${READ_PAGE_SIZE}`
+    )
+    /** A retried batch's stored events: as many as the batch has. */
+    const selectBatch = query<[string, number, number], EventRow>(
       db,
       `SELECT ${COLUMNS} FROM events WHERE stream_id = ? AND version >= ? ORDER BY version LIMIT ?`
     )
-    const selectAll = query<[number, number], EventRow>(
+    const selectAll = query<[number], EventRow>(
       db,
-      `SELECT ${COLUMNS} FROM events WHERE position >= ? ORDER BY position LIMIT ?`
+      `SELECT ${COLUMNS} FROM events WHERE position >= ? ORDER BY position LIMIT ${READ_PAGE_SIZE}`
     )
     const insertEvent = query<[string, number, string, string, string, string]>(
       db,
@@ -257,9 +282,24 @@ export const makeSqliteEventStore = (options: SqliteEventStoreOptions) =>
     )
     const selectOne = query<[]>(db, "SELECT 1")
 
+    /*
+     * The brackets of the append path, prepared once: `db.exec` compiles its SQL on every call, and a
+     * group commit runs a savepoint and its release per append. (The rollbacks stay `exec`: they are
+     * rare, and "ROLLBACK TO …; RELEASE …" is two statements.)
+     */
+    const prepared = (bracket: Bracket): PreparedBracket => {
+      const begin = db.prepare(bracket.begin)
+      const commit = db.prepare(bracket.commit)
+      return { begin: () => begin.run(), commit: () => commit.run(), rollback: bracket.rollback }
+    }
+    const transactionStatements = prepared(TRANSACTION)
+    const savepointStatements = prepared(SAVEPOINT)
+    const inTransaction = <A>(body: () => A): A => bracketedWith(db, transactionStatements, body)
+    const inSavepoint = <A>(body: () => A): A => bracketedWith(db, savepointStatements, body)
+
     /** A batch whose first event id is stored already is a retry: it must match what is stored. */
     const replayed = (streamId: string, events: ReadonlyArray<NewEvent>, first: EventRow): AppendOutcome => {
-      const rows = selectStream.all(streamId, first.version, events.length)
+      const rows = selectBatch.all(streamId, first.version, events.length)
       const matches =
         first.stream_id === streamId &&
         rows.length === events.length &&
@@ -347,10 +387,10 @@ export const makeSqliteEventStore = (options: SqliteEventStoreOptions) =>
      * one `setImmediate` hop per append. (File databases only: see `immediateAppend`.)
      */
     const commitGroup = (group: ReadonlyArray<PendingAppend>) =>
-      immediateTransaction(db, () =>
+      inTransaction(() =>
         group.map((pending): AppendOutcome | { readonly _tag: "Failed"; readonly cause: unknown } => {
           try {
-            return savepoint(db, () => appendStatements(pending.streamId, pending.expected, pending.events))
+            return inSavepoint(() => appendStatements(pending.streamId, pending.expected, pending.events))
           } catch (cause) {
             // Some errors (disk full, I/O) roll back the whole transaction, not just the savepoint: then
             // the group is lost and must fail as one, not go on in autocommit.
@@ -412,7 +452,7 @@ export const makeSqliteEventStore = (options: SqliteEventStoreOptions) =>
         try {
           return answer(
             { streamId, expected },
-            immediateTransaction(db, () => appendStatements(streamId, expected, events))
+            inTransaction(() => appendStatements(streamId, expected, events))
           )
         } catch (cause) {
           return answer({ streamId, expected }, { _tag: "Failed", cause })
@@ -448,19 +488,19 @@ export const makeSqliteEventStore = (options: SqliteEventStoreOptions) =>
         paged(
           "read",
           Math.max(1, readOptions?.fromVersion ?? 1),
-          (fromVersion) => selectStream.all(streamId, fromVersion, READ_PAGE_SIZE),
+          (fromVersion) => selectStream.all(streamId, fromVersion),
           (last) => last.version + 1
         ),
       readPage: (streamId, fromVersion) =>
         Effect.try({
-          try: () => selectStream.all(streamId, Math.max(1, fromVersion), READ_PAGE_SIZE).map(toStored),
+          try: () => selectStream.all(streamId, Math.max(1, fromVersion)).map(toStored),
           catch: (cause) => new EventStoreError({ operation: "read", message: describe(cause) })
         }),
       readAll: (readOptions) =>
         paged(
           "readAll",
           Math.max(1, readOptions?.fromPosition ?? 1),
-          (fromPosition) => selectAll.all(fromPosition, READ_PAGE_SIZE),
+          (fromPosition) => selectAll.all(fromPosition),
           (last) => last.position + 1
         ),
       saveSnapshot: (snapshot) =>

@@ -17,7 +17,7 @@ import { EmailTaken, InvalidCredentials } from "../domain/errors.ts"
 import { TokenId, UserId } from "../domain/ids.ts"
 import { AppConfig, describeConfigError, InvalidConfig, integerSetting } from "../layers/AppConfig.ts"
 import { LoginThrottle } from "../layers/auth/LoginThrottle.ts"
-import { JwtOptionsConfig, makeJwtCodec } from "../layers/auth/Jwt.ts"
+import { type Claims, JwtOptionsConfig, makeJwtCodec } from "../layers/auth/Jwt.ts"
 import { checkPasswordStrength } from "../layers/auth/PasswordStrength.ts"
 import {
   DECOY_HASH,
@@ -78,6 +78,22 @@ export interface Principal {
 
 const decodeUserId = Schema.decodeUnknownResult(UserId)
 const decodeTokenId = Schema.decodeUnknownResult(TokenId)
+
+/**
+ * The ids a token's claims name, decoded once per claims object: a remembered token's claims are the
+ * same object on every request (see `Jwt.ts`).
+ */
+const claimIds = new WeakMap<Claims, Result.Result<{ userId: UserId; tokenId: TokenId }, InvalidToken>>()
+const idsOfClaims = (claims: Claims) => {
+  const known = claimIds.get(claims)
+  if (known !== undefined) return known
+  const malformed = () => new InvalidToken({ reason: "malformed" })
+  const ids = Result.flatMap(Result.mapError(decodeUserId(claims.sub), malformed), (userId) =>
+    Result.map(Result.mapError(decodeTokenId(claims.jti), malformed), (tokenId) => ({ userId, tokenId }))
+  )
+  claimIds.set(claims, ids)
+  return ids
+}
 
 /**
  * Registration, login, token checks and logout over the `email` and `account` aggregates.
@@ -245,14 +261,7 @@ export class Accounts extends Context.Service<Accounts>()("Accounts", {
           Result.mapError((reason) => new InvalidToken({ reason })),
           Effect.fromResult
         )
-        const userId = yield* decodeUserId(claims.sub).pipe(
-          Result.mapError(() => new InvalidToken({ reason: "malformed" })),
-          Effect.fromResult
-        )
-        const tokenId = yield* decodeTokenId(claims.jti).pipe(
-          Result.mapError(() => new InvalidToken({ reason: "malformed" })),
-          Effect.fromResult
-        )
+        const { userId, tokenId } = yield* Effect.fromResult(idsOfClaims(claims))
         const { state } = yield* accounts.read(userId)
         if (state.account === null) return yield* new InvalidToken({ reason: "unknown_user" })
         if (isTokenRevoked(state, tokenId)) return yield* new InvalidToken({ reason: "revoked" })

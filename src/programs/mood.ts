@@ -34,7 +34,10 @@ export class MoodLog extends Context.Service<MoodLog>()("MoodLog", {
             at: yield* now
           })
         )
-        const entry = result.state.entries.find((e) => e.id === entry_id)
+        // The entry just logged is the last one (a new id is never a retry); the scan is the fallback.
+        const entries = result.state.entries
+        const last = entries[entries.length - 1]
+        const entry = last?.id === entry_id ? last : entries.find((e) => e.id === entry_id)
         if (entry === undefined) return yield* Effect.die(new Error(`mood entry ${entry_id} not recorded`))
         return entry
       }).pipe(storeFailuresAsDefects, withSpan("MoodLog.log"))

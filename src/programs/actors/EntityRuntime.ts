@@ -175,6 +175,9 @@ interface EntityState<State> {
   version: number
 }
 
+/** Empty streams remembered per runtime (ids of ~40 characters: about 1 MB at most). */
+const MAX_REMEMBERED_EMPTY = 10_000
+
 const isEventStoreError = (error: unknown): error is EventStoreError => error instanceof EventStoreError
 
 const encodedTag = (encoded: unknown): string | undefined => {
@@ -222,7 +225,8 @@ export const makeEntityRuntime = <State, Command, Event, Err>(
     }
     const actors = new Map<string, Actor<State, Command, Event, Err>>()
     const retryAfterSeconds = Math.max(1, Math.ceil(Duration.toSeconds(options.retryAfter)))
-    const encodeEvent = Schema.encodeEffect(decider.event)
+    // Synchronous: an event encodes without I/O, and a Result costs less than an Effect per event.
+    const encodeEvent = Schema.encodeResult(decider.event)
     const encodeState = Schema.encodeEffect(decider.state)
 
     const eventType = (event: Event, encoded: unknown): string =>
@@ -252,22 +256,30 @@ export const makeEntityRuntime = <State, Command, Event, Err>(
           )
         : Effect.void
 
-    const toNewEvents = (events: ReadonlyArray<Event>, context: CommandContext | undefined) =>
-      Effect.gen(function* () {
-        const timestamp = new Date(yield* Clock.currentTimeMillis).toISOString()
+    const toNewEvents = (
+      events: ReadonlyArray<Event>,
+      context: CommandContext | undefined
+    ): Effect.Effect<ReadonlyArray<NewEvent>> =>
+      Effect.suspend(() => {
+        const timestamp = new Date(clock.currentTimeMillisUnsafe()).toISOString()
         const metadata = {
           timestamp,
           ...(context?.correlationId === undefined ? {} : { correlationId: context.correlationId }),
           ...(context?.causationId === undefined ? {} : { causationId: context.causationId })
         }
-        return yield* Effect.forEach(events, (event) =>
-          encodeEvent(event).pipe(
-            Effect.orDie,
-            Effect.map(
-              (data): NewEvent => ({ eventId: randomUUID(), type: eventType(event, data), data, metadata })
-            )
-          )
-        )
+        const batch: Array<NewEvent> = []
+        for (const event of events) {
+          const data = encodeEvent(event)
+          // A decided event that does not encode is a bug in the decider: a defect, as before.
+          if (Result.isFailure(data)) return Effect.die(data.failure)
+          batch.push({
+            eventId: randomUUID(),
+            type: eventType(event, data.success),
+            data: data.success,
+            metadata
+          })
+        }
+        return Effect.succeed(batch)
       })
 
     const handle = (
@@ -491,7 +503,11 @@ export const makeEntityRuntime = <State, Command, Event, Err>(
       })
 
     const send: EntityRuntime<State, Command, Event, Err>["send"] = (entityId, command, context) =>
-      deliver(entityId, Option.some(command), context)
+      Effect.suspend(() => {
+        // It may write: once its actor is gone, a cold read must load the snapshot again.
+        emptyStreams.delete(entityId)
+        return deliver(entityId, Option.some(command), context)
+      })
 
     // A read decides nothing, so only loading can fail it; the other errors of the reply cannot occur.
     const readThroughMailbox = (entityId: string) =>
@@ -504,6 +520,13 @@ export const makeEntityRuntime = <State, Command, Event, Err>(
         )
       )
 
+    /** Entity ids whose stream had no events when last read cold; bounded, forgotten all at once when full. */
+    const emptyStreams = new Set<string>()
+    const rememberEmpty = (entityId: string) => {
+      if (emptyStreams.size >= MAX_REMEMBERED_EMPTY) emptyStreams.clear()
+      emptyStreams.add(entityId)
+    }
+
     /**
      * No actor in this process means no command of this process is in flight for the entity, so the
      * reader hydrates it itself, outside the actor map: an id without events costs no actor at all.
@@ -514,12 +537,21 @@ export const makeEntityRuntime = <State, Command, Event, Err>(
      */
     const readCold = (entityId: string) => {
       const streamId = streamIdOf(decider, entityId)
-      return hydrate(store, decider, streamId).pipe(
-        Effect.tap((hydrated) =>
-          hydrated.version === 0 || actors.has(entityId)
-            ? Effect.void
-            : spawning.withPermits(1)(spawn(entityId, hydrated))
-        ),
+      // A stream seen empty is most likely still empty: its tail from version 1 is read without asking
+      // for a snapshot first (one query instead of two). Should it have grown meanwhile, even past a
+      // snapshot, reading it from version 1 is still its whole state, only slower, once.
+      const load = emptyStreams.has(entityId)
+        ? catchUp(store, decider, streamId, { state: decider.initialState, version: 0 })
+        : hydrate(store, decider, streamId)
+      return load.pipe(
+        Effect.tap((hydrated) => {
+          if (hydrated.version === 0) {
+            rememberEmpty(entityId)
+            return Effect.void
+          }
+          emptyStreams.delete(entityId)
+          return actors.has(entityId) ? Effect.void : spawning.withPermits(1)(spawn(entityId, hydrated))
+        }),
         Effect.map(({ state, version }) => ({ state, version })),
         withSpan(`Actor.${decider.type}.read`, { attributes: { "actor.stream": streamId } })
       )

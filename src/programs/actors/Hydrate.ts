@@ -24,6 +24,23 @@ const undecodable = (stored: StoredEvent, error: Schema.SchemaError) =>
     `event ${stored.eventId} (${stored.streamId}@${stored.version}) does not decode: ${error.message}`
   )
 
+type EventDecoder = (input: unknown) => Result.Result<unknown, Schema.SchemaError>
+
+/**
+ * One decoder per event schema, made once: an actor catches up on every read, and making the decoder
+ * (the schema's parser, its closures) each time cost more than decoding an empty tail.
+ */
+const decoders = new WeakMap<object, EventDecoder>()
+
+const decoderOf = <Event>(schema: Schema.Codec<Event, unknown>) => {
+  let decoder = decoders.get(schema)
+  if (decoder === undefined) {
+    decoder = Schema.decodeUnknownResult(schema)
+    decoders.set(schema, decoder)
+  }
+  return decoder as (input: unknown) => Result.Result<Event, Schema.SchemaError>
+}
+
 /**
  * Folds the events after `from.version` into `from.state`, page by page. A plain loop over
  * `EventStore.readPage` rather than a `Stream`: an actor catches up on every read, and most of the time
@@ -35,7 +52,7 @@ export const catchUp = <State, Command, Event, Err>(
   streamId: string,
   from: { readonly state: State; readonly version: number }
 ): Effect.Effect<Hydrated<State>, EventStoreError> => {
-  const decode = Schema.decodeUnknownResult(decider.event)
+  const decode = decoderOf(decider.event)
   const fold = (acc: Hydrated<State>): Effect.Effect<Hydrated<State>, EventStoreError> =>
     Effect.flatMap(store.readPage(streamId, acc.version + 1), (page) => {
       let { state, version } = acc
