@@ -8,11 +8,11 @@
  */
 import { randomUUID } from "node:crypto"
 import { readFileSync } from "node:fs"
-import * as Http from "node:http"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { DatabaseSync } from "node:sqlite"
 import { join } from "node:path"
-import { TEST_JWT_SECRET } from "../support/api.ts"
+import { call, TEST_JWT_SECRET } from "../support/api.ts"
+import type { Reply } from "../support/http.ts"
 import { type ServerProcess, startServer } from "../support/server.ts"
 
 const NORMAL = "127.0.0.1"
@@ -21,57 +21,14 @@ const VICTIM = "127.0.0.3"
 const MAX_OPEN_TASKS = 20
 const PASSWORD = "correct horse battery"
 
-interface Answer {
-  readonly status: number
-  readonly headers: Http.IncomingHttpHeaders
-  readonly text: string
-}
-
-/** One request from `from` over its own connection (so each is a fresh peer as the server sees it). */
+/** One call from `from` on a fresh connection (so each is a new peer as the server sees it). */
 const send = (
   base: string,
   from: string,
   method: string,
   path: string,
-  options: {
-    readonly token?: string
-    readonly body?: unknown
-    readonly raw?: string
-    readonly headers?: Record<string, string>
-  } = {}
-): Promise<Answer> =>
-  new Promise((resolve, reject) => {
-    const body = options.raw ?? (options.body === undefined ? undefined : JSON.stringify(options.body))
-    const req = Http.request(
-      `${base}${path}`,
-      {
-        method,
-        localAddress: from,
-        agent: false,
-        headers: {
-          ...(options.token === undefined ? {} : { authorization: `Bearer ${options.token}` }),
-          ...(body === undefined
-            ? {}
-            : { "content-type": "application/json", "content-length": String(Buffer.byteLength(body)) }),
-          ...options.headers
-        }
-      },
-      (res) => {
-        const chunks: Array<Buffer> = []
-        res.on("data", (chunk: Buffer) => chunks.push(chunk))
-        res.on("end", () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            text: Buffer.concat(chunks).toString("utf8")
-          })
-        )
-        res.on("error", reject)
-      }
-    )
-    req.on("error", reject)
-    req.end(body)
-  })
+  options: Omit<Parameters<typeof call>[3] & object, "localAddress"> = {}
+): Promise<Reply> => call(base, method, path, { ...options, localAddress: from })
 
 const rssMb = (pid: number): number => {
   const line = readFileSync(`/proc/${pid}/status`, "utf8")
@@ -111,7 +68,7 @@ const register = async (base: string, from: string, name: string) => {
 }
 
 /** Runs `one` `count` times, `concurrency` at a time; the statuses seen, by status. */
-const many = async (count: number, concurrency: number, one: (i: number) => Promise<Answer>) => {
+const many = async (count: number, concurrency: number, one: (i: number) => Promise<Reply>) => {
   const statuses = new Map<number, number>()
   let next = 0
   await Promise.all(
@@ -153,7 +110,7 @@ describe("a hostile client beside a normal user", () => {
     normalLoop = (async () => {
       let round = 0
       while (!stopNormal) {
-        const steps: ReadonlyArray<readonly [string, () => Promise<Answer>]> = [
+        const steps: ReadonlyArray<readonly [string, () => Promise<Reply>]> = [
           ["profile", () => send(base, NORMAL, "GET", "/api/v1/store/profile", { token: normal.token })],
           ["dashboard", () => send(base, NORMAL, "GET", "/api/v1/tasks/dashboard", { token: normal.token })],
           [

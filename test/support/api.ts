@@ -22,10 +22,13 @@ export const call = (
     readonly body?: unknown
     readonly raw?: string
     readonly headers?: Record<string, string>
+    /** See `request`: the loopback address the call comes from. */
+    readonly localAddress?: string
   } = {}
 ): Promise<Reply> =>
   request(`${base}${path}`, {
     method,
+    ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress }),
     headers: {
       ...(options.token === undefined ? {} : { authorization: `Bearer ${options.token}` }),
       ...(options.body === undefined && options.raw === undefined

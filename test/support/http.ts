@@ -15,6 +15,8 @@ export const request = (
     readonly method?: string
     readonly headers?: Record<string, string>
     readonly body?: string | Buffer
+    /** The loopback source address to connect from (127.0.0.2 …), so the server sees another client. */
+    readonly localAddress?: string
   } = {}
 ): Promise<Reply> =>
   new Promise((resolve, reject) => {
@@ -29,7 +31,8 @@ export const request = (
             : {}),
           ...options.headers
         },
-        agent: false
+        agent: false,
+        ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress })
       },
       (res) => {
         responded = true
