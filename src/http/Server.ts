@@ -28,6 +28,7 @@ import { ErrorEnvelopeLive } from "./middleware.ts"
 import * as NodeAdapter from "./NodeAdapter.ts"
 import { builtWithOnly } from "./narrowContext.ts"
 import { serveObserved } from "./observe.ts"
+import { StartupBannerLive } from "./startupBanner.ts"
 
 // Node's default (511) overflows under a burst of new connections; the kernel caps it at somaxconn.
 const LISTEN_BACKLOG = 4096
@@ -159,7 +160,7 @@ export const makeServer = <Id extends string, Groups extends HttpApiGroup.Constr
   api: HttpApi.HttpApi<Id, Groups>,
   handlers: Layer.Layer<HttpApiGroup.ToService<Id, Groups>, E, R>
 ) =>
-  DrainOnShutdown.pipe(
+  Layer.merge(DrainOnShutdown, StartupBannerLive).pipe(
     Layer.provide(serveObserved(apiRoutes(api, handlers))),
     Layer.provide(NodeServerLive),
     Layer.provide(EmbeddedBackgroundLive),
