@@ -13,6 +13,14 @@ export const LogLevelConfig = literalSetting("LOG_LEVEL", [
   "None"
 ]).pipe(Config.withDefault("Info" as const))
 
+/**
+ * How log lines look: `pretty` (Effect's human format) for a person at a terminal, `json` (one object per
+ * line) for log shippers, pipes and files. Unset, it follows whether stdout is a terminal.
+ */
+export const LogFormatConfig = literalSetting("LOG_FORMAT", ["json", "pretty"]).pipe(
+  Config.withDefault(process.stdout.isTTY === true ? ("pretty" as const) : ("json" as const))
+)
+
 const toLogLevel = (name: Config.Success<typeof LogLevelConfig>): LogLevel.LogLevel =>
   name === "Warning" ? "Warn" : name
 
@@ -54,18 +62,23 @@ const jsonLineLogger = Logger.make<unknown, string>((options) => {
   })
 })
 
+/** The console logger of a format; the pretty one colours only when the terminal supports it. */
+const consoleLogger = (format: Config.Success<typeof LogFormatConfig>) =>
+  format === "pretty" ? Logger.consolePretty({ colors: "auto" }) : Logger.withConsoleLog(jsonLineLogger)
+
 /**
- * Structured JSON logs, one object per line, at the level LOG_LEVEL names. Provided around the whole
- * program (not as one layer among others) so that every fiber, request fibers included, inherits it.
+ * Logs in the format LOG_FORMAT names (or the terminal implies), at the level LOG_LEVEL names. Provided
+ * around the whole program (not as one layer among others) so that every fiber, request fibers
+ * included, inherits it.
  */
 export const LoggingLive = Layer.unwrap(
-  LogLevelConfig.pipe(
+  Config.all({ level: LogLevelConfig, format: LogFormatConfig }).pipe(
     Effect.mapError(
       (error) => new InvalidConfig({ message: `Invalid configuration: ${describeConfigError(error)}` })
     ),
-    Effect.map((level) =>
+    Effect.map(({ level, format }) =>
       Layer.merge(
-        Logger.layer([Logger.withConsoleLog(jsonLineLogger)]),
+        Logger.layer([consoleLogger(format)]),
         Layer.succeed(References.MinimumLogLevel, toLogLevel(level))
       )
     )
