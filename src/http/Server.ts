@@ -1,6 +1,6 @@
 import { NodeHttpServer } from "@effect/platform-node"
 import { Context, Effect, Layer, Scope } from "effect"
-import { HttpRouter, HttpServer } from "effect/http"
+import { HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { type HttpApi, HttpApiBuilder, type HttpApiGroup, HttpApiScalar } from "effect/http-api"
 import type * as Http from "node:http"
 import { AppLayer } from "../AppLayer.ts"
@@ -14,6 +14,14 @@ import { RewardStore } from "../programs/store.ts"
 import { Tasks } from "../programs/tasks.ts"
 import { FocusForgeApi } from "./Api.ts"
 import { ErrorEnvelope } from "./api/Envelope.ts"
+import {
+  chooseEncoding,
+  compressDocs,
+  DOCS_CACHE_CONTROL,
+  type DocsVariant,
+  matchesEtag,
+  withoutExternalFonts
+} from "./docsPage.ts"
 import { Authentication } from "./api/Security.ts"
 import { AuthHandlers } from "./handlers/auth.ts"
 import { HealthHandlers } from "./handlers/health.ts"
@@ -122,7 +130,8 @@ export const ApiHandlersLive = Layer.mergeAll(
 /**
  * The docs UI (Scalar) at `/docs`, built on its first request. Its page inlines Scalar's 3 MB script
  * (6 MB once in memory), which a server whose docs nobody opens should not hold from the start (about
- * 12 MB of idle RSS, BENCHMARKS.md "Start-up").
+ * 12 MB of idle RSS, BENCHMARKS.md "Start-up"). The first request also compresses it once (brotli and
+ * gzip); every answer carries an ETag and `Cache-Control`, and a matching `If-None-Match` gets a 304.
  */
 const lazyDocs = <Id extends string, Groups extends HttpApiGroup.Constraint>(
   api: HttpApi.HttpApi<Id, Groups>
@@ -130,12 +139,42 @@ const lazyDocs = <Id extends string, Groups extends HttpApiGroup.Constraint>(
   HttpRouter.use((router) =>
     Effect.gen(function* () {
       const scope = yield* Effect.scope
-      const docs = yield* Effect.cached(
-        HttpRouter.toHttpEffect(HttpApiScalar.layer(api, { path: "/docs" })).pipe(Scope.provide(scope))
+      const variants = yield* Effect.cached(
+        HttpRouter.toHttpEffect(
+          HttpApiScalar.layer(api, { path: "/docs", scalar: { withDefaultFonts: false } })
+        ).pipe(
+          Scope.provide(scope),
+          Effect.flatten,
+          Effect.flatMap((page) => Effect.promise(() => compressDocs(withoutExternalFonts(pageText(page)))))
+        )
       )
-      yield* router.add("GET", "/docs", Effect.flatten(docs))
+      yield* router.add(
+        "GET",
+        "/docs",
+        Effect.gen(function* () {
+          const request = yield* HttpServerRequest.HttpServerRequest
+          const variant = (yield* variants)[chooseEncoding(request.headers["accept-encoding"])]
+          return docsResponse(variant, request.headers["if-none-match"])
+        })
+      )
     })
   )
+
+/** The HTML of the page Scalar's handler answers with. */
+const pageText = (page: HttpServerResponse.HttpServerResponse): string =>
+  page.body._tag === "Uint8Array" ? new TextDecoder().decode(page.body.body) : ""
+
+const docsResponse = (variant: DocsVariant, ifNoneMatch: string | undefined) => {
+  const headers = {
+    etag: variant.etag,
+    "cache-control": DOCS_CACHE_CONTROL,
+    vary: "Accept-Encoding",
+    ...(variant.encoding === "identity" ? {} : { "content-encoding": variant.encoding })
+  }
+  return matchesEtag(ifNoneMatch, variant.etag)
+    ? HttpServerResponse.empty({ status: 304, headers })
+    : HttpServerResponse.uint8Array(variant.body, { contentType: "text/html; charset=utf-8", headers })
+}
 
 /**
  * An API's routes: its endpoints (handled by `handlers`), its OpenAPI document, its docs UI, and CORS
