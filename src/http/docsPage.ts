@@ -2,7 +2,7 @@ import { createHash } from "node:crypto"
 import { promisify } from "node:util"
 import * as Zlib from "node:zlib"
 
-/** Encodings the docs page is kept in, best first: brotli is about a fifth smaller than gzip here. */
+/** Encodings the docs page is kept in, best first: brotli is about a tenth smaller than gzip here. */
 export type DocsEncoding = "br" | "gzip" | "identity"
 
 /** One representation of the docs page: its bytes and its validator. */
