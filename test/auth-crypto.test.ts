@@ -156,6 +156,20 @@ describe("passwords", () => {
 })
 
 describe("tokens", () => {
+  it("building a codec puts no warning on stderr (fast-jwt's custom cacheKeyBuilder notice), and others still pass", async () => {
+    const seen: Array<string> = []
+    const listener = (warning: Error & { code?: string }) => seen.push(warning.code ?? warning.message)
+    process.on("warning", listener)
+    try {
+      makeJwtCodec({ ...settings, previousSecrets: [Redacted.make(randomBytes(32).toString("hex"))] })
+      process.emitWarning("still reported", { code: "FF_TEST_WARNING" })
+      await new Promise((resolve) => setImmediate(resolve))
+    } finally {
+      process.off("warning", listener)
+    }
+    expect(seen).toEqual(["FF_TEST_WARNING"])
+  })
+
   const [header, payload, signature] = codec.issue(claims).split(".") as [string, string, string]
 
   it("round-trip before expiry, with iss, aud and the key's kid", () => {

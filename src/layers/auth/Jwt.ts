@@ -84,6 +84,28 @@ const VERIFIED_TOKENS_CACHED = 4096
 const reasonOf = (error: unknown): InvalidReason =>
   error instanceof TokenError && error.code === TokenError.codes.invalidSignature ? "signature" : "malformed"
 
+const CACHE_KEY_BUILDER_WARNING = "FAST_JWT_CACHE_KEY_BUILDER_SECURITY_RISK"
+
+/**
+ * fast-jwt warns on every verifier with a custom `cacheKeyBuilder` (GHSA-rp9m-7r4c-75qg: a builder that
+ * maps two tokens to one key would let one pass as the other). Ours is the identity, the token itself,
+ * so no two tokens share a key, and it spares the default builder's SHA-256 per request. That one
+ * warning, and only it, is kept off stderr while the verifier is built (synchronously).
+ */
+const withoutCacheKeyBuilderWarning = <A>(build: () => A): A => {
+  const emitWarning = process.emitWarning
+  process.emitWarning = function (this: NodeJS.Process, ...args: Parameters<typeof process.emitWarning>) {
+    const [, options] = args
+    const code = typeof options === "object" && options !== null && "code" in options ? options.code : options
+    if (code !== CACHE_KEY_BUILDER_WARNING) emitWarning.apply(this, args)
+  } as typeof process.emitWarning
+  try {
+    return build()
+  } finally {
+    process.emitWarning = emitWarning
+  }
+}
+
 export const makeJwtCodec = (settings: JwtSettings): JwtCodec => {
   const kid = keyId(settings.secret)
   const sign = createSigner({
@@ -94,17 +116,19 @@ export const makeJwtCodec = (settings: JwtSettings): JwtCodec => {
     aud: settings.audience
   })
   const verifierFor = (secret: Redacted.Redacted<string>) =>
-    createVerifier({
-      key: Redacted.value(secret),
-      algorithms: ["HS256"],
-      allowedIss: settings.issuer,
-      allowedAud: settings.audience,
-      requiredClaims: ["iss", "aud", "sub", "jti", "iat", "exp"],
-      ignoreExpiration: true,
-      ignoreNotBefore: true,
-      cache: VERIFIED_TOKENS_CACHED,
-      cacheKeyBuilder: (token: string) => token
-    })
+    withoutCacheKeyBuilderWarning(() =>
+      createVerifier({
+        key: Redacted.value(secret),
+        algorithms: ["HS256"],
+        allowedIss: settings.issuer,
+        allowedAud: settings.audience,
+        requiredClaims: ["iss", "aud", "sub", "jti", "iat", "exp"],
+        ignoreExpiration: true,
+        ignoreNotBefore: true,
+        cache: VERIFIED_TOKENS_CACHED,
+        cacheKeyBuilder: (token: string) => token
+      })
+    )
   const verifiers = new Map<string, (token: string) => unknown>()
   for (const secret of [...settings.previousSecrets].reverse())
     verifiers.set(keyId(secret), verifierFor(secret))
