@@ -1,38 +1,18 @@
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Fiber, Layer, Result, Stream } from "effect"
+import { ConfigProvider, Effect, Fiber, Layer, Result } from "effect"
 import { randomUUID } from "node:crypto"
 import { EventStore } from "../src/layers/EventStore.ts"
 import { EventStoreSqliteMemory } from "../src/layers/EventStoreSqlite.ts"
 import { ActorSystem } from "../src/programs/actors/ActorSystem.ts"
 import { makeEntityRuntime } from "../src/programs/actors/EntityRuntime.ts"
 import { streamIdOf } from "../src/programs/actors/Hydrate.ts"
-import { BelowZero, counterDecider } from "./support/counter.ts"
+import { BelowZero, counterDecider, external, readStream, waitFor } from "./support/counter.ts"
 import { makeGate } from "./support/gatedStore.ts"
 
 /**
  * Issue 16, "bounded memory": an id without events costs no live actor, and the live actors of a
  * process stay under a ceiling, least recently used idle ones passivated first, busy ones never.
  */
-
-const external = (by: number) => ({
-  eventId: randomUUID(),
-  type: "Incremented",
-  data: { _tag: "Incremented", by },
-  metadata: { timestamp: new Date(0).toISOString() }
-})
-
-const readStream = (streamId: string) =>
-  Effect.flatMap(EventStore, (store) => Stream.runCollect(store.read(streamId)))
-
-/** Yields until the condition holds: the actor fibers run between the checks. */
-const waitFor = <A>(probe: Effect.Effect<A>, done: (a: A) => boolean) =>
-  Effect.gen(function* () {
-    for (let i = 0; i < 1000; i++) {
-      if (done(yield* probe)) return
-      yield* Effect.yieldNow
-    }
-    throw new Error("condition not reached")
-  })
 
 describe("no actor for a stream that does not exist", () => {
   it.layer(EventStoreSqliteMemory)("on an in-memory store", (it) => {

@@ -1,34 +1,13 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Option, Result, Stream } from "effect"
+import { Effect, Fiber, Layer, Option, Result } from "effect"
 import { TestClock } from "effect/testing"
-import { randomUUID } from "node:crypto"
 import { EventStore, VersionConflict } from "../src/layers/EventStore.ts"
 import { EventStoreSqliteMemory } from "../src/layers/EventStoreSqlite.ts"
 import { ActorSystem } from "../src/programs/actors/ActorSystem.ts"
 import { makeEntityRuntime, Overloaded } from "../src/programs/actors/EntityRuntime.ts"
 import { streamIdOf } from "../src/programs/actors/Hydrate.ts"
-import { BelowZero, counterDecider } from "./support/counter.ts"
+import { BelowZero, counterDecider, external, readStream, waitFor } from "./support/counter.ts"
 import { makeGate } from "./support/gatedStore.ts"
-
-const readStream = (streamId: string) =>
-  Effect.flatMap(EventStore, (store) => Stream.runCollect(store.read(streamId)))
-
-const external = (by: number) => ({
-  eventId: randomUUID(),
-  type: "Incremented",
-  data: { _tag: "Incremented", by },
-  metadata: { timestamp: new Date(0).toISOString() }
-})
-
-/** Yields until the condition holds: the actor fiber runs between the checks. */
-const waitFor = <A>(probe: Effect.Effect<A>, done: (a: A) => boolean) =>
-  Effect.gen(function* () {
-    for (let i = 0; i < 1000; i++) {
-      if (done(yield* probe)) return
-      yield* Effect.yieldNow
-    }
-    throw new Error("condition not reached")
-  })
 
 describe("entity actor runtime", () => {
   it.layer(EventStoreSqliteMemory)("on an in-memory store", (it) => {

@@ -1,5 +1,7 @@
-import { Data, Result, Schema } from "effect"
+import { Data, Effect, Result, Schema, Stream } from "effect"
+import { randomUUID } from "node:crypto"
 import type { Decider } from "../../src/domain/Decider.ts"
+import { EventStore } from "../../src/layers/EventStore.ts"
 
 /** A minimal aggregate for exercising the store and the actor runtime: a counter that never goes below 0. */
 export const CounterEvent = Schema.Union([
@@ -45,3 +47,25 @@ export const counterDecider: Decider<CounterState, CounterCommand, CounterEvent,
   event: Schema.Unknown.pipe(Schema.decodeTo(CounterEvent)),
   state: Schema.Unknown.pipe(Schema.decodeTo(CounterState))
 }
+
+/** A counter event as another process would append it straight to the store. */
+export const external = (by: number) => ({
+  eventId: randomUUID(),
+  type: "Incremented",
+  data: { _tag: "Incremented", by },
+  metadata: { timestamp: new Date(0).toISOString() }
+})
+
+/** Every event of a stream, read straight from the store. */
+export const readStream = (streamId: string) =>
+  Effect.flatMap(EventStore, (store) => Stream.runCollect(store.read(streamId)))
+
+/** Yields until the condition holds: the actor fibers run between the checks. */
+export const waitFor = <A>(probe: Effect.Effect<A>, done: (a: A) => boolean) =>
+  Effect.gen(function* () {
+    for (let i = 0; i < 1000; i++) {
+      if (done(yield* probe)) return
+      yield* Effect.yieldNow
+    }
+    throw new Error("condition not reached")
+  })
