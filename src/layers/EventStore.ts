@@ -110,6 +110,8 @@ export interface EventStoreShape {
   /** Keeps the latest snapshot of a stream; an older one than the stored one is ignored. */
   readonly saveSnapshot: (snapshot: Snapshot) => Effect.Effect<void, EventStoreError>
   readonly loadSnapshot: (streamId: string) => Effect.Effect<Option.Option<Snapshot>, EventStoreError>
+  /** The global position of the last committed event (0 for an empty store): where catch-up ends. */
+  readonly head: Effect.Effect<number, EventStoreError>
   /** A cheap round trip to the underlying database, for `/health`. */
   readonly ping: Effect.Effect<void, EventStoreError>
 }

@@ -370,6 +370,13 @@ export const makeMongoEventStore = (client: MongoClient, db: Db) =>
             Option.map(Option.fromNullishOr(doc), (d) => ({ streamId, version: d.version, state: d.state }))
           )
         ),
+      // The counter is written in each append's transaction: its majority-committed value is the
+      // position of the last event a majority reader can see.
+      head: attempt("head", () =>
+        db
+          .collection<CounterDocument>(COLLECTIONS.counters, { readConcern: { level: "majority" } })
+          .findOne({ _id: "events" })
+      ).pipe(Effect.map((doc) => doc?.position ?? 0)),
       ping: attempt("ping", () => db.command({ ping: 1 })).pipe(Effect.asVoid)
     }
     return store

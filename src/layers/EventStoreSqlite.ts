@@ -1,7 +1,8 @@
-import { Config, Effect, Layer, Option, Stream } from "effect"
+import { Config, Context, Effect, Layer, Option, Stream } from "effect"
 import { chmodSync, closeSync, mkdirSync, openSync } from "node:fs"
 import { join } from "node:path"
-import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite"
+import { DatabaseSync } from "node:sqlite"
+import { ReadModelStore } from "../eventsourcing/ReadModelStore.ts"
 import { AppConfig } from "./AppConfig.ts"
 import {
   type AppendResult,
@@ -16,6 +17,8 @@ import {
   VersionConflict
 } from "./EventStore.ts"
 import { logReleased } from "./Logging.ts"
+import { makeSqliteReadModels, READ_MODEL_SCHEMA } from "./ReadModelStoreSqlite.ts"
+import { query } from "./sqliteQuery.ts"
 
 /*
  * Why `node:sqlite` (`DatabaseSync`) directly rather than an `@effect/sql` client:
@@ -104,26 +107,6 @@ export interface SqliteEventStoreOptions {
 }
 
 const describe = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause))
-
-/** A prepared statement whose parameters and rows are typed by the query that made it. */
-interface Query<P extends ReadonlyArray<SQLInputValue>, R> {
-  readonly all: (...params: P) => Array<R>
-  readonly get: (...params: P) => R | undefined
-  readonly run: (...params: P) => { readonly lastInsertRowid: number | bigint }
-}
-
-const query = <P extends ReadonlyArray<SQLInputValue>, R = never>(
-  db: DatabaseSync,
-  sql: string
-): Query<P, R> => {
-  const statement: StatementSync = db.prepare(sql)
-  // node:sqlite types rows as records of SQL values; the SQL text above each query fixes their shape.
-  return {
-    all: (...params) => statement.all(...params) as unknown as Array<R>,
-    get: (...params) => statement.get(...params) as unknown as R | undefined,
-    run: (...params) => statement.run(...params)
-  }
-}
 
 interface Bracket {
   readonly begin: string
@@ -233,7 +216,7 @@ export const makeSqliteEventStore = (options: SqliteEventStoreOptions) =>
           // One write transaction taken up front (waiting on the busy timeout like any append), so
           // processes creating the schema together do it one after the other; IF NOT EXISTS makes
           // every one after the first a no-op.
-          immediateTransaction(db, () => db.exec(SCHEMA))
+          immediateTransaction(db, () => db.exec(SCHEMA + READ_MODEL_SCHEMA))
           return db
         },
         catch: (cause) =>
@@ -281,6 +264,10 @@ export const makeSqliteEventStore = (options: SqliteEventStoreOptions) =>
       "SELECT version, state FROM snapshots WHERE stream_id = ?"
     )
     const selectOne = query<[]>(db, "SELECT 1")
+    const selectLastPosition = query<[], { readonly position: number | null }>(
+      db,
+      "SELECT MAX(position) AS position FROM events"
+    )
 
     /*
      * The brackets of the append path, prepared once: `db.exec` compiles its SQL on every call, and a
@@ -520,6 +507,10 @@ export const makeSqliteEventStore = (options: SqliteEventStoreOptions) =>
             })),
           catch: (cause) => new EventStoreError({ operation: "loadSnapshot", message: describe(cause) })
         }),
+      head: Effect.try({
+        try: () => selectLastPosition.get()?.position ?? 0,
+        catch: (cause) => new EventStoreError({ operation: "head", message: describe(cause) })
+      }),
       ping: Effect.try({
         try: () => {
           selectOne.get()
@@ -527,13 +518,19 @@ export const makeSqliteEventStore = (options: SqliteEventStoreOptions) =>
         catch: (cause) => new EventStoreError({ operation: "ping", message: describe(cause) })
       })
     }
-    return store
+    return { store, readModels: makeSqliteReadModels(db, inTransaction) }
   })
 
-export const layerSqlite = (options: SqliteEventStoreOptions): Layer.Layer<EventStore, EventStoreError> =>
-  Layer.effect(
-    EventStore,
-    Effect.tap(makeSqliteEventStore(options), () => logReleased("event-store-sqlite"))
+/** The event store and, on the same connection, the read models' tables and checkpoints. */
+export const layerSqlite = (
+  options: SqliteEventStoreOptions
+): Layer.Layer<EventStore | ReadModelStore, EventStoreError> =>
+  Layer.effectContext(
+    Effect.gen(function* () {
+      const { store, readModels } = yield* makeSqliteEventStore(options)
+      yield* logReleased("event-store-sqlite")
+      return Context.make(EventStore, store).pipe(Context.add(ReadModelStore, readModels))
+    })
   )
 
 /** A private in-memory store: for tests. */
@@ -542,7 +539,7 @@ export const EventStoreSqliteMemory = layerSqlite({ filename: ":memory:" })
 const BusyTimeoutMs = Config.Int("SQLITE_BUSY_TIMEOUT_MS").pipe(Config.withDefault(5000))
 
 /** The embedded default: `DATA_DIR/focusforge.db`. */
-export const EventStoreSqliteLive: Layer.Layer<EventStore, EventStoreError, AppConfig> = Layer.unwrap(
+export const EventStoreSqliteLive: Layer.Layer<EventStore | ReadModelStore, EventStoreError, AppConfig> = Layer.unwrap(
   Effect.gen(function* () {
     const { dataDir } = yield* AppConfig
     const busyTimeoutMs = yield* BusyTimeoutMs.pipe(Effect.orDie)
