@@ -41,7 +41,7 @@ const MongoEventStoreLive = Layer.unwrap(
  * with every append timed and counted.
  */
 const EventStoreLive = EventStoreMetricsLive.pipe(
-  Layer.provide(
+  Layer.provideMerge(
     Layer.unwrap(
       Effect.map(AppConfig, (config) =>
         Option.isSome(config.mongodb) ? MongoEventStoreLive : EventStoreSqliteLive

@@ -5,7 +5,7 @@ import { BlockId, TaskId, UserId } from "../src/domain/ids.ts"
 import { TaskCreated, TaskDeleted, TaskEvent } from "../src/domain/task.ts"
 import { EventStore } from "../src/layers/EventStore.ts"
 import { EventStoreSqliteMemory } from "../src/layers/EventStoreSqlite.ts"
-import { TaskIndex } from "../src/programs/projections.ts"
+import { TaskReadModel } from "../src/programs/taskReadModel.ts"
 
 const encode = Schema.encodeSync(TaskEvent)
 
@@ -35,30 +35,37 @@ const created = (user_id: UserId, title: string) =>
   })
 
 describe("task index projection", () => {
-  it.layer(TaskIndex.layer.pipe(Layer.provideMerge(EventStoreSqliteMemory)))(
+  it.layer(TaskReadModel.layer.pipe(Layer.provideMerge(EventStoreSqliteMemory)))(
     "on an in-memory store",
     (it) => {
       it.effect(
         "catches up before answering: sees tasks written behind its back, per user, newest first",
         () =>
           Effect.gen(function* () {
-            const index = yield* TaskIndex
+            const index = yield* TaskReadModel
             const alice = UserId.make(randomUUID())
             const bob = UserId.make(randomUUID())
-            expect(yield* index.tasksOf(alice)).toEqual([])
+            expect((yield* index.page(alice, { limit: 100, offset: 0 })).items).toEqual([])
             const first = created(alice, "First")
             const second = created(alice, "Second")
             const bobs = created(bob, "Bob's")
             yield* appendElsewhere(first, "noStream")
             yield* appendElsewhere(bobs, "noStream")
             yield* appendElsewhere(second, "noStream")
-            expect((yield* index.tasksOf(alice)).map((t) => t.title)).toEqual(["Second", "First"])
-            expect((yield* index.tasksOf(bob)).map((t) => t.title)).toEqual(["Bob's"])
+            expect((yield* index.page(alice, { limit: 100, offset: 0 })).items.map((t) => t.title)).toEqual([
+              "Second",
+              "First"
+            ])
+            expect((yield* index.page(bob, { limit: 100, offset: 0 })).items.map((t) => t.title)).toEqual([
+              "Bob's"
+            ])
             yield* appendElsewhere(
               TaskDeleted.make({ task_id: first.task_id, user_id: alice, at: new Date() }),
               1
             )
-            expect((yield* index.tasksOf(alice)).map((t) => t.title)).toEqual(["Second"])
+            expect((yield* index.page(alice, { limit: 100, offset: 0 })).items.map((t) => t.title)).toEqual([
+              "Second"
+            ])
           })
       )
     }

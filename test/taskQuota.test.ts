@@ -18,7 +18,8 @@ import { EventStore, type EventStoreError } from "../src/layers/EventStore.ts"
 import { EventStoreSqliteMemory, layerSqlite } from "../src/layers/EventStoreSqlite.ts"
 import { ActorSystem } from "../src/programs/actors/ActorSystem.ts"
 import { Aggregates } from "../src/programs/Aggregates.ts"
-import { TaskIndex } from "../src/programs/projections.ts"
+import type { ReadModelStore } from "../src/eventsourcing/ReadModelStore.ts"
+import { TaskReadModel } from "../src/programs/taskReadModel.ts"
 import { HeuristicTaskBreakdown } from "../src/programs/TaskBreakdown.ts"
 import { RESERVATION_HOLD_MS } from "../src/programs/taskQuota.ts"
 import { Tasks } from "../src/programs/tasks.ts"
@@ -133,9 +134,9 @@ describe("the open-task quota decider", () => {
   })
 })
 
-const stack = (store: Layer.Layer<EventStore, EventStoreError>, limit: number) =>
+const stack = (store: Layer.Layer<EventStore | ReadModelStore, EventStoreError>, limit: number) =>
   Tasks.layer.pipe(
-    Layer.provideMerge(Layer.mergeAll(Aggregates.layer, TaskIndex.layer, HeuristicTaskBreakdown)),
+    Layer.provideMerge(Layer.mergeAll(Aggregates.layer, TaskReadModel.layer, HeuristicTaskBreakdown)),
     Layer.provideMerge(ActorSystem.layer),
     Layer.provideMerge(store),
     Layer.provide(ConfigProvider.layer(ConfigProvider.fromUnknown({ MAX_OPEN_TASKS: String(limit) })))
@@ -196,7 +197,7 @@ describe("the task program under MAX_OPEN_TASKS", () => {
         expect(results.filter(Result.isFailure).every((r) => r.failure instanceof TooManyOpenTasks)).toBe(
           true
         )
-        expect((yield* (yield* TaskIndex).tasksOf(owner)).length).toBe(3)
+        expect((yield* (yield* TaskReadModel).page(owner, { limit: 100, offset: 0 })).total).toBe(3)
       })
     )
 
@@ -212,7 +213,7 @@ describe("the task program under MAX_OPEN_TASKS", () => {
           ReserveTaskSlot.make({
             user_id: owner,
             task_id: id(),
-            log: yield* (yield* TaskIndex).taskLogOf(owner),
+            log: yield* (yield* TaskReadModel).taskLogOf(owner, 0),
             limit: 3,
             hold_ms: RESERVATION_HOLD_MS,
             at: new Date(yield* Clock.currentTimeMillis)
@@ -272,9 +273,9 @@ describe("the task program under MAX_OPEN_TASKS", () => {
         { concurrency: "unbounded" }
       )
       expect(results.filter(Result.isSuccess)).toHaveLength(3)
-      const listed = yield* Effect.flatMap(TaskIndex, (index) => index.tasksOf(owner)).pipe(
-        Effect.provide(two)
-      )
+      const listed = yield* Effect.flatMap(TaskReadModel, (index) =>
+        Effect.map(index.page(owner, { limit: 100, offset: 0 }), (p) => p.items)
+      ).pipe(Effect.provide(two))
       expect(listed).toHaveLength(3)
     }).pipe(Effect.scoped)
   )

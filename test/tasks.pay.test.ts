@@ -6,13 +6,13 @@ import { tokensForBlock } from "../src/domain/rules.ts"
 import { EventStoreSqliteMemory } from "../src/layers/EventStoreSqlite.ts"
 import { ActorSystem } from "../src/programs/actors/ActorSystem.ts"
 import { Aggregates } from "../src/programs/Aggregates.ts"
-import { TaskIndex } from "../src/programs/projections.ts"
+import { TaskReadModel } from "../src/programs/taskReadModel.ts"
 import { HeuristicTaskBreakdown } from "../src/programs/TaskBreakdown.ts"
 import { Tasks } from "../src/programs/tasks.ts"
 
 /** The task program on the real actors and an in-memory store; time is the TestClock's. */
 const TestLayer = Tasks.layer.pipe(
-  Layer.provideMerge(Layer.mergeAll(Aggregates.layer, TaskIndex.layer, HeuristicTaskBreakdown)),
+  Layer.provideMerge(Layer.mergeAll(Aggregates.layer, TaskReadModel.layer, HeuristicTaskBreakdown)),
   Layer.provideMerge(ActorSystem.layer),
   Layer.provideMerge(EventStoreSqliteMemory)
 )

@@ -63,7 +63,11 @@ export const fromUnknown = <A, I>(schema: Schema.Codec<A, I>): Schema.Codec<A, u
 export const entryOf = <V>(record: { readonly [key: string]: V }, key: string): V | undefined =>
   Object.hasOwn(record, key) ? record[key] : undefined
 
-const DAY_MS = 86_400_000
+export const DAY_MS = 86_400_000
+
+/** Epoch milliseconds at which the UTC day of `at` began. */
+export const startOfUtcDay = (at: Date): number => Math.floor(at.getTime() / DAY_MS) * DAY_MS
+
 /** The last day formatted: most calls on a request path ask for today, and `toISOString` is not cheap. */
 let lastDayNumber = Number.NaN
 let lastDayText = ""

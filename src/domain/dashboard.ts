@@ -53,17 +53,29 @@ const touchedOn = (block: Block, day: string): boolean =>
 const lastTouched = (block: Block): number =>
   (block.completed_at ?? block.started_at)?.getTime() ?? Number.NEGATIVE_INFINITY
 
-export const dashboard = (tasks: ReadonlyArray<Task>, wallet: WalletState, at: Date): Dashboard => {
+/**
+ * What the dashboard is computed from, as a read model answers it without loading every task: the
+ * active tasks most recently updated first (at least `DASHBOARD_LIST_LIMIT` of them when there are
+ * that many), the totals, and every task touched since the start of the day (a block started or
+ * completed, or one running).
+ */
+export interface DashboardInputs {
+  readonly active: ReadonlyArray<Task>
+  readonly totalActive: number
+  readonly totalCompleted: number
+  readonly touched: ReadonlyArray<Task>
+}
+
+export const dashboardOf = (inputs: DashboardInputs, wallet: WalletState, at: Date): Dashboard => {
   const day = utcDay(at)
-  const blocks = tasks.flatMap((t) => t.blocks.filter((b) => touchedOn(b, day)))
+  const blocks = inputs.touched.flatMap((t) => t.blocks.filter((b) => touchedOn(b, day)))
   const completedToday = blocks.filter((b) => b.completed_at !== null && utcDay(b.completed_at) === day)
-  const active = tasks.filter((t) => t.status !== "completed")
   return {
-    active_tasks: active
+    active_tasks: [...inputs.active]
       .sort((a, b) => b.updated_at.getTime() - a.updated_at.getTime())
       .slice(0, DASHBOARD_LIST_LIMIT),
-    total_active_tasks: active.length,
-    total_completed_tasks: tasks.length - active.length,
+    total_active_tasks: inputs.totalActive,
+    total_completed_tasks: inputs.totalCompleted,
     today: {
       blocks: blocks.sort((a, b) => lastTouched(b) - lastTouched(a)).slice(0, DASHBOARD_LIST_LIMIT),
       total_blocks: blocks.length,
@@ -75,4 +87,14 @@ export const dashboard = (tasks: ReadonlyArray<Task>, wallet: WalletState, at: D
     level: wallet.level,
     streak_days: currentStreak(wallet.last_active_day, wallet.streak_days, day)
   }
+}
+
+/** The dashboard of a user whose every task is at hand: the definition the read model must agree with. */
+export const dashboard = (tasks: ReadonlyArray<Task>, wallet: WalletState, at: Date): Dashboard => {
+  const active = tasks.filter((t) => t.status !== "completed")
+  return dashboardOf(
+    { active, totalActive: active.length, totalCompleted: tasks.length - active.length, touched: tasks },
+    wallet,
+    at
+  )
 }

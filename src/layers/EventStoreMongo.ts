@@ -1,4 +1,5 @@
-import { Effect, Layer, Option, Stream } from "effect"
+import { ReadModelStore } from "../eventsourcing/ReadModelStore.ts"
+import { Context, Effect, Layer, Option, Stream } from "effect"
 import type { ClientSession, Collection, Db, IndexDescription, MongoClient } from "mongodb"
 import { Database } from "./Database.ts"
 import {
@@ -391,11 +392,15 @@ const reusedError = (batch: ReadonlyArray<NewEvent>) =>
   })
 
 /** The production store on the process's MongoDB pool. */
-export const EventStoreMongoLive: Layer.Layer<EventStore, EventStoreError, Database> = Layer.effect(
-  EventStore,
-  Effect.gen(function* () {
-    const { client, db } = yield* Database
-    yield* logReleased("event-store-mongodb")
-    return yield* makeMongoEventStore(client, db)
-  })
-)
+export const EventStoreMongoLive: Layer.Layer<EventStore | ReadModelStore, EventStoreError, Database> =
+  Layer.effectContext(
+    Effect.gen(function* () {
+      const { client, db } = yield* Database
+      yield* logReleased("event-store-mongodb")
+      const store = yield* makeMongoEventStore(client, db)
+      // TEMPORARY until ReadModelStoreMongo lands (branch rmmongo).
+      return Context.make(EventStore, store).pipe(
+        Context.add(ReadModelStore, undefined as unknown as ReadModelStore["Service"])
+      )
+    })
+  )

@@ -191,6 +191,26 @@ const make = (registry: Prom.Registry, windowMinutes: number) => {
       actorCommands.inc({ kind, outcome }, count)
   }
 
+  const subscriptionLag = gauge(
+    "focusforge_subscription_lag_events",
+    "Events committed to the log that a subscription (read model or process manager) has not folded yet",
+    ["subscription"]
+  )
+  const subscriptionFolded = counter(
+    "focusforge_subscription_events_total",
+    "Events folded by this process's subscriptions",
+    ["subscription"]
+  )
+  const subscriptions = {
+    /** Creates the subscription's series at 0. */
+    known: (name: string) => {
+      subscriptionLag.set({ subscription: name }, 0)
+      subscriptionFolded.inc({ subscription: name }, 0)
+    },
+    setLag: (name: string, lag: number) => subscriptionLag.set({ subscription: name }, lag),
+    folded: (name: string, events: number) => subscriptionFolded.inc({ subscription: name }, events)
+  }
+
   const stepSeconds = histogram(
     "focusforge_chain_step_duration_seconds",
     "AI chain step duration by chain, step and where the result came from",
@@ -240,7 +260,7 @@ const make = (registry: Prom.Registry, windowMinutes: number) => {
     )
   }
 
-  return { registry, http, cache, ai, store, actors, chains, system } as const
+  return { registry, http, cache, ai, store, actors, subscriptions, chains, system } as const
 }
 
 /**

@@ -205,10 +205,10 @@ export const makeSqliteReadModels = (
             `SELECT ${TASK_COLUMNS} FROM rm_tasks WHERE ${where} ORDER BY created_at DESC, task_id DESC LIMIT ? OFFSET ?`,
             [userId, ...statuses, limit, offset]
           )
-          const [count] = dynamic<{ readonly n: number }>(`SELECT COUNT(*) AS n FROM rm_tasks WHERE ${where}`, [
-            userId,
-            ...statuses
-          ])
+          const [count] = dynamic<{ readonly n: number }>(
+            `SELECT COUNT(*) AS n FROM rm_tasks WHERE ${where}`,
+            [userId, ...statuses]
+          )
           return { rows: rows.map(taskOf), total: count?.n ?? 0 }
         }),
       recentlyUpdated: (userId, statuses, limit) =>
@@ -220,7 +220,8 @@ export const makeSqliteReadModels = (
           ).map(taskOf)
         ),
       counts: (userId) => attempt("readModel", () => counted(countTasks.all(userId))),
-      touchedSince: (userId, since) => attempt("readModel", () => touchedSince.all(userId, since).map(taskOf)),
+      touchedSince: (userId, since) =>
+        attempt("readModel", () => touchedSince.all(userId, since).map(taskOf)),
       updatedSince: (userId, statuses, since) =>
         attempt("readModel", () =>
           dynamic<StoredTaskRow>(

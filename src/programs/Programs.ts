@@ -4,7 +4,7 @@ import { Accounts } from "./accounts.ts"
 import { Aggregates } from "./Aggregates.ts"
 import { BlockCredits, BlockCreditsDaemon } from "./blockCredits.ts"
 import { MoodLog } from "./mood.ts"
-import { TaskIndex } from "./projections.ts"
+import { TaskReadModel } from "./taskReadModel.ts"
 import { RewardStore } from "./store.ts"
 import { Tasks } from "./tasks.ts"
 
@@ -18,7 +18,7 @@ export const ProgramsLive = Layer.mergeAll(
   MoodLog.layer,
   RewardStore.layer,
   BlockCredits.layer
-).pipe(Layer.provideMerge(Layer.mergeAll(Aggregates.layer, TaskIndex.layer)))
+).pipe(Layer.provideMerge(Layer.mergeAll(Aggregates.layer, TaskReadModel.layer)))
 
 /**
  * In embedded mode the server process is the only process, so it runs the block credit process

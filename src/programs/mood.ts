@@ -1,9 +1,10 @@
 import { Context, Effect, Layer } from "effect"
 import { randomUUID } from "node:crypto"
+import { DAY_MS } from "../domain/common.ts"
 import { MoodEntryId, type UserId } from "../domain/ids.ts"
 import { entriesBetween, LogMood, moodInsights } from "../domain/mood.ts"
 import { Aggregates, now, storeFailuresAsDefects } from "./Aggregates.ts"
-import { TaskIndex } from "./projections.ts"
+import { TaskReadModel } from "./taskReadModel.ts"
 import { withSpan } from "../layers/spans.ts"
 
 export interface MoodInput {
@@ -17,7 +18,7 @@ export interface MoodInput {
 export class MoodLog extends Context.Service<MoodLog>()("MoodLog", {
   make: Effect.gen(function* () {
     const { moods } = yield* Aggregates
-    const index = yield* TaskIndex
+    const index = yield* TaskReadModel
 
     const log = (userId: UserId, input: MoodInput) =>
       Effect.gen(function* () {
@@ -52,18 +53,20 @@ export class MoodLog extends Context.Service<MoodLog>()("MoodLog", {
 
     const insights = (userId: UserId, windowDays: number) =>
       Effect.gen(function* () {
-        const [{ state }, tasks] = yield* Effect.all([moods.read(userId), index.tasksOf(userId)], {
-          concurrency: 2
-        })
+        const at = yield* now
+        const [{ state }, tasks] = yield* Effect.all(
+          [moods.read(userId), index.touchedSince(userId, at.getTime() - windowDays * DAY_MS)],
+          { concurrency: 2 }
+        )
         const completions = tasks.flatMap((t) =>
           t.blocks.flatMap((b) => (b.completed_at === null ? [] : [b.completed_at]))
         )
-        return moodInsights(state.entries, completions, yield* now, windowDays)
+        return moodInsights(state.entries, completions, at, windowDays)
       }).pipe(storeFailuresAsDefects)
 
     return { log, history, insights } as const
   })
 }) {
-  /** Dependencies (Aggregates, TaskIndex) come from the caller's layer graph. */
+  /** Dependencies (Aggregates, TaskReadModel) come from the caller's layer graph. */
   static readonly layer = Layer.effect(this, this.make)
 }

@@ -2,7 +2,7 @@ import { Effect } from "effect"
 import type { TaskId, UserId } from "../domain/ids.ts"
 import { openTasks, ReserveTaskSlot, tooManyOpenTasks } from "../domain/taskQuota.ts"
 import { type Aggregates, now } from "./Aggregates.ts"
-import type { TaskIndex } from "./projections.ts"
+import type { TaskReadModel } from "./taskReadModel.ts"
 
 /**
  * How long a reservation counts before its task appears in the log. Creation follows the reservation
@@ -12,21 +12,32 @@ import type { TaskIndex } from "./projections.ts"
 export const RESERVATION_HOLD_MS = 60_000
 
 /**
+ * A reservation counts for `RESERVATION_HOLD_MS` at most and its task is created after it, so a task
+ * closed before twice that long ago cannot be one a live reservation names: the quota needs only the
+ * recently closed ones (with a margin for clocks of other instances).
+ */
+const closedSince = (at: Date) => at.getTime() - 2 * RESERVATION_HOLD_MS
+
+/**
  * `MAX_OPEN_TASKS` for the task program: `check` refuses early without writing (before the breakdown
  * chain runs), `reserve` is the decision, serialised per user by the `taskquota` aggregate so that
  * concurrent creations on any number of instances cannot pass the cap together.
  */
 export const makeOpenTaskQuota = (
   quotas: (typeof Aggregates.Service)["taskQuotas"],
-  index: typeof TaskIndex.Service,
+  index: typeof TaskReadModel.Service,
   limit: number
 ) => {
   /** Refuses when the user is already at the cap; reads only (an unknown user's quota costs no actor). */
   const check = (userId: UserId) =>
     Effect.gen(function* () {
-      const [log, quota, at] = yield* Effect.all([index.taskLogOf(userId), quotas.read(userId), now], {
-        concurrency: 2
-      })
+      const at = yield* now
+      const [log, quota] = yield* Effect.all(
+        [index.taskLogOf(userId, closedSince(at)), quotas.read(userId)],
+        {
+          concurrency: 2
+        }
+      )
       const { count } = openTasks(quota.state, log, at, RESERVATION_HOLD_MS)
       if (count >= limit) return yield* Effect.fail(tooManyOpenTasks(limit, count))
     })
@@ -34,7 +45,8 @@ export const makeOpenTaskQuota = (
   /** Takes one slot for `taskId`, on the task log as it is now. */
   const reserve = (userId: UserId, taskId: TaskId) =>
     Effect.gen(function* () {
-      const log = yield* index.taskLogOf(userId)
+      const at = yield* now
+      const log = yield* index.taskLogOf(userId, closedSince(at))
       yield* quotas.send(
         userId,
         ReserveTaskSlot.make({
@@ -43,7 +55,7 @@ export const makeOpenTaskQuota = (
           log,
           limit,
           hold_ms: RESERVATION_HOLD_MS,
-          at: yield* now
+          at
         })
       )
     })

@@ -1,7 +1,7 @@
 import { Context, Effect, Layer } from "effect"
 import { randomUUID } from "node:crypto"
-import type { Difficulty } from "../domain/common.ts"
-import { dashboard, tasksWithStatus } from "../domain/dashboard.ts"
+import { type Difficulty, startOfUtcDay } from "../domain/common.ts"
+import { dashboardOf } from "../domain/dashboard.ts"
 import { blockNotFound, taskNotFound } from "../domain/errors.ts"
 import { type BlockId, TaskId, type UserId } from "../domain/ids.ts"
 import {
@@ -18,7 +18,7 @@ import {
 import { creditFor } from "../domain/wallet.ts"
 import { Overloaded } from "./actors/EntityRuntime.ts"
 import { Aggregates, failsOnlyWith, now, storeFailuresAsDefects } from "./Aggregates.ts"
-import { TaskIndex } from "./projections.ts"
+import { TaskReadModel } from "./taskReadModel.ts"
 import { bonusOf } from "./store.ts"
 import { TaskBreakdown } from "./TaskBreakdown.ts"
 import { makeOpenTaskQuota } from "./taskQuota.ts"
@@ -62,7 +62,7 @@ export class Tasks extends Context.Service<Tasks>()("Tasks", {
   make: Effect.gen(function* () {
     const aggregates = yield* Aggregates
     const { tasks, wallets } = aggregates
-    const index = yield* TaskIndex
+    const index = yield* TaskReadModel
     const breakdown = yield* TaskBreakdown
     const quota = makeOpenTaskQuota(aggregates.taskQuotas, index, yield* readSetting(MaxOpenTasksConfig))
 
@@ -103,15 +103,12 @@ export class Tasks extends Context.Service<Tasks>()("Tasks", {
       )
 
     const list = (userId: UserId, filter: { readonly status?: TaskStatus | undefined } & Page) =>
-      Effect.map(index.tasksOf(userId), (all) => {
-        const matching = tasksWithStatus(all, filter.status)
-        return {
-          items: matching.slice(filter.offset, filter.offset + filter.limit),
-          total: matching.length,
-          limit: filter.limit,
-          offset: filter.offset
-        }
-      })
+      Effect.map(index.page(userId, filter), ({ items, total }) => ({
+        items,
+        total,
+        limit: filter.limit,
+        offset: filter.offset
+      }))
 
     const update = (userId: UserId, taskId: TaskId, patch: TaskPatch) =>
       Effect.gen(function* () {
@@ -223,12 +220,14 @@ export class Tasks extends Context.Service<Tasks>()("Tasks", {
         withSpan("Tasks.completeBlock")
       )
 
-    const dashboardOf = (userId: UserId) =>
+    const dashboardFor = (userId: UserId) =>
       Effect.gen(function* () {
-        const [all, wallet] = yield* Effect.all([index.tasksOf(userId), wallets.read(userId)], {
-          concurrency: 2
-        })
-        return dashboard(all, wallet.state, yield* now)
+        const at = yield* now
+        const [inputs, wallet] = yield* Effect.all(
+          [index.dashboardInputs(userId, startOfUtcDay(at)), wallets.read(userId)],
+          { concurrency: 2 }
+        )
+        return dashboardOf(inputs, wallet.state, at)
       }).pipe(storeFailuresAsDefects)
 
     /** Refuses (`TooManyOpenTasks`) a user at `MAX_OPEN_TASKS`, writing nothing: for workflows that run chains before creating. */
@@ -244,10 +243,10 @@ export class Tasks extends Context.Service<Tasks>()("Tasks", {
       remove,
       startBlock,
       completeBlock,
-      dashboard: dashboardOf
+      dashboard: dashboardFor
     } as const
   })
 }) {
-  /** Dependencies (Aggregates, TaskIndex, TaskBreakdown) come from the caller's layer graph. */
+  /** Dependencies (Aggregates, TaskReadModel, TaskBreakdown) come from the caller's layer graph. */
   static readonly layer = Layer.effect(this, this.make)
 }

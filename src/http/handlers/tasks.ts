@@ -21,7 +21,7 @@ export const TasksHandlers = HttpApiBuilder.group(FocusForgeApi, "tasks", (handl
             limit: query.limit ?? DEFAULT_PAGE.limit,
             offset: query.offset ?? DEFAULT_PAGE.offset
           })
-        )
+        ).pipe(answerOverloaded)
       )
       .handle("dashboard", () => Effect.flatMap(userId, tasks.dashboard).pipe(answerOverloaded))
       .handle("get", ({ params }) =>
