@@ -8,7 +8,7 @@ import { AppConfig, ConnectionLimitsConfig, readSetting } from "../layers/AppCon
 import { Health } from "../layers/Health.ts"
 import { logReleased } from "../layers/Logging.ts"
 import { EmbeddedJobsLive } from "../programs/orchestrator/BackgroundJobs.ts"
-import { EmbeddedBackgroundLive } from "../programs/Programs.ts"
+import { EmbeddedBackgroundLive, TaskReadModelDaemon } from "../programs/Programs.ts"
 import { MoodLog } from "../programs/mood.ts"
 import { RewardStore } from "../programs/store.ts"
 import { Tasks } from "../programs/tasks.ts"
@@ -202,6 +202,7 @@ export const makeServer = <Id extends string, Groups extends HttpApiGroup.Constr
   Layer.merge(DrainOnShutdown, StartupBannerLive).pipe(
     Layer.provide(serveObserved(apiRoutes(api, handlers))),
     Layer.provide(NodeServerLive),
+    Layer.provide(TaskReadModelDaemon),
     Layer.provide(EmbeddedBackgroundLive),
     Layer.provide(EmbeddedJobsLive),
     Layer.provide(AppLayer)

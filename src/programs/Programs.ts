@@ -1,10 +1,11 @@
 import { Effect, Layer } from "effect"
+import { runInBackground } from "../eventsourcing/SubscriptionDaemon.ts"
 import { AppConfig } from "../layers/AppConfig.ts"
 import { Accounts } from "./accounts.ts"
 import { Aggregates } from "./Aggregates.ts"
 import { BlockCredits, BlockCreditsDaemon } from "./blockCredits.ts"
 import { MoodLog } from "./mood.ts"
-import { TaskReadModel } from "./taskReadModel.ts"
+import { TASK_READ_MODEL_INTERVAL, TaskReadModel } from "./taskReadModel.ts"
 import { RewardStore } from "./store.ts"
 import { Tasks } from "./tasks.ts"
 
@@ -19,6 +20,16 @@ export const ProgramsLive = Layer.mergeAll(
   RewardStore.layer,
   BlockCredits.layer
 ).pipe(Layer.provideMerge(Layer.mergeAll(Aggregates.layer, TaskReadModel.layer)))
+
+/**
+ * Keeps the task read model current in the background (a listing then rarely has anything to fold)
+ * and the instance unready (`/health/ready`) until the first catch-up reached the log's head.
+ */
+export const TaskReadModelDaemon = Layer.effectDiscard(
+  Effect.flatMap(TaskReadModel, (model) =>
+    runInBackground(model.subscription, { interval: TASK_READ_MODEL_INTERVAL })
+  )
+)
 
 /**
  * In embedded mode the server process is the only process, so it runs the block credit process

@@ -1,19 +1,25 @@
-import { Context, Duration, Effect, Layer, Option, Schema, Semaphore, Stream } from "effect"
+import { Context, Duration, Effect, Layer, Option, Schema } from "effect"
 import { TaskEvent } from "../domain/task.ts"
 import { creditFor } from "../domain/wallet.ts"
-import { EventStore } from "../layers/EventStore.ts"
+import { ReadModelStore } from "../eventsourcing/ReadModelStore.ts"
+import { makeSubscription } from "../eventsourcing/Subscription.ts"
+import { runInBackground } from "../eventsourcing/SubscriptionDaemon.ts"
+import { EventStore, type StoredEvent } from "../layers/EventStore.ts"
 import { logReleased } from "../layers/Logging.ts"
 import { Aggregates } from "./Aggregates.ts"
+import { TASK_STREAM_PREFIX } from "./taskReadModel.ts"
 
 /**
- * Where the process manager's checkpoint is kept: as the snapshot of a stream that has no events. The
- * snapshot store keeps the highest version per stream and ignores older ones, which is exactly a
- * monotonic checkpoint, and it exists in every store implementation.
+ * Where builds before the subscription mechanism kept this process manager's checkpoint: as the
+ * snapshot of a stream that has no events. A store written by one of them resumes from it.
  */
-export const CHECKPOINT_STREAM = "checkpoint-block-credits"
-const Checkpoint = Schema.Struct({ position: Schema.Natural })
-const decodeCheckpoint = Schema.decodeUnknownOption(Checkpoint)
-const decodeTaskEvent = Schema.decodeUnknownEffect(TaskEvent)
+export const LEGACY_CHECKPOINT_STREAM = "checkpoint-block-credits"
+const SUBSCRIPTION = "block-credits"
+const VERSION = 1
+
+const LegacyCheckpoint = Schema.Struct({ position: Schema.Natural })
+const decodeLegacyCheckpoint = Schema.decodeUnknownOption(LegacyCheckpoint)
+const decodeTaskEvent = Schema.decodeUnknownSync(TaskEvent)
 /** The block a wallet's `TokensEarned` paid for. */
 const decodePaid = Schema.decodeUnknownOption(
   Schema.Struct({ task_id: Schema.String, block_id: Schema.String })
@@ -29,99 +35,89 @@ export interface CreditRun {
 }
 
 /**
- * Block completion pays at least once, whatever crashes: this process manager reads the
- * `BlockCompleted` events from `readAll` after its checkpoint and sends the wallet the `CreditBlock`
- * each one implies, unless the wallet's `TokensEarned` for that block is in the same page of the log
- * (the request that completed the block paid it: the usual case, which then costs no wallet command).
- * The wallet pays each (task, block) once, so a credit sent for a block paid after the page was read
- * writes nothing. The checkpoint only advances past
- * events whose credit was answered, so a failure is retried on the next run.
+ * Block completion pays at least once, whatever crashes: this process manager, a subscription over the
+ * global log, sends the wallet the `CreditBlock` each `BlockCompleted` implies, unless the wallet's
+ * `TokensEarned` for that block is in the same page of the log (the request that completed the block
+ * paid it: the usual case, which then costs no wallet command). The wallet pays each (task, block) once,
+ * so a credit sent again (after a crash before the checkpoint moved, or by two instances racing on
+ * one page) writes nothing: at-least-once delivery, exactly-once effect. A failed credit fails the page,
+ * whose checkpoint then stays put for the next run.
  */
 export class BlockCredits extends Context.Service<BlockCredits>()("BlockCredits", {
   make: Effect.gen(function* () {
     const store = yield* EventStore
+    const readModels = yield* ReadModelStore
     const { wallets } = yield* Aggregates
-    const lock = yield* Semaphore.make(1)
+    let credited = 0
 
-    const runOnce: Effect.Effect<CreditRun> = lock.withPermits(1)(
+    const handle = (page: ReadonlyArray<StoredEvent>) =>
       Effect.gen(function* () {
-        const snapshot = yield* store.loadSnapshot(CHECKPOINT_STREAM)
-        const start = Option.getOrElse(
-          Option.flatMap(snapshot, (s) => Option.map(decodeCheckpoint(s.state), (c) => c.position)),
-          () => 0
-        )
-        let position = start
-        let credited = 0
-        const failure = yield* store.readAll({ fromPosition: start + 1 }).pipe(
-          // One array per page of the log (`Stream.paginate` emits each page whole).
-          Stream.runForEachArray((events) =>
-            Effect.gen(function* () {
-              // The request that completed a block normally paid it a moment later: its `TokensEarned`
-              // is then in the same page of the log, and that block needs no second credit.
-              const paid = new Set<string>()
-              for (const stored of events) {
-                if (stored.type !== "TokensEarned") continue
-                const credit = decodePaid(stored.data)
-                if (Option.isSome(credit)) paid.add(blockKey(credit.value))
-              }
-              for (const stored of events) {
-                if (stored.type === "BlockCompleted" && stored.streamId.startsWith("task-")) {
-                  const event = yield* Effect.orDie(decodeTaskEvent(stored.data))
-                  if (event._tag === "BlockCompleted" && !paid.has(blockKey(event))) {
-                    const result = yield* wallets.send(event.user_id, creditFor(event), {
-                      causationId: stored.eventId
-                    })
-                    if (result.events.length > 0) credited++
-                  }
-                }
-                position = stored.position
-              }
-            })
-          ),
-          Effect.flip,
-          Effect.option
-        )
-        if (position > start) {
-          yield* store.saveSnapshot({ streamId: CHECKPOINT_STREAM, version: position, state: { position } })
+        const paid = new Set<string>()
+        for (const stored of page) {
+          if (stored.type !== "TokensEarned") continue
+          const credit = decodePaid(stored.data)
+          if (Option.isSome(credit)) paid.add(blockKey(credit.value))
         }
-        if (Option.isSome(failure)) {
-          yield* Effect.logWarning("block credits paused; retrying on the next run").pipe(
-            Effect.annotateLogs({ position, error: failure.value.message })
-          )
+        let paidNow = 0
+        for (const stored of page) {
+          if (stored.type !== "BlockCompleted" || !stored.streamId.startsWith(TASK_STREAM_PREFIX)) continue
+          const event = decodeTaskEvent(stored.data)
+          if (event._tag !== "BlockCompleted" || paid.has(blockKey(event))) continue
+          const result = yield* wallets.send(event.user_id, creditFor(event), { causationId: stored.eventId })
+          if (result.events.length > 0) paidNow++
         }
-        if (credited > 0) {
+        if (paidNow > 0) {
+          credited += paidNow
           yield* Effect.logWarning("credited blocks whose completion had not been paid").pipe(
-            Effect.annotateLogs({ credited })
+            Effect.annotateLogs({ credited: paidNow })
           )
         }
-        return { position, credited }
-      }).pipe(
+        return []
+      })
+
+    // Resume where a build before subscriptions left off, once: its snapshot checkpoint becomes ours.
+    if (Option.isNone(yield* readModels.checkpoint(SUBSCRIPTION))) {
+      const legacy = Option.flatMap(yield* store.loadSnapshot(LEGACY_CHECKPOINT_STREAM), (s) =>
+        decodeLegacyCheckpoint(s.state)
+      )
+      if (Option.isSome(legacy) && legacy.value.position > 0) {
+        yield* readModels
+          .commit(SUBSCRIPTION, VERSION, 0, legacy.value.position, [])
+          .pipe(Effect.catchTag("CheckpointMoved", () => Effect.void))
+      }
+    }
+
+    const subscription = yield* makeSubscription({ name: SUBSCRIPTION, version: VERSION, tables: [], handle })
+
+    /** Folds the log up to its head now (the background loop runs the subscription itself). */
+    const runOnce: Effect.Effect<CreditRun> = Effect.suspend(() => {
+      const before = credited
+      return subscription.run.pipe(
+        Effect.map((run) => ({ position: run.position, credited: credited - before })),
         Effect.catch((error) =>
-          Effect.logWarning("block credits could not run").pipe(
+          Effect.logWarning("block credits paused; retrying on the next run").pipe(
             Effect.annotateLogs({ error: error.message }),
-            Effect.as({ position: 0, credited: 0 })
+            Effect.as({ position: 0, credited: credited - before })
           )
         )
       )
-    )
+    })
 
-    return { runOnce } as const
+    return { runOnce, subscription } as const
   })
 }) {
-  /** Dependencies (EventStore, Aggregates) come from the caller's layer graph. */
+  /** Dependencies (EventStore, ReadModelStore, Aggregates) come from the caller's layer graph. */
   static readonly layer = Layer.effect(this, this.make)
 }
 
-/** How often the embedded server looks for unpaid completions. */
+/** How often a process running the process manager looks for unpaid completions. */
 export const BLOCK_CREDITS_INTERVAL = Duration.seconds(2)
 
 /** Runs the process manager in the background for as long as the layer lives. */
 export const BlockCreditsDaemon = Layer.effectDiscard(
   Effect.gen(function* () {
-    const credits = yield* BlockCredits
+    const { subscription } = yield* BlockCredits
     yield* logReleased("block-credits")
-    yield* Effect.forkScoped(
-      Effect.forever(Effect.andThen(credits.runOnce, Effect.sleep(BLOCK_CREDITS_INTERVAL)))
-    )
+    yield* runInBackground(subscription, { interval: BLOCK_CREDITS_INTERVAL })
   })
 )

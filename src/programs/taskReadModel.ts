@@ -1,4 +1,4 @@
-import { Context, Effect, Layer, Schema } from "effect"
+import { Context, Duration, Effect, Layer, Schema } from "effect"
 import { type DashboardInputs, DASHBOARD_LIST_LIMIT } from "../domain/dashboard.ts"
 import { TaskId, type UserId } from "../domain/ids.ts"
 import type { TaskLogView } from "../domain/taskQuota.ts"
@@ -19,6 +19,9 @@ import {
 import { makeSubscription, type ReadModelBehind } from "../eventsourcing/Subscription.ts"
 import { Overloaded } from "./actors/EntityRuntime.ts"
 import type { EventStoreError, StoredEvent } from "../layers/EventStore.ts"
+
+/** How often the background loop folds new task events when no listing asked for them. */
+export const TASK_READ_MODEL_INTERVAL = Duration.seconds(1)
 
 /** Task streams are `task-<task id>` (`TaskDecider.type`). */
 export const TASK_STREAM_PREFIX = "task-"

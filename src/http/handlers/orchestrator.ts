@@ -28,7 +28,7 @@ export const OrchestratorHandlers = HttpApiBuilder.group(FocusForgeApi, "orchest
         Effect.flatMap(userId, (user) => orchestrator.completeEnhanced(user, payload)).pipe(answerOverloaded)
       )
       .handle("dailyOptimization", ({ payload }) =>
-        Effect.flatMap(userId, (user) => orchestrator.dailyOptimization(user, payload))
+        Effect.flatMap(userId, (user) => orchestrator.dailyOptimization(user, payload)).pipe(answerOverloaded)
       )
       .handle("focusSession", ({ payload }) =>
         Effect.flatMap(userId, (user) => orchestrator.focusSession(user, payload)).pipe(answerOverloaded)
@@ -67,7 +67,7 @@ export const OrchestratorHandlers = HttpApiBuilder.group(FocusForgeApi, "orchest
       .handle("plannerActions", () =>
         Effect.flatMap(userId, (user) =>
           Effect.map(planner.actions(user), (actions) => actions.map(actionView))
-        )
+        ).pipe(answerOverloaded)
       )
       .handle("plannerExecute", () =>
         Effect.gen(function* () {
@@ -75,7 +75,7 @@ export const OrchestratorHandlers = HttpApiBuilder.group(FocusForgeApi, "orchest
           const report = yield* planner.tick(`http-${user}`, { userId: user })
           const actions = yield* planner.actions(user)
           return { report, actions: actions.map(actionView) }
-        })
+        }).pipe(answerOverloaded)
       )
   })
 )

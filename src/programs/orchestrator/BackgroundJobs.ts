@@ -1,6 +1,7 @@
 import { Cause, Clock, type Duration, Effect, Layer, Schedule } from "effect"
 import { randomUUID } from "node:crypto"
 import { hostname } from "node:os"
+import { runInBackground } from "../../eventsourcing/SubscriptionDaemon.ts"
 import { logReleased } from "../../layers/Logging.ts"
 import { Memory } from "../memory/Memory.ts"
 import { Planner } from "../planner/Planner.ts"
@@ -44,6 +45,8 @@ export const backgroundJobs = (
         ),
         Effect.catchCause(failed)
       )
+      // The planner's queue in the background too: its lag is measured and readiness waits for it.
+      yield* runInBackground(planner.subscription, { interval: options.tickEvery })
       yield* Effect.forkScoped(Effect.repeat(tick, Schedule.spaced(options.tickEvery)))
       yield* Effect.forkScoped(
         Effect.repeat(memory.expire.pipe(Effect.catchCause(failed)), Schedule.spaced(options.expireEvery))

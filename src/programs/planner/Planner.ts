@@ -1,4 +1,4 @@
-import { Clock, Context, Effect, Layer, Result, Schema, Semaphore, Stream } from "effect"
+import { Clock, Context, Effect, Layer, Result, Schema, Stream } from "effect"
 import { randomUUID } from "node:crypto"
 import {
   type ActionCommand,
@@ -8,12 +8,25 @@ import {
   type ActionState,
   blockedForever,
   byPriority,
+  CLAIM_LEASE_MS,
   isReady,
   MAX_ATTEMPTS,
-  type PlannedAction,
+  PlannedAction,
   type Priority
 } from "../../domain/planner.ts"
-import { EventStore, type EventStoreError, type VersionConflict } from "../../layers/EventStore.ts"
+import { type ActionRow, ReadModelStore, type RowWrite } from "../../eventsourcing/ReadModelStore.ts"
+import {
+  makeSubscription,
+  type ReadModelBehind,
+  type Subscription
+} from "../../eventsourcing/Subscription.ts"
+import {
+  EventStore,
+  type EventStoreError,
+  type StoredEvent,
+  type VersionConflict
+} from "../../layers/EventStore.ts"
+import { Overloaded } from "../actors/EntityRuntime.ts"
 import { withSpan } from "../../layers/spans.ts"
 
 export interface ActionSpec {
@@ -60,11 +73,17 @@ export interface PlannerShape {
     userId: string,
     specs: ReadonlyArray<ActionSpec>
   ) => Effect.Effect<ReadonlyArray<PlannedAction>>
-  readonly actions: (userId: string) => Effect.Effect<ReadonlyArray<PlannedAction>>
+  /** The user's actions, newest first (at most `ACTIONS_LIST_LIMIT`). */
+  readonly actions: (userId: string) => Effect.Effect<ReadonlyArray<PlannedAction>, Overloaded>
   readonly handle: (type: string, handler: ActionHandler) => Effect.Effect<void>
-  /** Runs every ready action (of one user, when given) in priority order, until none is ready. */
+  /**
+   * Runs every ready action (of one user, when given) in priority order, until none is ready (or
+   * `MAX_ROUNDS`); a round considers the `OPEN_ACTIONS_PER_ROUND` soonest due open actions.
+   */
   readonly tick: (worker: string, options?: { readonly userId?: string }) => Effect.Effect<TickReport>
   readonly stats: Effect.Effect<PlannerStats>
+  /** The subscription that keeps the planner's queue (`rm_actions`): run in the background by workers. */
+  readonly subscription: Subscription
 }
 
 export class Planner extends Context.Service<Planner, PlannerShape>()("Planner") {}
@@ -108,35 +127,83 @@ const command = (
     return decided.success.reduce(ActionDecider.evolve, state)
   })
 
+/** `due_at` of an action's row: when a worker may next claim it (see `claimable`), null once done. */
+const dueAt = (action: PlannedAction): number | null =>
+  action.status === "pending"
+    ? Math.max(action.scheduled_at, action.next_attempt_at)
+    : action.status === "in_progress"
+      ? (action.claimed_at ?? 0) + CLAIM_LEASE_MS
+      : null
+
+const rowOf = (action: PlannedAction): ActionRow => ({
+  action_id: action.action_id,
+  user_id: action.user_id,
+  status: action.status,
+  due_at: dueAt(action),
+  created_at: action.created_at,
+  // PlannedAction is JSON already: numbers, strings and the caller's JSON payload and result.
+  state: action
+})
+
+const decodeAction = Schema.decodeUnknownSync(PlannedAction)
+
+/** Folds a page of the log into the rows of the actions it touches. */
+const foldPage = (readModels: ReadModelStore["Service"]) => (page: ReadonlyArray<StoredEvent>) =>
+  Effect.gen(function* () {
+    const events: Array<readonly [string, ActionEvent]> = []
+    for (const stored of page) {
+      if (stored.streamId.startsWith(STREAM_PREFIX))
+        events.push([stored.streamId.slice(STREAM_PREFIX.length), decodeEvent(stored.data)])
+    }
+    if (events.length === 0) return []
+    const ids = [...new Set(events.map(([id]) => id))]
+    const actions = new Map<string, PlannedAction>()
+    for (const row of yield* readModels.actions.byIds(ids))
+      actions.set(row.action_id, decodeAction(row.state))
+    for (const [id, event] of events) {
+      const next = ActionDecider.evolve({ action: actions.get(id) ?? null }, event).action
+      if (next !== null) actions.set(id, next)
+    }
+    return ids.flatMap((id): Array<RowWrite> => {
+      const action = actions.get(id)
+      return action === undefined ? [] : [{ table: "actions", row: rowOf(action) }]
+    })
+  })
+
+/** Open actions a tick considers per round, soonest due first. */
+const OPEN_ACTIONS_PER_ROUND = 500
+/** A user's actions listed at most, newest first. */
+export const ACTIONS_LIST_LIMIT = 500
+
+const behindAsOverloaded = (behind: ReadModelBehind) =>
+  new Overloaded({ entity: `read model ${behind.subscription}`, retryAfterSeconds: behind.retryAfterSeconds })
+
 export const makePlanner = Effect.gen(function* () {
   const store = yield* EventStore
+  const readModels = yield* ReadModelStore
   const handlers = new Map<string, ActionHandler>()
-  // The process's view of every action, caught up from the global event order before each use.
-  const index = new Map<string, PlannedAction>()
-  let checkpoint = 0
   let ticks = 0
   let lastTickAt: number | null = null
-  const catchUpLock = yield* Semaphore.make(1)
+  // The planner's queue: every action's row in `rm_actions`, kept by this subscription over the log.
+  const subscription = yield* makeSubscription({
+    name: "planner",
+    version: 1,
+    tables: ["actions"],
+    handle: foldPage(readModels)
+  })
+  const catchUp = Effect.mapError(subscription.catchUp, behindAsOverloaded)
+  const actionsOf = (rows: ReadonlyArray<ActionRow>) => rows.map((row) => decodeAction(row.state))
 
-  const catchUp = catchUpLock.withPermits(1)(
-    store.readAll({ fromPosition: checkpoint + 1 }).pipe(
-      Stream.runForEach((stored) =>
-        Effect.sync(() => {
-          checkpoint = stored.position
-          if (!stored.streamId.startsWith(STREAM_PREFIX)) return
-          const actionId = stored.streamId.slice(STREAM_PREFIX.length)
-          const current = index.get(actionId) ?? null
-          const next = ActionDecider.evolve({ action: current }, decodeEvent(stored.data)).action
-          if (next !== null) index.set(actionId, next)
-        })
-      ),
-      Effect.orDie
-    )
-  )
-
-  const remember = (state: ActionState) => {
-    if (state.action !== null) index.set(state.action.action_id, state.action)
-  }
+  /** The open actions (of one user, when given) and every action they depend on, by id. */
+  const openWithDependencies = (userId: string | undefined) =>
+    Effect.gen(function* () {
+      const open = actionsOf(yield* readModels.actions.open({ userId, limit: OPEN_ACTIONS_PER_ROUND }))
+      const byId = new Map(open.map((a) => [a.action_id, a]))
+      const missing = [...new Set(open.flatMap((a) => a.depends_on))].filter((id) => !byId.has(id))
+      for (const dependency of actionsOf(yield* readModels.actions.byIds(missing)))
+        byId.set(dependency.action_id, dependency)
+      return { open, byId }
+    }).pipe(Effect.orDie)
 
   const plan = (userId: string, specs: ReadonlyArray<ActionSpec>) =>
     Effect.gen(function* () {
@@ -156,17 +223,14 @@ export const makePlanner = Effect.gen(function* () {
           max_attempts: spec.max_attempts ?? MAX_ATTEMPTS,
           at: now
         }).pipe(Effect.orDie)
-        remember(state)
         if (state.action !== null) planned.push(state.action)
       }
       return planned
     }).pipe(withSpan("Planner.plan"))
 
   const actions = (userId: string) =>
-    catchUp.pipe(
-      Effect.map(() =>
-        [...index.values()].filter((a) => a.user_id === userId).sort((a, b) => b.created_at - a.created_at)
-      )
+    Effect.andThen(catchUp, readModels.actions.ofUser(userId, ACTIONS_LIST_LIMIT).pipe(Effect.orDie)).pipe(
+      Effect.map(actionsOf)
     )
 
   /** One action: claim it (or lose the race), run its handler, record the outcome. */
@@ -186,7 +250,6 @@ export const makePlanner = Effect.gen(function* () {
         report.lost++
         return
       }
-      remember(claim.success)
       const claimed = claim.success.action
       if (claimed === null || claimed.status !== "in_progress") {
         report.failed++
@@ -215,7 +278,6 @@ export const makePlanner = Effect.gen(function* () {
         yield* Effect.logWarning("planner outcome not recorded", next.failure)
         return
       }
-      remember(next.success)
       const status = next.success.action?.status
       if (status === "completed") report.completed++
       else if (status === "failed") report.failed++
@@ -226,59 +288,81 @@ export const makePlanner = Effect.gen(function* () {
       })
     )
 
-  const tick = (worker: string, options: { readonly userId?: string } = {}) =>
+  /**
+   * One round: cancel what can never run, then run what is ready, most important first. Traced only
+   * when it has work: an idle planner, ticked every few seconds, exports no spans.
+   */
+  const round = (
+    worker: string,
+    userId: string | undefined,
+    report: Record<keyof Omit<TickReport, "worker">, number>
+  ) =>
     Effect.gen(function* () {
-      const report = { claimed: 0, completed: 0, retried: 0, failed: 0, cancelled: 0, lost: 0 }
-      const mine = (a: PlannedAction) => options.userId === undefined || a.user_id === options.userId
-      for (let round = 0; round < MAX_ROUNDS; round++) {
-        yield* catchUp
-        const now = yield* Clock.currentTimeMillis
+      yield* catchUp
+      const now = yield* Clock.currentTimeMillis
+      const { open, byId } = yield* openWithDependencies(userId)
+      const blocked = open.flatMap((action) => {
+        const reason = blockedForever(action, byId)
+        return reason === undefined ? [] : [{ action, reason }]
+      })
+      const ready = open.filter((a) => isReady(a, byId, now)).sort(byPriority)
+      if (blocked.length === 0 && ready.length === 0) return false
+      return yield* Effect.gen(function* () {
         let progressed = false
-        // Cancel what can never run, then run what is ready, most important first.
-        for (const action of [...index.values()].filter(mine)) {
-          const reason = blockedForever(action, index)
-          if (reason === undefined) continue
+        for (const { action, reason } of blocked) {
           const cancelled = yield* Effect.result(
             command(store, action.action_id, { _tag: "Cancel", reason, at: now })
           )
           if (Result.isSuccess(cancelled)) {
-            remember(cancelled.success)
             report.cancelled++
             progressed = true
           }
         }
-        const ready = [...index.values()].filter((a) => mine(a) && isReady(a, index, now)).sort(byPriority)
         for (const action of ready) {
           const before = report.claimed + report.lost
           yield* runOne(worker, action, report)
           if (report.claimed + report.lost > before) progressed = true
         }
+        return progressed
+      }).pipe(withSpan("Planner.tick", { attributes: { worker, "planner.ready": ready.length } }))
+    })
+
+  const tick = (worker: string, options: { readonly userId?: string } = {}) =>
+    Effect.gen(function* () {
+      const report = { claimed: 0, completed: 0, retried: 0, failed: 0, cancelled: 0, lost: 0 }
+      for (let n = 0; n < MAX_ROUNDS; n++) {
+        const progressed = yield* round(worker, options.userId, report).pipe(
+          Effect.catchTag("Overloaded", (behind) =>
+            Effect.logWarning("planner tick skipped: its queue is behind the log").pipe(
+              Effect.annotateLogs({ error: behind.message }),
+              Effect.as(false)
+            )
+          )
+        )
         if (!progressed) break
       }
       ticks++
       lastTickAt = yield* Clock.currentTimeMillis
       return { worker, ...report }
-    }).pipe(withSpan("Planner.tick", { attributes: { worker } }))
+    })
 
   const stats = Effect.gen(function* () {
-    yield* catchUp
+    // Introspection: a queue a little behind the log is still worth showing.
+    yield* Effect.ignore(catchUp)
     const now = yield* Clock.currentTimeMillis
+    const counts = yield* Effect.orDie(readModels.actions.counts)
     const by_status: Record<string, number> = {
-      pending: 0,
-      in_progress: 0,
-      completed: 0,
-      failed: 0,
-      cancelled: 0
+      pending: counts.pending ?? 0,
+      in_progress: counts.in_progress ?? 0,
+      completed: counts.completed ?? 0,
+      failed: counts.failed ?? 0,
+      cancelled: counts.cancelled ?? 0
     }
-    let ready = 0
-    for (const action of index.values()) {
-      by_status[action.status] = (by_status[action.status] ?? 0) + 1
-      if (isReady(action, index, now)) ready++
-    }
+    const { open, byId } = yield* openWithDependencies(undefined)
     return {
-      actions: index.size,
+      actions: Object.values(by_status).reduce((a, b) => a + b, 0),
       by_status,
-      ready,
+      ready: open.filter((a) => isReady(a, byId, now)).length,
       ticks,
       last_tick_at: lastTickAt === null ? null : new Date(lastTickAt).toISOString(),
       handlers: [...handlers.keys()].sort()
@@ -290,7 +374,8 @@ export const makePlanner = Effect.gen(function* () {
     actions,
     handle: (type, handler) => Effect.sync(() => void handlers.set(type, handler)),
     tick,
-    stats
+    stats,
+    subscription
   } satisfies PlannerShape
 })
 
