@@ -123,11 +123,15 @@ export interface ReadModelStoreShape {
   readonly actions: {
     readonly byIds: (ids: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<ActionRow>, EventStoreError>
     /** The user's actions, newest first. */
-    readonly ofUser: (userId: string, limit: number) => Effect.Effect<ReadonlyArray<ActionRow>, EventStoreError>
-    /** Pending and in-progress actions (of one user, when given), soonest due first. */
-    readonly open: (
-      query: { readonly userId?: string | undefined; readonly limit: number }
+    readonly ofUser: (
+      userId: string,
+      limit: number
     ) => Effect.Effect<ReadonlyArray<ActionRow>, EventStoreError>
+    /** Pending and in-progress actions (of one user, when given), soonest due first. */
+    readonly open: (query: {
+      readonly userId?: string | undefined
+      readonly limit: number
+    }) => Effect.Effect<ReadonlyArray<ActionRow>, EventStoreError>
     readonly counts: Effect.Effect<Readonly<Partial<Record<ActionRow["status"], number>>>, EventStoreError>
   }
 }

@@ -539,14 +539,15 @@ export const EventStoreSqliteMemory = layerSqlite({ filename: ":memory:" })
 const BusyTimeoutMs = Config.Int("SQLITE_BUSY_TIMEOUT_MS").pipe(Config.withDefault(5000))
 
 /** The embedded default: `DATA_DIR/focusforge.db`. */
-export const EventStoreSqliteLive: Layer.Layer<EventStore | ReadModelStore, EventStoreError, AppConfig> = Layer.unwrap(
-  Effect.gen(function* () {
-    const { dataDir } = yield* AppConfig
-    const busyTimeoutMs = yield* BusyTimeoutMs.pipe(Effect.orDie)
-    yield* Effect.try({
-      try: () => mkdirSync(dataDir, { recursive: true }),
-      catch: (cause) => new EventStoreError({ operation: "open", message: describe(cause) })
+export const EventStoreSqliteLive: Layer.Layer<EventStore | ReadModelStore, EventStoreError, AppConfig> =
+  Layer.unwrap(
+    Effect.gen(function* () {
+      const { dataDir } = yield* AppConfig
+      const busyTimeoutMs = yield* BusyTimeoutMs.pipe(Effect.orDie)
+      yield* Effect.try({
+        try: () => mkdirSync(dataDir, { recursive: true }),
+        catch: (cause) => new EventStoreError({ operation: "open", message: describe(cause) })
+      })
+      return layerSqlite({ filename: join(dataDir, "focusforge.db"), busyTimeoutMs })
     })
-    return layerSqlite({ filename: join(dataDir, "focusforge.db"), busyTimeoutMs })
-  })
-)
+  )

@@ -4,7 +4,10 @@ import type { DatabaseSync, SQLInputValue, StatementSync } from "node:sqlite"
 export interface Query<P extends ReadonlyArray<SQLInputValue>, R> {
   readonly all: (...params: P) => Array<R>
   readonly get: (...params: P) => R | undefined
-  readonly run: (...params: P) => { readonly lastInsertRowid: number | bigint; readonly changes: number | bigint }
+  readonly run: (...params: P) => {
+    readonly lastInsertRowid: number | bigint
+    readonly changes: number | bigint
+  }
 }
 
 export const query = <P extends ReadonlyArray<SQLInputValue>, R = never>(
