@@ -1,5 +1,6 @@
-import { Effect, Layer, Option, Stream } from "effect"
+import { Context, Effect, Layer, Option, Stream } from "effect"
 import type { ClientSession, Collection, Db, IndexDescription, MongoClient } from "mongodb"
+import { ReadModelStore } from "../eventsourcing/ReadModelStore.ts"
 import { Database } from "./Database.ts"
 import {
   type AppendResult,
@@ -15,6 +16,7 @@ import {
   VersionConflict
 } from "./EventStore.ts"
 import { logReleased } from "./Logging.ts"
+import { makeMongoReadModels } from "./ReadModelStoreMongo.ts"
 
 /*
  * Collections (all in MONGODB_DB):
@@ -390,12 +392,14 @@ const reusedError = (batch: ReadonlyArray<NewEvent>) =>
     message: `an event id of the batch (first ${batch[0]?.eventId}) is already stored at another position`
   })
 
-/** The production store on the process's MongoDB pool. */
-export const EventStoreMongoLive: Layer.Layer<EventStore, EventStoreError, Database> = Layer.effect(
-  EventStore,
-  Effect.gen(function* () {
-    const { client, db } = yield* Database
-    yield* logReleased("event-store-mongodb")
-    return yield* makeMongoEventStore(client, db)
-  })
-)
+/** The production store on the process's MongoDB pool and, beside it, the read models' collections. */
+export const EventStoreMongoLive: Layer.Layer<EventStore | ReadModelStore, EventStoreError, Database> =
+  Layer.effectContext(
+    Effect.gen(function* () {
+      const { client, db } = yield* Database
+      yield* logReleased("event-store-mongodb")
+      const store = yield* makeMongoEventStore(client, db)
+      const readModels = yield* makeMongoReadModels(client, db)
+      return Context.make(EventStore, store).pipe(Context.add(ReadModelStore, readModels))
+    })
+  )
