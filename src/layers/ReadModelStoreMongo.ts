@@ -160,7 +160,7 @@ export const makeMongoReadModels = (client: MongoClient, db: Db) =>
       })
 
     // Idempotent at start-up. The collections exist before any transaction writes them, so a commit
-    // never has to create one inside a transaction (which a sharded cluster refuses).
+    // never creates one inside a transaction (refused before MongoDB 4.4 and in cross-shard ones).
     yield* attempt("init", async () => {
       await tasks.createIndexes([...TASK_INDEXES])
       await actions.createIndexes([...ACTION_INDEXES])

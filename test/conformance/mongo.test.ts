@@ -1,5 +1,5 @@
 import { describe, it } from "@effect/vitest"
-import { Layer, Option, Redacted } from "effect"
+import { Effect, Layer, Option, Redacted } from "effect"
 import { randomUUID } from "node:crypto"
 import { AppConfigTest } from "../../src/layers/AppConfig.ts"
 import { Database } from "../../src/layers/Database.ts"
@@ -14,8 +14,18 @@ if (uri) {
   // A fresh database per run (per test for the read models, whose queries span users): tests never
   // see another run's documents.
   const databaseName = () => `focusforge_conformance_${randomUUID().slice(0, 8)}`
-  const storeOn = (database: string) =>
-    EventStoreMongoLive.pipe(
+  const storeOn = (database: string, dropAfter = false) =>
+    Layer.merge(
+      EventStoreMongoLive,
+      // Released before the pool it runs on: a per-test database leaves nothing behind.
+      dropAfter
+        ? Layer.effectDiscard(
+            Effect.flatMap(Database, ({ db }) =>
+              Effect.addFinalizer(() => Effect.ignore(Effect.tryPromise(() => db.dropDatabase())))
+            )
+          )
+        : Layer.empty
+    ).pipe(
       Layer.provide(Database.layer),
       Layer.provide(Health.layer),
       Layer.provide(AppConfigTest({ mongodb: Option.some({ uri: Redacted.make(uri), database }) }))
@@ -23,7 +33,7 @@ if (uri) {
   const database = databaseName()
   eventStoreSuite(`mongodb (${database})`, storeOn(database))
   readModelSuite("mongodb", {
-    fresh: () => storeOn(databaseName()),
+    fresh: () => storeOn(databaseName(), true),
     reopenable: () => {
       const database = databaseName()
       return () => storeOn(database)
