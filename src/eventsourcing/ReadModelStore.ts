@@ -68,6 +68,11 @@ export class CheckpointMoved extends Schema.TaggedError<CheckpointMoved>()("Chec
   expected: Schema.Number
 }) {}
 
+/**
+ * Orders are exact, so every store answers the same rows in the same sequence: ties are broken by the
+ * row's id (byte order of its UTF-8), as each query says. Queries that name no order answer in none.
+ * A `limit` of 0 or less reads no rows (never "no limit"); a negative `offset` counts as 0.
+ */
 export interface ReadModelStoreShape {
   readonly checkpoint: (subscription: string) => Effect.Effect<Option.Option<Checkpoint>, EventStoreError>
   /**
@@ -88,8 +93,12 @@ export interface ReadModelStoreShape {
     tables: ReadonlyArray<ReadModelTable>
   ) => Effect.Effect<void, EventStoreError>
   readonly tasks: {
+    /** The stored rows of these ids, each once, in no order; unknown ids are left out. */
     readonly byIds: (ids: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<TaskRow>, EventStoreError>
-    /** The user's tasks of these statuses, newest first, and how many there are. */
+    /**
+     * The user's tasks of these statuses, newest first (`created_at` descending, then `task_id`
+     * descending), and how many there are in all pages.
+     */
     readonly page: (
       userId: string,
       query: {
@@ -98,7 +107,7 @@ export interface ReadModelStoreShape {
         readonly offset: number
       }
     ) => Effect.Effect<{ readonly rows: ReadonlyArray<TaskRow>; readonly total: number }, EventStoreError>
-    /** The user's tasks of these statuses, most recently updated first. */
+    /** The user's tasks of these statuses, most recently updated first (then `task_id` descending). */
     readonly recentlyUpdated: (
       userId: string,
       statuses: ReadonlyArray<TaskRow["status"]>,
@@ -108,12 +117,12 @@ export interface ReadModelStoreShape {
     readonly counts: (
       userId: string
     ) => Effect.Effect<Readonly<Partial<Record<TaskRow["status"], number>>>, EventStoreError>
-    /** The user's tasks with `touched_at ≥ since`, running blocks included. */
+    /** The user's tasks with `touched_at ≥ since`, running blocks included; in no order. */
     readonly touchedSince: (
       userId: string,
       since: number
     ) => Effect.Effect<ReadonlyArray<TaskRow>, EventStoreError>
-    /** The user's tasks of these statuses updated at or after `since`. */
+    /** The user's tasks of these statuses updated at or after `since`; in no order. */
     readonly updatedSince: (
       userId: string,
       statuses: ReadonlyArray<TaskRow["status"]>,
@@ -121,17 +130,22 @@ export interface ReadModelStoreShape {
     ) => Effect.Effect<ReadonlyArray<TaskRow>, EventStoreError>
   }
   readonly actions: {
+    /** The stored rows of these ids, each once, in no order; unknown ids are left out. */
     readonly byIds: (ids: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<ActionRow>, EventStoreError>
-    /** The user's actions, newest first. */
+    /** The user's actions, newest first (`created_at` descending, then `action_id` ascending). */
     readonly ofUser: (
       userId: string,
       limit: number
     ) => Effect.Effect<ReadonlyArray<ActionRow>, EventStoreError>
-    /** Pending and in-progress actions (of one user, when given), soonest due first. */
+    /**
+     * Pending and in-progress actions (of one user, when given), soonest due first (`due_at`
+     * ascending, null first, then `action_id` ascending).
+     */
     readonly open: (query: {
       readonly userId?: string | undefined
       readonly limit: number
     }) => Effect.Effect<ReadonlyArray<ActionRow>, EventStoreError>
+    /** How many actions, of all users, are in each status. */
     readonly counts: Effect.Effect<Readonly<Partial<Record<ActionRow["status"], number>>>, EventStoreError>
   }
 }

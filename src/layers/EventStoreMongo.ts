@@ -1,6 +1,6 @@
-import { ReadModelStore } from "../eventsourcing/ReadModelStore.ts"
 import { Context, Effect, Layer, Option, Stream } from "effect"
 import type { ClientSession, Collection, Db, IndexDescription, MongoClient } from "mongodb"
+import { ReadModelStore } from "../eventsourcing/ReadModelStore.ts"
 import { Database } from "./Database.ts"
 import {
   type AppendResult,
@@ -16,6 +16,7 @@ import {
   VersionConflict
 } from "./EventStore.ts"
 import { logReleased } from "./Logging.ts"
+import { makeMongoReadModels } from "./ReadModelStoreMongo.ts"
 
 /*
  * Collections (all in MONGODB_DB):
@@ -391,16 +392,14 @@ const reusedError = (batch: ReadonlyArray<NewEvent>) =>
     message: `an event id of the batch (first ${batch[0]?.eventId}) is already stored at another position`
   })
 
-/** The production store on the process's MongoDB pool. */
+/** The production store on the process's MongoDB pool and, beside it, the read models' collections. */
 export const EventStoreMongoLive: Layer.Layer<EventStore | ReadModelStore, EventStoreError, Database> =
   Layer.effectContext(
     Effect.gen(function* () {
       const { client, db } = yield* Database
       yield* logReleased("event-store-mongodb")
       const store = yield* makeMongoEventStore(client, db)
-      // TEMPORARY until ReadModelStoreMongo lands (branch rmmongo).
-      return Context.make(EventStore, store).pipe(
-        Context.add(ReadModelStore, undefined as unknown as ReadModelStore["Service"])
-      )
+      const readModels = yield* makeMongoReadModels(client, db)
+      return Context.make(EventStore, store).pipe(Context.add(ReadModelStore, readModels))
     })
   )

@@ -64,6 +64,12 @@ const describe = (cause: unknown): string => (cause instanceof Error ? cause.mes
 const taskOf = (row: StoredTaskRow): TaskRow => ({ ...row, state: JSON.parse(row.state) })
 const actionOf = (row: StoredActionRow): ActionRow => ({ ...row, state: JSON.parse(row.state) })
 
+/**
+ * A negative LIMIT is "no limit" to SQLite: a caller's slip would read a whole table. Bounds are
+ * normalised to "none" at 0, as the MongoDB store does.
+ */
+const bounded = (n: number) => Math.max(0, n)
+
 /** `?, ?, ?` for a list of `n` bound values. */
 const placeholders = (n: number) => Array.from({ length: n }, () => "?").join(", ")
 
@@ -203,7 +209,7 @@ export const makeSqliteReadModels = (
           const where = `user_id = ? AND status IN (${placeholders(statuses.length)})`
           const rows = dynamic<StoredTaskRow>(
             `SELECT ${TASK_COLUMNS} FROM rm_tasks WHERE ${where} ORDER BY created_at DESC, task_id DESC LIMIT ? OFFSET ?`,
-            [userId, ...statuses, limit, offset]
+            [userId, ...statuses, bounded(limit), bounded(offset)]
           )
           const [count] = dynamic<{ readonly n: number }>(
             `SELECT COUNT(*) AS n FROM rm_tasks WHERE ${where}`,
@@ -216,7 +222,7 @@ export const makeSqliteReadModels = (
           dynamic<StoredTaskRow>(
             `SELECT ${TASK_COLUMNS} FROM rm_tasks WHERE user_id = ? AND status IN (${placeholders(statuses.length)})
              ORDER BY updated_at DESC, task_id DESC LIMIT ?`,
-            [userId, ...statuses, limit]
+            [userId, ...statuses, bounded(limit)]
           ).map(taskOf)
         ),
       counts: (userId) => attempt("readModel", () => counted(countTasks.all(userId))),
@@ -241,13 +247,14 @@ export const makeSqliteReadModels = (
                 ids
               ).map(actionOf)
         ),
-      ofUser: (userId, limit) => attempt("readModel", () => actionsOfUser.all(userId, limit).map(actionOf)),
+      ofUser: (userId, limit) =>
+        attempt("readModel", () => actionsOfUser.all(userId, bounded(limit)).map(actionOf)),
       open: ({ userId, limit }) =>
         attempt("readModel", () =>
           dynamic<StoredActionRow>(
             `SELECT ${ACTION_COLUMNS} FROM rm_actions WHERE status IN ('pending', 'in_progress')
              ${userId === undefined ? "" : "AND user_id = ?"} ORDER BY due_at, action_id LIMIT ?`,
-            userId === undefined ? [limit] : [userId, limit]
+            userId === undefined ? [bounded(limit)] : [userId, bounded(limit)]
           ).map(actionOf)
         ),
       counts: attempt("readModel", () => counted(countActions.all()))

@@ -1,26 +1,51 @@
 import { describe, it } from "@effect/vitest"
-import { Layer, Option, Redacted } from "effect"
+import { Effect, Layer, Option, Redacted } from "effect"
 import { randomUUID } from "node:crypto"
 import { AppConfigTest } from "../../src/layers/AppConfig.ts"
 import { Database } from "../../src/layers/Database.ts"
 import { EventStoreMongoLive } from "../../src/layers/EventStoreMongo.ts"
 import { Health } from "../../src/layers/Health.ts"
 import { eventStoreSuite } from "./eventStoreSuite.ts"
+import { readModelSuite } from "./readModelSuite.ts"
 
 const uri = process.env.MONGODB_URI
 
 if (uri) {
-  // A fresh database per run: tests never see another run's events.
-  const database = `focusforge_conformance_${randomUUID().slice(0, 8)}`
-  const store = EventStoreMongoLive.pipe(
-    Layer.provide(Database.layer),
-    Layer.provide(Health.layer),
-    Layer.provide(AppConfigTest({ mongodb: Option.some({ uri: Redacted.make(uri), database }) }))
-  )
-  eventStoreSuite(`mongodb (${database})`, store)
+  // A fresh database per run (per test for the read models, whose queries span users): tests never
+  // see another run's documents.
+  const databaseName = () => `focusforge_conformance_${randomUUID().slice(0, 8)}`
+  const storeOn = (database: string, dropAfter = false) =>
+    Layer.merge(
+      EventStoreMongoLive,
+      // Released before the pool it runs on: a per-test database leaves nothing behind.
+      dropAfter
+        ? Layer.effectDiscard(
+            Effect.flatMap(Database, ({ db }) =>
+              Effect.addFinalizer(() => Effect.ignore(Effect.tryPromise(() => db.dropDatabase())))
+            )
+          )
+        : Layer.empty
+    ).pipe(
+      Layer.provide(Database.layer),
+      Layer.provide(Health.layer),
+      Layer.provide(AppConfigTest({ mongodb: Option.some({ uri: Redacted.make(uri), database }) }))
+    )
+  const database = databaseName()
+  eventStoreSuite(`mongodb (${database})`, storeOn(database))
+  readModelSuite("mongodb", {
+    fresh: () => storeOn(databaseName(), true),
+    reopenable: () => {
+      const database = databaseName()
+      return () => storeOn(database)
+    }
+  })
 } else {
   console.log("EventStore conformance: mongodb skipped: MONGODB_URI not set")
   describe.skip("EventStore conformance: mongodb — skipped: MONGODB_URI not set", () => {
     it("runs the suite against MongoDB when MONGODB_URI is set", () => {})
+  })
+  console.log("ReadModelStore conformance: mongodb skipped: MONGODB_URI not set")
+  describe.skip("ReadModelStore conformance: mongodb — skipped: MONGODB_URI not set", () => {
+    it("runs the read-model suite against MongoDB when MONGODB_URI is set", () => {})
   })
 }
