@@ -7,6 +7,7 @@ import { EventStoreMongoLive } from "../../src/layers/EventStoreMongo.ts"
 import { Health } from "../../src/layers/Health.ts"
 import { eventStoreSuite } from "./eventStoreSuite.ts"
 import { readModelSuite } from "./readModelSuite.ts"
+import { subscriptionSuite } from "./subscriptionSuite.ts"
 
 const uri = process.env.MONGODB_URI
 
@@ -39,6 +40,12 @@ if (uri) {
       return () => storeOn(database)
     }
   })
+  subscriptionSuite("mongodb", {
+    reopenable: () => {
+      const database = databaseName()
+      return () => storeOn(database)
+    }
+  })
 } else {
   console.log("EventStore conformance: mongodb skipped: MONGODB_URI not set")
   describe.skip("EventStore conformance: mongodb — skipped: MONGODB_URI not set", () => {
@@ -47,5 +54,9 @@ if (uri) {
   console.log("ReadModelStore conformance: mongodb skipped: MONGODB_URI not set")
   describe.skip("ReadModelStore conformance: mongodb — skipped: MONGODB_URI not set", () => {
     it("runs the read-model suite against MongoDB when MONGODB_URI is set", () => {})
+  })
+  console.log("Subscription conformance: mongodb skipped: MONGODB_URI not set")
+  describe.skip("Subscription conformance: mongodb — skipped: MONGODB_URI not set", () => {
+    it("runs the subscription suite against MongoDB when MONGODB_URI is set", () => {})
   })
 }
