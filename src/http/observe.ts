@@ -132,10 +132,25 @@ const observe = (options: ObserveOptions) => {
         }
       })
       const observed = Effect.provideService(answered, currentRequestLog, observation)
+      if (!tracing) return observed
       // The platform's tracer middleware runs first: no parent span here means it decided not to trace.
-      const traced = tracing && Context.getOrUndefined(fiber.context, Tracer.ParentSpan) !== undefined
-      return tracing && !traced ? Effect.withTracerEnabled(observed, false) : observed
+      const span = Context.getOrUndefined(fiber.context, Tracer.ParentSpan)
+      if (span === undefined) return Effect.withTracerEnabled(observed, false)
+      if (span._tag === "Span" && span.sampled) addProtocolVersion(span, request)
+      return observed
     })
+}
+
+/**
+ * `network.protocol.version` (`1.1`, `2`), the one stable HTTP server attribute the platform's tracer does
+ * not record: only the Node request knows it.
+ */
+const addProtocolVersion = (span: Tracer.Span, request: HttpServerRequest.HttpServerRequest) => {
+  const source: unknown = request.source
+  if (typeof source === "object" && source !== null && "httpVersion" in source) {
+    const version = source.httpVersion
+    if (typeof version === "string") span.attribute("network.protocol.version", version)
+  }
 }
 
 const isUnder = (url: string, prefix: string) =>
@@ -171,9 +186,6 @@ export const sampledAtEdge = (ratio: number) => {
   }
 }
 
-/** Server spans keep Effect 3's names (`http.server GET`); the router adds `http.route`. */
-const spanName = (request: HttpServerRequest.HttpServerRequest): string => `http.server ${request.method}`
-
 /**
  * `HttpRouter.serve` of the given routes with route labelling and the observing middleware. Without an
  * OTLP endpoint the tracer is off for the whole server (no span objects at all: nobody would receive
@@ -207,8 +219,7 @@ export const serveObserved = <E, R>(routes: Layer.Layer<never, E, R>) =>
             tracing
               ? (request: HttpServerRequest.HttpServerRequest) => isUntraced(request) || !sampled(request)
               : () => true
-          ),
-          Layer.succeed(HttpMiddleware.SpanNameGenerator, spanName)
+          )
         ])
       )
       return tracing ? served : Layer.provide(served, Layer.succeed(References.TracerEnabled, false))
