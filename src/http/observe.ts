@@ -68,7 +68,7 @@ interface ObserveOptions {
  * declared over the limit, and defects that escaped every route are answered here in the envelope.
  * The observation is finished in the success continuation; only an interruption (a client that went
  * away), which the platform answers later, registers a pre-response handler, so that response is
- * counted and identified too.
+ * counted and identified too. With ACCESS_LOG on, that is also where its access-log line is written.
  *
  * `untraced` requests (probes, and requests the edge sampler dropped) run with the tracer disabled, so a
  * span opened in a handler or a layer neither becomes an orphan root trace nor costs anything.
