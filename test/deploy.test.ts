@@ -144,7 +144,8 @@ describe("docker-compose.production.yml", () => {
       expect(member.priority ?? 1, member.host).toBeGreaterThan(0)
     }
     const [primary, ...secondaries] = members
-    for (const secondary of secondaries) expect(primary?.priority ?? 1).toBeGreaterThan(secondary.priority ?? 1)
+    for (const secondary of secondaries)
+      expect(primary?.priority ?? 1).toBeGreaterThan(secondary.priority ?? 1)
     // A set initiated with fewer members gains the missing ones on the next run.
     expect(script).toContain("rs.add(")
 
