@@ -465,13 +465,20 @@ export const makeMongoEventStore = (client: MongoClient, db: Db, options: MongoS
      * keeps one round trip inside the transaction, which holds the counter document meanwhile.
      */
     const insertEvents = async (session: ClientSession, docs: ReadonlyArray<EventDocument>) => {
-      const answer = await db.command(
-        { insert: COLLECTIONS.events, documents: [...docs], ordered: true },
-        { session }
-      )
+      // A failed write comes back as `writeErrors` in an ok answer, or (in some server versions, inside
+      // a transaction) as the command's own error: both carry `keyPattern`.
+      const answer = await db
+        .command({ insert: COLLECTIONS.events, documents: [...docs], ordered: true }, { session })
+        .catch(classifyDuplicate(COLLECTIONS.events))
       const writeErrors: unknown = answer.writeErrors
       if (Array.isArray(writeErrors) && writeErrors.length > 0) {
-        classifyDuplicate(COLLECTIONS.events)(new MongoServerError(writeErrors[0]))
+        // As the driver's own insertOne does (node_modules/mongodb/src/operations/insert.ts).
+        const first: unknown = writeErrors[0]
+        classifyDuplicate(COLLECTIONS.events)(
+          new MongoServerError(
+            typeof first === "object" && first !== null ? first : { message: String(first) }
+          )
+        )
       }
     }
 
