@@ -178,7 +178,7 @@ describe("EventStoreMongo (pure parts)", () => {
     }
   })
 
-  it("starts no further attempt once the caller's deadline aborted the signal", async () => {
+  it("starts no further attempt once the caller's deadline aborted the signal, and says it ran out of time", async () => {
     const client = new MongoClient("mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=1")
     const session = client.startSession()
     try {
@@ -197,7 +197,34 @@ describe("EventStoreMongo (pure parts)", () => {
           throw transient()
         }
       )
-      await expect(run).rejects.toBeInstanceOf(MongoError)
+      // Out of time, not the write conflict that happened to come last: a timeout for the caller.
+      await expect(run).rejects.toBeInstanceOf(DeadlineExceeded)
+      expect(attempts).toBe(1)
+    } finally {
+      await session.endSession()
+      await client.close()
+    }
+  })
+
+  it("rethrows a body's non-retryable error at once, as is", async () => {
+    const client = new MongoClient("mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=1")
+    const session = client.startSession()
+    try {
+      let attempts = 0
+      const refused = new MongoServerError({ message: "not authorized", code: 13 })
+      const run = runTransaction(
+        session,
+        {
+          signal: new AbortController().signal,
+          deadlineAt: Date.now() + 60_000,
+          transaction: appendTransactionOptions(60_000)
+        },
+        async () => {
+          attempts++
+          throw refused
+        }
+      )
+      await expect(run).rejects.toBe(refused)
       expect(attempts).toBe(1)
     } finally {
       await session.endSession()

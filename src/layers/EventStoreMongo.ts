@@ -292,7 +292,7 @@ export const runTransaction = async <A>(
       // The driver's backoff: 5 ms growing by 1.5 up to 500 ms, jittered, so retries spread out.
       const backoff = Math.random() * Math.min(5 * 1.5 ** attempt, 500)
       if (Date.now() + backoff >= options.deadlineAt || options.signal.aborted)
-        throw new DeadlineExceeded(`transaction retried until its deadline (attempt ${attempt})`)
+        throw outOfTime(attempt, undefined)
       await new Promise((resolve) => setTimeout(resolve, backoff))
     }
     session.startTransaction(options.transaction)
@@ -301,22 +301,32 @@ export const runTransaction = async <A>(
       result = await body()
     } catch (error) {
       if (session.inTransaction()) await session.abortTransaction().catch(() => undefined)
-      if (hasLabel(error, "TransientTransactionError") && !expired()) continue
-      throw error
+      if (!hasLabel(error, "TransientTransactionError")) throw error
+      // Retryable, but out of time: a timeout (503), not the conflict that happened to come last.
+      if (expired()) throw outOfTime(attempt, error)
+      continue
     }
     for (;;) {
       try {
         await session.commitTransaction()
         return result
       } catch (error) {
-        const maxTimeExpired = codeOf(error) === 50
-        if (hasLabel(error, "UnknownTransactionCommitResult") && !maxTimeExpired && !expired()) continue
-        if (hasLabel(error, "TransientTransactionError") && !expired()) break
-        throw error
+        const unknownResult = hasLabel(error, "UnknownTransactionCommitResult") && codeOf(error) !== 50 // 50: maxCommitTimeMS
+        const transient = hasLabel(error, "TransientTransactionError")
+        if (!unknownResult && !transient) throw error
+        if (expired()) throw outOfTime(attempt, error)
+        if (unknownResult) continue
+        break
       }
     }
   }
 }
+
+const outOfTime = (attempt: number, last: unknown) =>
+  new DeadlineExceeded(
+    `transaction still retrying at its deadline after ${attempt + 1} attempt(s)${last === undefined ? "" : `: ${describe(last)}`}`,
+    { cause: last }
+  )
 
 const describe = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause))
 
