@@ -26,7 +26,7 @@ import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 import { fileURLToPath } from "node:url"
 import { appVersion } from "../src/layers/Health.ts"
-import { instanceId, tracesUrl } from "../src/layers/Telemetry.ts"
+import { tracesUrl } from "../src/layers/Telemetry.ts"
 import { exportingTracer } from "../src/layers/TelemetryExport.ts"
 import {
   fmt,
@@ -49,6 +49,7 @@ const PAUSE_EVERY = Number(process.env.BENCH_OTLP_PAUSE_EVERY ?? 20)
 const BURST_ROUNDS = 2
 const SPANS_PER_ROOT = 3
 const SERVICE = "focusforge-bench"
+const INSTANCE = `bench-${process.pid}`
 
 const variants = ["none", "otel", "native"] as const
 type Variant = (typeof variants)[number]
@@ -72,14 +73,19 @@ const tracerLayer = (variant: Variant, base: string): Layer.Layer<never> => {
     case "none":
       return Layer.empty
     case "otel":
-      return exportingTracer(base, SERVICE, 1) as Layer.Layer<never>
+      return exportingTracer({
+        endpoint: base,
+        serviceName: SERVICE,
+        sampleRatio: 1,
+        instanceId: INSTANCE
+      }) as Layer.Layer<never>
     case "native":
       return OtlpTracer.layer({
         url: tracesUrl(base),
         resource: {
           serviceName: SERVICE,
           serviceVersion: appVersion,
-          attributes: { "service.instance.id": instanceId }
+          attributes: { "service.instance.id": INSTANCE }
         },
         // The product's BatchSpanProcessor exports every second (`scheduledDelayMillis: 1_000`).
         exportInterval: "1 second"

@@ -4,6 +4,7 @@ import { promisify } from "node:util"
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { runInNewContext } from "node:vm"
 import { afterAll, describe, expect, it } from "vitest"
 import { parse } from "yaml"
 
@@ -48,6 +49,7 @@ const service = (name: string): Service => {
   return found
 }
 const APP_SERVICES = ["backend-1", "backend-2", "worker"] as const
+const MONGO_MEMBERS = ["mongo-primary", "mongo-secondary-1", "mongo-secondary-2"] as const
 const BACKENDS = ["backend-1", "backend-2"] as const
 
 const makeValidator = () => {
@@ -101,7 +103,8 @@ describe("docker-compose.production.yml", () => {
         "backend-2",
         "worker",
         "mongo-primary",
-        "mongo-secondary",
+        "mongo-secondary-1",
+        "mongo-secondary-2",
         "mongo-init",
         "redis-master",
         "redis-replica",
@@ -110,7 +113,7 @@ describe("docker-compose.production.yml", () => {
       ].sort()
     )
     const mongoArgs = (name: string) => (service(name).command as ReadonlyArray<string>).join(" ")
-    for (const name of ["mongo-primary", "mongo-secondary"]) {
+    for (const name of MONGO_MEMBERS) {
       expect(mongoArgs(name)).toContain("--replSet rs0")
       expect(mongoArgs(name)).toContain("--keyFile")
       expect(service(name).secrets).toEqual(["mongo_keyfile"])
@@ -121,6 +124,43 @@ describe("docker-compose.production.yml", () => {
     expect(redisCommand("redis-master")).toContain("requirepass")
     expect(redisCommand("redis-replica")).toContain("--replicaof redis-master 6379")
     expect(redisCommand("redis-replica")).toContain("masterauth")
+  })
+
+  it("runs MongoDB as three data-bearing voting members, the primary preferred, every one waited on", () => {
+    // The members exactly as the init script hands them to rs.initiate (its literal, evaluated alone).
+    const script = read("deploy/mongo/init-replica-set.js")
+    const literal = /const members = (\[[\s\S]*?\n\])/.exec(script)?.[1]
+    expect(literal).toBeDefined()
+    const members = runInNewContext(`(${literal})`) as ReadonlyArray<{
+      readonly host: string
+      readonly priority?: number
+      readonly votes?: number
+      readonly arbiterOnly?: boolean
+    }>
+    expect(members.map((m) => m.host)).toEqual(MONGO_MEMBERS.map((name) => `${name}:27017`))
+    for (const member of members) {
+      expect(member.votes ?? 1, member.host).toBe(1)
+      expect(member.arbiterOnly ?? false, member.host).toBe(false)
+      expect(member.priority ?? 1, member.host).toBeGreaterThan(0)
+    }
+    const [primary, ...secondaries] = members
+    for (const secondary of secondaries)
+      expect(primary?.priority ?? 1).toBeGreaterThan(secondary.priority ?? 1)
+    // A set initiated with fewer members gains the missing ones on the next run.
+    expect(script).toContain("rs.add(")
+
+    const volumes = MONGO_MEMBERS.map((name) => service(name).volumes?.find((v) => v.endsWith(":/data/db")))
+    expect(new Set(volumes).size).toBe(MONGO_MEMBERS.length)
+    for (const name of MONGO_MEMBERS) {
+      expect(JSON.stringify(service(name).healthcheck?.test), name).toContain("ping")
+      expect(service("mongo-init").depends_on?.[name]?.condition, name).toBe("service_healthy")
+    }
+    for (const name of APP_SERVICES) {
+      expect(service(name).depends_on?.["mongo-init"]?.condition, name).toBe("service_completed_successfully")
+      const uri = String(service(name).environment?.MONGODB_URI)
+      for (const member of MONGO_MEMBERS) expect(uri, name).toContain(`${member}:27017`)
+      expect(uri).toContain("replicaSet=rs0")
+    }
   })
 
   it("publishes only nginx, and Grafana on the host's loopback", () => {

@@ -64,6 +64,18 @@ export class Overloaded extends Schema.TaggedError<Overloaded>()(
   { httpApiStatus: 503, description: "Too many commands queued for this resource; see Retry-After" }
 ) {}
 
+/**
+ * The event store did not answer within its bound (`MONGODB_OPERATION_TIMEOUT_MS`): a primary being
+ * elected, a majority out of reach, a store saturated. Answered 503 with `Retry-After` (the same
+ * seconds in `details`) by the error envelope on every endpoint; a write's outcome is unknown, and
+ * re-sending it is safe where the endpoint is idempotent.
+ */
+export class StoreUnavailable extends Schema.TaggedError<StoreUnavailable>()(
+  "StoreUnavailable",
+  { message: Schema.String, details: Schema.Struct({ retry_after_seconds: Schema.Int }) },
+  { httpApiStatus: 503, description: "The event store did not answer in time; see Retry-After" }
+) {}
+
 // ---------------------------------------------------------------------------------------------
 // Redaction of secrets in validation errors
 

@@ -1,6 +1,6 @@
 import { NodeHttpServerRequest } from "@effect/platform-node"
 import { Cause, Context, Effect, Layer, Option, Result, SchemaIssue } from "effect"
-import { HttpMethod, HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
+import { HttpEffect, HttpMethod, HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { HttpApiError } from "effect/http-api"
 import { ErrorEnvelope } from "./api/Envelope.ts"
 import {
@@ -9,8 +9,10 @@ import {
   NotFound,
   PayloadTooLarge,
   redactIssue,
+  StoreUnavailable,
   ValidationError
 } from "./errors.ts"
+import { isStoreTimeout } from "../layers/EventStore.ts"
 import { MAX_JSON_DEPTH, nestsDeeperThan } from "./jsonDepth.ts"
 import { noteErrorTag } from "./observation.ts"
 
@@ -94,10 +96,11 @@ const unexpected = (cause: Cause.Cause<unknown>): Effect.Effect<never, InternalE
 /**
  * Every failure on the way to and out of a handler, in our envelope: a request part that does not
  * decode is a `ValidationError` (a body that is not JSON a `MalformedRequest`), a body over the limit a
- * `PayloadTooLarge`, and any defect an `InternalError` (logged with its cause, never shown to the
- * client). The endpoint's declared errors pass through; the builder encodes them with its schema.
+ * `PayloadTooLarge`, an event store that ran out of time a 503 `StoreUnavailable` with `Retry-After`,
+ * and any other defect an `InternalError` (logged with its cause, never shown to the client). The
+ * endpoint's declared errors pass through; the builder encodes them with its schema.
  */
-const toEnvelope = <E>(cause: Cause.Cause<E>): Effect.Effect<never, E | EnvelopeError> => {
+const toEnvelope = <E>(cause: Cause.Cause<E>): Effect.Effect<never, E | EnvelopeError | StoreUnavailable> => {
   if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause)
   const failure = Cause.findErrorOption(cause)
   if (Option.isSome(failure)) {
@@ -116,9 +119,30 @@ const toEnvelope = <E>(cause: Cause.Cause<E>): Effect.Effect<never, E | Envelope
   if (Result.isSuccess(defect)) {
     const known = bodyReadError(defect.success)
     if (Option.isSome(known)) return Effect.fail(known.value)
+    // Programs turn store failures into defects (`storeFailuresAsDefects`); one that only ran out of
+    // time is the client's cue to come back, not a bug.
+    if (isStoreTimeout(defect.success)) return storeTimedOut
   }
   return unexpected(cause)
 }
+
+/** How long a client waits before retrying a request the event store did not answer in time. */
+export const STORE_TIMEOUT_RETRY_AFTER_SECONDS = 1
+
+const storeTimedOut: Effect.Effect<never, StoreUnavailable> = Effect.withFiber((fiber) => {
+  // The request's own context is the fiber's here, as in `refuseDeepJson`.
+  HttpEffect.appendPreResponseHandlerUnsafe(fiber.context, (_, response) =>
+    Effect.succeed(
+      HttpServerResponse.setHeader(response, "retry-after", String(STORE_TIMEOUT_RETRY_AFTER_SECONDS))
+    )
+  )
+  return Effect.fail(
+    new StoreUnavailable({
+      message: `The event store did not answer in time; retry after ${STORE_TIMEOUT_RETRY_AFTER_SECONDS} s`,
+      details: { retry_after_seconds: STORE_TIMEOUT_RETRY_AFTER_SECONDS }
+    })
+  )
+})
 
 /**
  * A body in a media type the endpoint does not accept: Effect 3 decoded it as text and answered the

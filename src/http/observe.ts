@@ -10,7 +10,7 @@ import {
 } from "effect/http"
 import { randomUUID } from "node:crypto"
 import { AppConfig } from "../layers/AppConfig.ts"
-import { currentRequestLog } from "../layers/Logging.ts"
+import { AccessLogEnabled, currentRequestLog } from "../layers/Logging.ts"
 import { Metrics } from "../layers/Metrics.ts"
 import { normalizeMethod, type RequestStats } from "../layers/RequestStats.ts"
 import { answerOutsideApi, refuseDeclaredOversize } from "./middleware.ts"
@@ -51,6 +51,7 @@ const requestIdOf = (request: HttpServerRequest.HttpServerRequest): string => {
 
 interface ObserveOptions {
   readonly instanceId: string
+  readonly accessLog: boolean
   readonly stats: RequestStats | undefined
   readonly countError: (method: string, route: string, tag: string) => void
   readonly tracing: boolean
@@ -67,13 +68,13 @@ interface ObserveOptions {
  * declared over the limit, and defects that escaped every route are answered here in the envelope.
  * The observation is finished in the success continuation; only an interruption (a client that went
  * away), which the platform answers later, registers a pre-response handler, so that response is
- * counted and identified too.
+ * counted and identified too. With ACCESS_LOG on, that is also where its access-log line is written.
  *
  * `untraced` requests (probes, and requests the edge sampler dropped) run with the tracer disabled, so a
  * span opened in a handler or a layer neither becomes an orphan root trace nor costs anything.
  */
 const observe = (options: ObserveOptions) => {
-  const { instanceId, stats, countError, tracing, maxBodyBytes } = options
+  const { instanceId, accessLog, stats, countError, tracing, maxBodyBytes } = options
   const finish = (
     request: HttpServerRequest.HttpServerRequest,
     observation: Observation,
@@ -97,6 +98,17 @@ const observe = (options: ObserveOptions) => {
       "x-instance-id": instanceId
     })
   }
+  // Chosen once: with the access log off a request pays nothing for it, not even a check.
+  const respond: (
+    request: HttpServerRequest.HttpServerRequest,
+    observation: Observation,
+    response: HttpServerResponse.HttpServerResponse
+  ) => Effect.Effect<HttpServerResponse.HttpServerResponse> = accessLog
+    ? (request, observation, response) => {
+        const finished = finish(request, observation, response)
+        return Effect.as(logAccess(request, observation, finished.status), finished)
+      }
+    : (request, observation, response) => Effect.succeed(finish(request, observation, response))
   return (
     httpEffect: Effect.Effect<HttpServerResponse.HttpServerResponse, Types.unhandled>
   ): Effect.Effect<
@@ -114,28 +126,67 @@ const observe = (options: ObserveOptions) => {
         app = refuseDeclaredOversize(request, declared, maxBodyBytes)
       }
       const answered = Effect.matchCauseEffect(app, {
-        onSuccess: (response) => Effect.succeed(finish(request, observation, response)),
+        onSuccess: (response) => respond(request, observation, response),
         onFailure: (cause) => {
           const answer = answerOutsideApi(cause, request)
           if (answer === undefined) {
             return Effect.andThen(
               HttpEffect.appendPreResponseHandler((request, response) =>
-                Effect.succeed(finish(request, observation, response))
+                respond(request, observation, response)
               ),
               Effect.failCause(cause)
             )
           }
-          return Effect.map(answer, ({ response, tag }) => {
+          return Effect.flatMap(answer, ({ response, tag }) => {
             observation.errorTag = tag
-            return finish(request, observation, response)
+            return respond(request, observation, response)
           })
         }
       })
       const observed = Effect.provideService(answered, currentRequestLog, observation)
+      if (!tracing) return observed
       // The platform's tracer middleware runs first: no parent span here means it decided not to trace.
-      const traced = tracing && Context.getOrUndefined(fiber.context, Tracer.ParentSpan) !== undefined
-      return tracing && !traced ? Effect.withTracerEnabled(observed, false) : observed
+      const span = Context.getOrUndefined(fiber.context, Tracer.ParentSpan)
+      if (span === undefined) return Effect.withTracerEnabled(observed, false)
+      if (span._tag === "Span" && span.sampled) addProtocolVersion(span, request)
+      return observed
     })
+}
+
+/**
+ * The access log's line: `GET /api/v1/tasks 200 3.2 ms`, with the same fields as annotations (the query
+ * string is left out: it is the client's, and may carry what should not sit in a log). It goes through the
+ * logger, so LOG_FORMAT and LOG_LEVEL apply and a JSON line carries `request_id` like any request line.
+ */
+const logAccess = (
+  request: HttpServerRequest.HttpServerRequest,
+  observation: Observation,
+  status: number
+): Effect.Effect<void> => {
+  const query = request.url.indexOf("?")
+  const path = query === -1 ? request.url : request.url.slice(0, query)
+  const durationMs = Math.round((performance.now() - observation.started) * 10) / 10
+  return Effect.logInfo(`${request.method} ${path} ${status} ${durationMs} ms`).pipe(
+    Effect.annotateLogs({
+      method: request.method,
+      path,
+      status,
+      duration_ms: durationMs,
+      request_id: observation.requestId
+    })
+  )
+}
+
+/**
+ * `network.protocol.version` (`1.1`, `2`), the one stable HTTP server attribute the platform's tracer does
+ * not record: only the Node request knows it.
+ */
+const addProtocolVersion = (span: Tracer.Span, request: HttpServerRequest.HttpServerRequest) => {
+  const source: unknown = request.source
+  if (typeof source === "object" && source !== null && "httpVersion" in source) {
+    const version = source.httpVersion
+    if (typeof version === "string") span.attribute("network.protocol.version", version)
+  }
 }
 
 const isUnder = (url: string, prefix: string) =>
@@ -171,24 +222,24 @@ export const sampledAtEdge = (ratio: number) => {
   }
 }
 
-/** Server spans keep Effect 3's names (`http.server GET`); the router adds `http.route`. */
-const spanName = (request: HttpServerRequest.HttpServerRequest): string => `http.server ${request.method}`
-
 /**
  * `HttpRouter.serve` of the given routes with route labelling and the observing middleware. Without an
  * OTLP endpoint the tracer is off for the whole server (no span objects at all: nobody would receive
  * them). The body size limit is set once for the server's requests rather than per request. The
- * platform's request logger stays off (Effect 3's server did not log every request either).
+ * platform's request logger stays off: the access log (ACCESS_LOG) is ours, written when the observation
+ * finishes, with the request id and duration the platform's does not have.
  */
 export const serveObserved = <E, R>(routes: Layer.Layer<never, E, R>) =>
   Layer.unwrap(
     Effect.gen(function* () {
       const config = yield* AppConfig
       const metrics = yield* Metrics
+      const accessLog = yield* AccessLogEnabled
       const tracing = Option.isSome(config.otel.endpoint)
       const observing = HttpRouter.middleware(
         observe({
           instanceId: config.http.instanceId,
+          accessLog,
           stats: config.monitor.enabled ? metrics.http.stats : undefined,
           countError: (method, route, tag) => metrics.http.errors.inc({ method, route, tag }),
           tracing,
@@ -207,8 +258,7 @@ export const serveObserved = <E, R>(routes: Layer.Layer<never, E, R>) =>
             tracing
               ? (request: HttpServerRequest.HttpServerRequest) => isUntraced(request) || !sampled(request)
               : () => true
-          ),
-          Layer.succeed(HttpMiddleware.SpanNameGenerator, spanName)
+          )
         ])
       )
       return tracing ? served : Layer.provide(served, Layer.succeed(References.TracerEnabled, false))

@@ -151,18 +151,22 @@ const RESPONSE_HEADERS: JsonObject = {
   }
 }
 
-/** `Retry-After` on a status whose other errors do not send it (none today: kept honest if one comes). */
+/** `Retry-After` on a status whose other errors do not send it (the health checks' own 503). */
 const OPTIONAL_RETRY_AFTER: JsonObject = {
-  description: "Seconds to wait before retrying; sent with `Overloaded` and the throttles only.",
+  description:
+    "Seconds to wait before retrying; sent with `Overloaded`, `StoreUnavailable` and the throttles only.",
   required: false,
   schema: { type: "integer", format: "int32", minimum: 1 }
 }
 
 /** The error schemas answered with `Retry-After`. */
 const RETRY_AFTER_SCHEMAS: ReadonlySet<string> = new Set(
-  ["OverloadedEncoded", "LoginThrottledEncoded", "RegistrationThrottledEncoded"].map(
-    (name) => `#/components/schemas/${name}`
-  )
+  [
+    "OverloadedEncoded",
+    "StoreUnavailableEncoded",
+    "LoginThrottledEncoded",
+    "RegistrationThrottledEncoded"
+  ].map((name) => `#/components/schemas/${name}`)
 )
 
 const headerRef = (name: string): JsonObject => ({ $ref: `#/components/headers/${name}` })

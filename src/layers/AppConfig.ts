@@ -187,7 +187,8 @@ const base = Config.all({
   alertEventLoopLagMs: positiveNumber("ALERT_EVENT_LOOP_LAG_MS", 200),
   maxBodyBytes: positiveInt("MAX_BODY_BYTES", 1024 * 1024),
   drainTimeoutMs: positiveInt("SHUTDOWN_DRAIN_MS", 10_000),
-  instanceId: Config.String("INSTANCE_ID").pipe(Config.withDefault(hostname()))
+  // The pid tells apart instances sharing a host (their traces' `service.instance.id` too).
+  instanceId: Config.String("INSTANCE_ID").pipe(Config.withDefault(`${hostname()}-${process.pid}`))
 })
 
 const formatIssues = SchemaIssue.makeFormatterStandardSchemaV1()

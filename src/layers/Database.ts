@@ -1,6 +1,6 @@
-import { Config, Context, Effect, Layer, Option, Redacted, Schema } from "effect"
+import { Config, Context, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { type Db, MongoClient, type MongoClientOptions } from "mongodb"
-import { AppConfig, describeConfigError, integerSetting } from "./AppConfig.ts"
+import { AppConfig, describeConfigError, integerSetting, invalidSetting } from "./AppConfig.ts"
 import { Health } from "./Health.ts"
 import { logReleased } from "./Logging.ts"
 
@@ -19,29 +19,64 @@ export const defaultPoolSettings: PoolSettings = {
   serverSelectionTimeoutMS: 5_000
 }
 
-const setting = (name: string, fallback: number) =>
-  integerSetting(name, { message: "Expected a non-negative integer", validation: (n) => n >= 0 }).pipe(
-    Config.withDefault(fallback)
-  )
-
-export const PoolSettingsConfig: Config.Config<PoolSettings> = Config.all({
-  maxPoolSize: setting("MONGODB_MAX_POOL_SIZE", defaultPoolSettings.maxPoolSize),
-  minPoolSize: setting("MONGODB_MIN_POOL_SIZE", defaultPoolSettings.minPoolSize),
-  maxIdleTimeMS: setting("MONGODB_MAX_IDLE_TIME_MS", defaultPoolSettings.maxIdleTimeMS),
-  serverSelectionTimeoutMS: setting(
-    "MONGODB_SERVER_SELECTION_TIMEOUT_MS",
-    defaultPoolSettings.serverSelectionTimeoutMS
-  )
-})
+const setting = (name: string, fallback: number, minimum: number) =>
+  integerSetting(name, {
+    message: minimum === 0 ? "Expected a non-negative integer" : "Expected a positive integer",
+    validation: (n) => n >= minimum
+  }).pipe(Config.withDefault(fallback))
 
 /**
- * Writes are acknowledged by a majority so that an acknowledged event survives a primary fail-over;
+ * `MONGODB_MAX_POOL_SIZE` is at least 1: the driver reads 0 as "unbounded", which under a burst opens
+ * a connection per waiting operation until the server's connection limit refuses them all. A minimum
+ * above the maximum is refused rather than silently clamped by the driver.
+ */
+export const PoolSettingsConfig: Config.Config<PoolSettings> = Config.all({
+  maxPoolSize: setting("MONGODB_MAX_POOL_SIZE", defaultPoolSettings.maxPoolSize, 1),
+  minPoolSize: setting("MONGODB_MIN_POOL_SIZE", defaultPoolSettings.minPoolSize, 0),
+  maxIdleTimeMS: setting("MONGODB_MAX_IDLE_TIME_MS", defaultPoolSettings.maxIdleTimeMS, 0),
+  serverSelectionTimeoutMS: setting(
+    "MONGODB_SERVER_SELECTION_TIMEOUT_MS",
+    defaultPoolSettings.serverSelectionTimeoutMS,
+    1
+  )
+}).pipe(
+  Config.mapEffect((settings) =>
+    settings.minPoolSize <= settings.maxPoolSize
+      ? Effect.succeed(settings)
+      : Effect.fail(
+          invalidSetting(
+            "MONGODB_MIN_POOL_SIZE",
+            `Expected at most MONGODB_MAX_POOL_SIZE (${settings.maxPoolSize}) but received ${settings.minPoolSize}`
+          )
+        )
+  )
+)
+
+/** A few seconds: long enough for a majority commit across the replica set, short enough for a request. */
+export const DEFAULT_OPERATION_TIMEOUT_MS = 5_000
+
+/**
+ * `MONGODB_OPERATION_TIMEOUT_MS`: the bound on every event-store call, server side (`maxTimeMS`,
+ * `wtimeoutMS`, `maxCommitTimeMS`) and client side (a deadline on the caller's wait). At most 120 s, the
+ * driver's own transaction retry budget, which a larger bound would silently not extend.
+ */
+export const OperationTimeoutConfig: Config.Config<number> = integerSetting("MONGODB_OPERATION_TIMEOUT_MS", {
+  message: "Expected an integer from 1 to 120000 (milliseconds)",
+  validation: (n) => n >= 1 && n <= 120_000
+}).pipe(Config.withDefault(DEFAULT_OPERATION_TIMEOUT_MS))
+
+/**
+ * Writes are acknowledged by a majority so that an acknowledged event survives a primary fail-over,
+ * within `operationTimeoutMs` (a majority that cannot be reached fails the write instead of hanging);
  * retryWrites lets the driver re-send a write once after a transient network error or election.
  */
-export const clientOptions = (settings: PoolSettings): MongoClientOptions => ({
+export const clientOptions = (
+  settings: PoolSettings,
+  operationTimeoutMs: number = DEFAULT_OPERATION_TIMEOUT_MS
+): MongoClientOptions => ({
   ...settings,
   retryWrites: true,
-  writeConcern: { w: "majority" },
+  writeConcern: { w: "majority", wtimeoutMS: operationTimeoutMs },
   appName: "focusforge"
 })
 
@@ -63,24 +98,36 @@ export class Database extends Context.Service<Database>()("Database", {
       onNone: () => Effect.fail(new DatabaseError({ message: "MONGODB_URI is not set" })),
       onSome: Effect.succeed
     })
-    const settings = yield* PoolSettingsConfig.pipe(
+    const { settings, operationTimeoutMs } = yield* Config.all({
+      settings: PoolSettingsConfig,
+      operationTimeoutMs: OperationTimeoutConfig
+    }).pipe(
       Effect.mapError(
-        (error) => new DatabaseError({ message: `Invalid pool configuration: ${describeConfigError(error)}` })
+        (error) => new DatabaseError({ message: `Invalid configuration: ${describeConfigError(error)}` })
       )
     )
     yield* logReleased("mongodb")
     const client = yield* Effect.acquireRelease(
       Effect.tryPromise({
-        try: () => new MongoClient(Redacted.value(mongodb.uri), clientOptions(settings)).connect(),
+        try: () =>
+          new MongoClient(Redacted.value(mongodb.uri), clientOptions(settings, operationTimeoutMs)).connect(),
         catch: (cause) => new DatabaseError({ message: `cannot connect to MongoDB: ${describe(cause)}` })
       }),
       (client) => Effect.promise(() => client.close())
     )
     const db: Db = client.db(mongodb.database)
+    // Bounded like every store call: a health probe that hangs would hold /health/ready with it.
     const ping = Effect.tryPromise({
-      try: () => db.command({ ping: 1 }),
+      try: () => db.command({ ping: 1, maxTimeMS: operationTimeoutMs }),
       catch: (cause) => new DatabaseError({ message: describe(cause) })
-    }).pipe(Effect.asVoid)
+    }).pipe(
+      Effect.timeoutOrElse({
+        duration: Duration.millis(operationTimeoutMs),
+        orElse: () =>
+          Effect.fail(new DatabaseError({ message: `ping: no answer within ${operationTimeoutMs} ms` }))
+      }),
+      Effect.asVoid
+    )
     yield* health.register(
       "database",
       ping.pipe(
@@ -92,7 +139,7 @@ export class Database extends Context.Service<Database>()("Database", {
       ),
       { critical: true }
     )
-    return { client, db, ping } as const
+    return { client, db, ping, operationTimeoutMs } as const
   })
 }) {
   /** Needs AppConfig and Health (as `Database.Default` did). */

@@ -69,8 +69,17 @@ export class VersionConflict extends Schema.TaggedError<VersionConflict>()("Vers
  */
 export class EventStoreError extends Schema.TaggedError<EventStoreError>()("EventStoreError", {
   operation: Schema.String,
-  message: Schema.String
+  message: Schema.String,
+  /**
+   * `"timeout"`: the store did not answer within its bound (MongoDB: `MONGODB_OPERATION_TIMEOUT_MS`).
+   * Retryable by the client (HTTP answers 503 with `Retry-After`); an append's outcome is unknown.
+   */
+  reason: Schema.optional(Schema.Literal("timeout"))
 }) {}
+
+/** A store that ran out of time: worth retrying later, unlike a store that refused the request. */
+export const isStoreTimeout = (error: unknown): error is EventStoreError =>
+  error instanceof EventStoreError && error.reason === "timeout"
 
 export interface ReadOptions {
   /** First version to return (inclusive); 1 when omitted. */

@@ -1,5 +1,15 @@
-import { Context, Effect, Layer, Option, Stream } from "effect"
-import type { ClientSession, Collection, Db, IndexDescription, MongoClient } from "mongodb"
+import { Context, Duration, Effect, Layer, Option, Stream } from "effect"
+import {
+  type ClientSession,
+  type Collection,
+  type Db,
+  type IndexDescription,
+  type MongoClient,
+  MongoError,
+  MongoServerError,
+  type TransactionOptions,
+  WriteConcern
+} from "mongodb"
 import { ReadModelStore } from "../eventsourcing/ReadModelStore.ts"
 import { Database } from "./Database.ts"
 import {
@@ -12,6 +22,7 @@ import {
   type NewEvent,
   READ_PAGE_SIZE,
   requiredVersion,
+  type Snapshot,
   type StoredEvent,
   VersionConflict
 } from "./EventStore.ts"
@@ -35,8 +46,40 @@ import { makeMongoReadModels } from "./ReadModelStoreMongo.ts"
  * and each transaction's events become visible atomically, so a reader that resumes "after position p"
  * can never skip an event that commits later with a smaller position. Catch-up is an indexed range
  * query on `position`, kept as long as the events are: no dependence on oplog retention.
- * The price is that appends are serialised on one document (hundreds per second on a replica set);
- * partitioning the counter per shard key is the path beyond that. Transactions need a replica set.
+ * Transactions need a replica set (production: three data-bearing voting members, README).
+ * Never run against a real MongoDB server here: no MongoDB binary can be installed on this machine, so
+ * the conformance run (test/conformance/mongo.test.ts) has always been skipped; only the server-free
+ * parts (test/eventstoreMongo.test.ts) have run. Run it with MONGODB_URI before trusting this file.
+ *
+ * Bounds: every call is bounded by MONGODB_OPERATION_TIMEOUT_MS (default 5 s): `maxTimeMS` on reads and
+ * commands, `wtimeoutMS` on the majority write concern, `maxCommitTimeMS` on commits, a client-side
+ * deadline on the caller's wait (`callWithin`), and our own transaction loop (`runTransaction`) in
+ * place of `withTransaction`'s 120 s retry budget. Running out of time is an `EventStoreError` with
+ * `reason: "timeout"`, which HTTP answers 503 `StoreUnavailable` with `Retry-After`.
+ *
+ * Throughput ceiling: the counter document is written by every append, so appends commit one at a
+ * time: a transaction that writes the counter while another one's write to it is uncommitted gets a
+ * write conflict and is retried. The ceiling is therefore ≈ 1 / T, where T is how long one
+ * transaction holds the counter: from its `$inc` to the moment the next transaction can read the new
+ * value, i.e. the insert of the events (one round trip), the commit, and (snapshot reads in a
+ * majority transaction see majority-committed data) the replication of the commit to a majority.
+ * NOT MEASURED HERE (no MongoDB server could be run on this machine); assumed figures for a replica
+ * set in one data centre: round trip ≈ 0.5 ms, commit with journaled majority acknowledgement
+ * ≈ 2–5 ms, so T ≈ 3–6 ms and the ceiling ≈ 170–330 appends/s for the whole system, whatever the
+ * number of streams or backends; across zones (RTT ≈ 1–2 ms, T ≈ 5–10 ms): ≈ 100–200 appends/s.
+ * Under contention it is lower: every conflict wastes a round of work, and the loser backs off
+ * (5 ms growing to 500 ms). Measure T on the target cluster before relying on these numbers.
+ *
+ * Past the ceiling, keeping one global commit order for readAll (timestamps are not commit order, and
+ * per-shard counters give no total order):
+ * - group commit, as the SQLite store does: a process collects the appends that arrive within a few
+ *   milliseconds and commits them in one transaction with one `$inc` of the counter by the batch's
+ *   total; ceiling ≈ (appends per batch) / T. MongoDB has no savepoints, so an append whose stream head
+ *   does not match must be detected before the writes (read the heads first, in the transaction) and
+ *   answered alone with its VersionConflict while the rest commit.
+ * - a single sequencer: one process (elected with a lease document, not a home-made cluster) owns the
+ *   counter, assigns positions in memory and writes batches; its throughput is bounded by its own
+ *   writes, not by conflicts, at the price of a fail-over pause when it changes.
  */
 
 export interface EventDocument {
@@ -102,50 +145,216 @@ export const fromDocument = (doc: EventDocument): StoredEvent => ({
   metadata: doc.metadata
 })
 
-/** Which unique index a duplicate-key error (E11000) hit, read from the server's message. */
-export type DuplicateKey = "stream-head" | "stream-version" | "event-id" | "other"
+/** Which unique index a duplicate-key error (E11000) hit. */
+export type DuplicateKey = "stream-head" | "stream-version" | "event-id" | "snapshot" | "other"
 
 const codeOf = (error: unknown): unknown =>
   typeof error === "object" && error !== null && "code" in error ? error.code : undefined
 
-export const duplicateKeyOf = (error: unknown): DuplicateKey | undefined => {
-  if (codeOf(error) !== 11000) return undefined
-  const message = error instanceof Error ? error.message : String(error)
-  const match = /collection: \S+?\.(\w+) index: (\S+)/.exec(message)
-  const [, collection, index] = match ?? []
-  if (collection === COLLECTIONS.streams) return "stream-head"
-  if (collection === COLLECTIONS.events && index === "streamId_version") return "stream-version"
-  if (collection === COLLECTIONS.events && index === "_id_") return "event-id"
-  return "other"
+const keyPatternOf = (error: unknown): ReadonlyArray<string> | undefined => {
+  if (typeof error !== "object" || error === null || !("keyPattern" in error)) return undefined
+  const pattern = error.keyPattern
+  return typeof pattern === "object" && pattern !== null ? Object.keys(pattern) : undefined
+}
+
+const sameKeys = (keys: ReadonlyArray<string>, expected: ReadonlyArray<string>) =>
+  keys.length === expected.length && keys.every((key, i) => key === expected[i])
+
+/**
+ * The unique index a duplicate-key error on `collection` hit, from the server's `keyPattern` (the
+ * message's wording is not an interface and differs between server versions). `keyPattern` alone does
+ * not name the collection (`{_id: 1}` is every collection's), so the caller says which one it wrote.
+ * Without a `keyPattern` (a server older than 4.4) the duplicate is "other": an `EventStoreError`, never
+ * a guessed conflict.
+ */
+export const duplicateKeyOf = (
+  error: unknown,
+  collection: (typeof COLLECTIONS)[keyof typeof COLLECTIONS]
+): DuplicateKey | undefined => {
+  const code = codeOf(error)
+  if (code !== 11000 && code !== 11001) return undefined
+  const keys = keyPatternOf(error)
+  if (keys === undefined) return "other"
+  switch (collection) {
+    case COLLECTIONS.streams:
+      return sameKeys(keys, ["_id"]) ? "stream-head" : "other"
+    case COLLECTIONS.snapshots:
+      return sameKeys(keys, ["_id"]) ? "snapshot" : "other"
+    case COLLECTIONS.events:
+      if (sameKeys(keys, ["_id"])) return "event-id"
+      if (sameKeys(keys, ["streamId", "version"])) return "stream-version"
+      return "other"
+    default:
+      return "other"
+  }
 }
 
 /** Thrown inside the transaction callback when the stream head does not match: aborts the transaction. */
 class StreamHeadMismatch extends Error {}
 
+/** Thrown inside the transaction callback when an event id of the batch is already stored. */
+class DuplicateEventId extends Error {}
+
+/** The caller's wait on a driver call ran past the bound (the server-side limits did not answer first). */
+export class DeadlineExceeded extends Error {}
+
 /**
  * How a failed append transaction surfaces: a lost race on the stream is a `VersionConflict`, a
- * duplicate event id may be a concurrent retry of the same batch (the caller checks), anything else is
- * an `EventStoreError`. Never a raw driver error.
+ * duplicate event id may be a concurrent retry of the same batch (the caller checks), a timeout is a
+ * retryable `EventStoreError`, anything else an `EventStoreError`. Never a raw driver error.
  */
 export const classifyAppendFailure = (
   error: unknown
-): "conflict" | "duplicate-event-id" | { readonly message: string } => {
+): "conflict" | "duplicate-event-id" | "timeout" | { readonly message: string } => {
   if (error instanceof StreamHeadMismatch) return "conflict"
-  switch (duplicateKeyOf(error)) {
-    case "stream-head":
-    case "stream-version":
-      return "conflict"
-    case "event-id":
-      return "duplicate-event-id"
-    default:
-      return { message: error instanceof Error ? error.message : String(error) }
+  if (error instanceof DuplicateEventId) return "duplicate-event-id"
+  if (isTimeout(error)) return "timeout"
+  return { message: error instanceof Error ? error.message : String(error) }
+}
+
+/**
+ * Server answers that mean "out of time", not "refused": MaxTimeMSExpired (50, `maxTimeMS` and
+ * `maxCommitTimeMS`), WriteConcernTimeout (64, `wtimeoutMS`: the majority did not acknowledge in
+ * time), ExceededTimeLimit (262); and the driver's own: no usable server within
+ * `serverSelectionTimeoutMS` (no primary during an election), a socket timeout.
+ */
+const TIMEOUT_CODES: ReadonlySet<unknown> = new Set([50, 64, 262])
+const TIMEOUT_ERRORS: ReadonlySet<string> = new Set([
+  "MongoServerSelectionError",
+  "MongoNetworkTimeoutError",
+  "MongoOperationTimeoutError",
+  "MongoWaitQueueTimeoutError"
+])
+
+export const isTimeout = (error: unknown): boolean =>
+  error instanceof DeadlineExceeded ||
+  TIMEOUT_CODES.has(codeOf(error)) ||
+  (error instanceof Error && TIMEOUT_ERRORS.has(error.name)) ||
+  // A write concern timeout on a command that otherwise succeeded (`commitTransaction`).
+  (typeof error === "object" &&
+    error !== null &&
+    "writeConcernError" in error &&
+    TIMEOUT_CODES.has(codeOf(error.writeConcernError)))
+
+/**
+ * One driver call, the caller's wait bounded by `timeoutMs`. The installed driver (7.x) documents
+ * `timeoutMS` as having no effect (node_modules/mongodb/src/mongo_client.ts: "`timeoutMS` has no effect
+ * and will be removed in a future release"; `withTransaction` ignores it too), so the bound is ours:
+ * the server stops its own work at `maxTimeMS`/`maxCommitTimeMS`/`wtimeoutMS`, and this deadline
+ * covers what the server cannot (a partition, a hung socket, a pool with no free connection). The
+ * interrupted promise is not cancelled: the signal stops our transaction loop from starting another
+ * attempt, and the server-side limits end the call in flight. The driver's experimental `signal` option
+ * is not passed: aborting mid-read closes the socket, which under an outage would empty the pool.
+ */
+export const callWithin = <A>(
+  timeoutMs: number,
+  run: (signal: AbortSignal) => Promise<A>
+): Effect.Effect<A, unknown> =>
+  Effect.tryPromise({ try: (signal) => run(signal), catch: (error) => error }).pipe(
+    Effect.timeoutOrElse({
+      duration: Duration.millis(timeoutMs),
+      orElse: () => Effect.fail(new DeadlineExceeded(`no answer within ${timeoutMs} ms`))
+    })
+  )
+
+/** A driver failure as the port's typed error; a timeout is marked retryable (HTTP 503). */
+export const toStoreError =
+  (operation: string, timeoutMs: number) =>
+  (error: unknown): EventStoreError =>
+    isTimeout(error)
+      ? new EventStoreError({
+          operation,
+          reason: "timeout",
+          message: `MongoDB did not answer within ${timeoutMs} ms (MONGODB_OPERATION_TIMEOUT_MS): ${describe(error)}`
+        })
+      : new EventStoreError({ operation, message: describe(error) })
+
+const hasLabel = (error: unknown, label: string): boolean =>
+  error instanceof MongoError && error.hasErrorLabel(label)
+
+/**
+ * `session.withTransaction` without its 120 s retry budget: the same retry rules (a transient
+ * transaction error re-runs the body, an unknown commit result re-sends the commit) but no attempt
+ * starts once `signal` is aborted (the caller's deadline passed) or `deadlineAt` is reached. The
+ * driver's loop cannot be told a shorter budget (its `timeoutMS` is a no-op), and under contention on
+ * the counter document it would keep retrying long after the caller gave up.
+ */
+export const runTransaction = async <A>(
+  session: ClientSession,
+  options: {
+    readonly signal: AbortSignal
+    readonly deadlineAt: number
+    readonly transaction: TransactionOptions
+  },
+  body: () => Promise<A>
+): Promise<A> => {
+  const expired = () => options.signal.aborted || Date.now() >= options.deadlineAt
+  for (let attempt = 0; ; attempt++) {
+    if (attempt > 0) {
+      // The driver's backoff: 5 ms growing by 1.5 up to 500 ms, jittered, so retries spread out.
+      const backoff = Math.random() * Math.min(5 * 1.5 ** attempt, 500)
+      if (Date.now() + backoff >= options.deadlineAt || options.signal.aborted)
+        throw outOfTime(attempt, undefined)
+      await new Promise((resolve) => setTimeout(resolve, backoff))
+    }
+    session.startTransaction(options.transaction)
+    let result: A
+    try {
+      result = await body()
+    } catch (error) {
+      if (session.inTransaction()) await session.abortTransaction().catch(() => undefined)
+      if (!hasLabel(error, "TransientTransactionError")) throw error
+      // Retryable, but out of time: a timeout (503), not the conflict that happened to come last.
+      if (expired()) throw outOfTime(attempt, error)
+      continue
+    }
+    for (;;) {
+      try {
+        await session.commitTransaction()
+        return result
+      } catch (error) {
+        const unknownResult = hasLabel(error, "UnknownTransactionCommitResult") && codeOf(error) !== 50 // 50: maxCommitTimeMS
+        const transient = hasLabel(error, "TransientTransactionError")
+        if (!unknownResult && !transient) throw error
+        if (expired()) throw outOfTime(attempt, error)
+        if (unknownResult) continue
+        break
+      }
+    }
   }
 }
 
+const outOfTime = (attempt: number, last: unknown) =>
+  new DeadlineExceeded(
+    `transaction still retrying at its deadline after ${attempt + 1} attempt(s)${last === undefined ? "" : `: ${describe(last)}`}`,
+    { cause: last }
+  )
+
 const describe = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause))
 
-export const makeMongoEventStore = (client: MongoClient, db: Db) =>
+/**
+ * Snapshot reads (the stream head and the counter as of one point), majority commit acknowledged
+ * within the bound (`wtimeoutMS`), the commit itself bounded by `maxCommitTimeMS`.
+ */
+export const appendTransactionOptions = (timeoutMs: number): TransactionOptions => ({
+  readConcern: { level: "snapshot" },
+  writeConcern: new WriteConcern("majority", timeoutMs),
+  maxCommitTimeMS: timeoutMs
+})
+
+export interface MongoStoreOptions {
+  /** `MONGODB_OPERATION_TIMEOUT_MS`: the bound on each store call, server side and client side. */
+  readonly operationTimeoutMs: number
+}
+
+export const makeMongoEventStore = (client: MongoClient, db: Db, options: MongoStoreOptions) =>
   Effect.gen(function* () {
+    const bound = options.operationTimeoutMs
+    // Server-side bound of every read and command outside a transaction. Inside one, operations carry
+    // no `maxTimeMS` of their own: the commit is bounded by `maxCommitTimeMS` and `wtimeoutMS`, a lock
+    // wait by the server's `maxTransactionLockRequestTimeoutMillis` (a write conflict, retried), and the
+    // whole attempt by the client deadline and the loop in `runTransaction`.
+    const limit = { maxTimeMS: bound } as const
     const events: Collection<EventDocument> = db.collection(COLLECTIONS.events)
     // Readers see only majority-committed events: a prefix of the commit order that no fail-over can
     // roll back, so a projection never consumes an event that later disappears.
@@ -157,28 +366,27 @@ export const makeMongoEventStore = (client: MongoClient, db: Db) =>
     const snapshots: Collection<SnapshotDocument> = db.collection(COLLECTIONS.snapshots)
 
     const attempt = <A>(operation: string, run: () => Promise<A>) =>
-      Effect.tryPromise({
-        try: run,
-        catch: (cause) => new EventStoreError({ operation, message: describe(cause) })
-      })
+      callWithin(bound, run).pipe(Effect.mapError(toStoreError(operation, bound)))
 
     // Idempotent at start-up: creating an existing index or collection is a no-op.
     yield* attempt("init", async () => {
-      await events.createIndexes([...EVENT_INDEXES])
+      await events.createIndexes([...EVENT_INDEXES], limit)
       const existing = new Set(
-        (await db.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name)
+        (await db.listCollections({}, { nameOnly: true, ...limit }).toArray()).map((c) => c.name)
       )
       for (const name of [COLLECTIONS.streams, COLLECTIONS.counters, COLLECTIONS.snapshots]) {
         if (!existing.has(name)) {
-          await db.createCollection(name).catch((error: unknown) => {
+          await db.createCollection(name, limit).catch((error: unknown) => {
             if (codeOf(error) !== 48) throw error // 48: NamespaceExists, another process won the race
           })
         }
       }
     })
 
+    const inSession = (session?: ClientSession) => (session ? { session } : limit)
+
     const headVersion = async (streamId: string, session?: ClientSession): Promise<number> =>
-      (await streams.findOne({ _id: streamId }, session ? { session } : {}))?.version ?? 0
+      (await streams.findOne({ _id: streamId }, inSession(session)))?.version ?? 0
 
     /** The stored result when the batch's event ids are already stored in order in this stream. */
     const storedBatch = async (
@@ -188,13 +396,13 @@ export const makeMongoEventStore = (client: MongoClient, db: Db) =>
     ): Promise<AppendResult | "absent" | "reused"> => {
       const head = batch[0]
       if (!head) return "absent"
-      const first = await events.findOne({ _id: head.eventId }, session ? { session } : {})
+      const first = await events.findOne({ _id: head.eventId }, inSession(session))
       if (!first) return "absent"
       if (first.streamId !== streamId) return "reused"
       const docs = await events
         .find(
           { streamId, version: { $gte: first.version, $lt: first.version + batch.length } },
-          session ? { session } : {}
+          inSession(session)
         )
         .sort({ version: 1 })
         .toArray()
@@ -207,6 +415,21 @@ export const makeMongoEventStore = (client: MongoClient, db: Db) =>
         duplicate: true
       }
     }
+
+    /** A duplicate key on `collection` as the conflict or duplicate it means; other errors unchanged. */
+    const classifyDuplicate =
+      (collection: (typeof COLLECTIONS)[keyof typeof COLLECTIONS]) =>
+      (error: unknown): never => {
+        switch (duplicateKeyOf(error, collection)) {
+          case "stream-head":
+          case "stream-version":
+            throw new StreamHeadMismatch()
+          case "event-id":
+            throw new DuplicateEventId()
+          default:
+            throw error
+        }
+      }
 
     /** Moves the stream head by `count` if it is where the append expects it; returns the old version. */
     const advanceHead = async (
@@ -222,16 +445,20 @@ export const makeMongoEventStore = (client: MongoClient, db: Db) =>
         return current
       }
       if (required === undefined) {
-        const after = await streams.findOneAndUpdate(
-          { _id: streamId },
-          { $inc: { version: count } },
-          { upsert: true, returnDocument: "after", session }
-        )
+        const after = await streams
+          .findOneAndUpdate(
+            { _id: streamId },
+            { $inc: { version: count } },
+            { upsert: true, returnDocument: "after", session }
+          )
+          .catch(classifyDuplicate(COLLECTIONS.streams))
         return (after?.version ?? count) - count
       }
       if (required === 0) {
         // A concurrent creator makes this fail with E11000 on `streams`: a VersionConflict.
-        await streams.insertOne({ _id: streamId, version: count }, { session })
+        await streams
+          .insertOne({ _id: streamId, version: count }, { session })
+          .catch(classifyDuplicate(COLLECTIONS.streams))
         return 0
       }
       const updated = await streams.updateOne(
@@ -243,9 +470,44 @@ export const makeMongoEventStore = (client: MongoClient, db: Db) =>
       return required
     }
 
-    const appendOnce = (streamId: string, expected: ExpectedVersion, batch: ReadonlyArray<NewEvent>) =>
+    /**
+     * The batch's documents in one `insert` command. Not `insertMany`: the driver rebuilds a bulk
+     * write's errors from `code`, `errmsg` and `errInfo` only (node_modules/mongodb/src/bulk/common.ts,
+     * `mergeBatchResults`), dropping the `keyPattern` that says which unique index was hit. One command
+     * keeps one round trip inside the transaction, which holds the counter document meanwhile.
+     */
+    const insertEvents = async (session: ClientSession, docs: ReadonlyArray<EventDocument>) => {
+      // A failed write comes back as `writeErrors` in an ok answer, or (in some server versions, inside
+      // a transaction) as the command's own error: both carry `keyPattern`.
+      const answer = await db
+        .command({ insert: COLLECTIONS.events, documents: [...docs], ordered: true }, { session })
+        .catch(classifyDuplicate(COLLECTIONS.events))
+      const writeErrors: unknown = answer.writeErrors
+      if (Array.isArray(writeErrors) && writeErrors.length > 0) {
+        // As the driver's own insertOne does (node_modules/mongodb/src/operations/insert.ts).
+        const first: unknown = writeErrors[0]
+        classifyDuplicate(COLLECTIONS.events)(
+          new MongoServerError(
+            typeof first === "object" && first !== null ? first : { message: String(first) }
+          )
+        )
+      }
+    }
+
+    const appendOnce = (
+      signal: AbortSignal,
+      streamId: string,
+      expected: ExpectedVersion,
+      batch: ReadonlyArray<NewEvent>
+    ) =>
       client.withSession((session) =>
-        session.withTransaction(
+        runTransaction(
+          session,
+          {
+            signal,
+            deadlineAt: Date.now() + bound,
+            transaction: appendTransactionOptions(bound)
+          },
           async (): Promise<AppendResult> => {
             const stored = await storedBatch(streamId, batch, session)
             if (stored === "reused") throw new ReusedEventId()
@@ -261,23 +523,19 @@ export const makeMongoEventStore = (client: MongoClient, db: Db) =>
             const docs = batch.map((event, i) =>
               toDocument(streamId, event, current + i + 1, firstPosition + i)
             )
-            await events.insertMany(docs, { session, ordered: true })
+            await insertEvents(session, docs)
             return {
               streamId,
               version: current + batch.length,
               events: docs.map(fromDocument),
               duplicate: false
             }
-          },
-          { readConcern: { level: "snapshot" }, writeConcern: { w: "majority" } }
+          }
         )
       )
 
     const append: EventStoreShape["append"] = (streamId, expectedVersion, batch) =>
-      Effect.tryPromise({
-        try: () => appendOnce(streamId, expectedVersion, batch),
-        catch: (error) => error
-      }).pipe(
+      callWithin(bound, (signal) => appendOnce(signal, streamId, expectedVersion, batch)).pipe(
         Effect.catch((error) => {
           if (error instanceof ReusedEventId) return Effect.fail(reusedError(batch))
           const failure = classifyAppendFailure(error)
@@ -296,7 +554,7 @@ export const makeMongoEventStore = (client: MongoClient, db: Db) =>
               )
             )
           }
-          return Effect.fail(new EventStoreError({ operation: "append", message: failure.message }))
+          return Effect.fail(toStoreError("append", bound)(error))
         })
       )
 
@@ -318,6 +576,30 @@ export const makeMongoEventStore = (client: MongoClient, db: Db) =>
         )
       )
 
+    const streamPage = (streamId: string, fromVersion: number) =>
+      committedEvents
+        .find({ streamId, version: { $gte: fromVersion } }, limit)
+        .sort({ version: 1 })
+        .limit(READ_PAGE_SIZE)
+        .toArray()
+
+    /**
+     * Keeps the higher version when snapshots race. The filter matches only an older snapshot; with
+     * none stored the upsert inserts. Two first snapshots racing both try to insert: the loser's E11000
+     * does not mean "a newer one is stored" (it may be the newer one), so it retries as a plain
+     * conditional update, which applies only if its version is still the higher.
+     */
+    const keepHigherSnapshot = async (snapshot: Snapshot) => {
+      const filter = { _id: snapshot.streamId, version: { $lt: snapshot.version } }
+      const update = { $set: { version: snapshot.version, state: snapshot.state } }
+      try {
+        await snapshots.updateOne(filter, update, { upsert: true, ...limit })
+      } catch (error) {
+        if (duplicateKeyOf(error, COLLECTIONS.snapshots) !== "snapshot") throw error
+        await snapshots.updateOne(filter, update, limit)
+      }
+    }
+
     const store: EventStoreShape = {
       kind: "mongodb",
       append,
@@ -325,49 +607,28 @@ export const makeMongoEventStore = (client: MongoClient, db: Db) =>
         paged(
           "read",
           Math.max(1, options?.fromVersion ?? 1),
-          (fromVersion) =>
-            committedEvents
-              .find({ streamId, version: { $gte: fromVersion } })
-              .sort({ version: 1 })
-              .limit(READ_PAGE_SIZE)
-              .toArray(),
+          (fromVersion) => streamPage(streamId, fromVersion),
           (last) => last.version + 1
         ),
       readPage: (streamId, fromVersion) =>
-        attempt("read", () =>
-          committedEvents
-            .find({ streamId, version: { $gte: Math.max(1, fromVersion) } })
-            .sort({ version: 1 })
-            .limit(READ_PAGE_SIZE)
-            .toArray()
-        ).pipe(Effect.map((docs) => docs.map(fromDocument))),
+        attempt("read", () => streamPage(streamId, Math.max(1, fromVersion))).pipe(
+          Effect.map((docs) => docs.map(fromDocument))
+        ),
       readAll: (options) =>
         paged(
           "readAll",
           Math.max(1, options?.fromPosition ?? 1),
           (fromPosition) =>
             committedEvents
-              .find({ position: { $gte: fromPosition } })
+              .find({ position: { $gte: fromPosition } }, limit)
               .sort({ position: 1 })
               .limit(READ_PAGE_SIZE)
               .toArray(),
           (last) => last.position + 1
         ),
-      saveSnapshot: (snapshot) =>
-        attempt("saveSnapshot", async () => {
-          await snapshots
-            .updateOne(
-              { _id: snapshot.streamId, version: { $lt: snapshot.version } },
-              { $set: { version: snapshot.version, state: snapshot.state } },
-              { upsert: true }
-            )
-            .catch((error: unknown) => {
-              // The upsert found a newer snapshot (the filter excluded it) and tried to insert: keep it.
-              if (codeOf(error) !== 11000) throw error
-            })
-        }),
+      saveSnapshot: (snapshot) => attempt("saveSnapshot", () => keepHigherSnapshot(snapshot)),
       loadSnapshot: (streamId) =>
-        attempt("loadSnapshot", () => snapshots.findOne({ _id: streamId })).pipe(
+        attempt("loadSnapshot", () => snapshots.findOne({ _id: streamId }, limit)).pipe(
           Effect.map((doc) =>
             Option.map(Option.fromNullishOr(doc), (d) => ({ streamId, version: d.version, state: d.state }))
           )
@@ -377,9 +638,10 @@ export const makeMongoEventStore = (client: MongoClient, db: Db) =>
       head: attempt("head", () =>
         db
           .collection<CounterDocument>(COLLECTIONS.counters, { readConcern: { level: "majority" } })
-          .findOne({ _id: "events" })
+          .findOne({ _id: "events" }, limit)
       ).pipe(Effect.map((doc) => doc?.position ?? 0)),
-      ping: attempt("ping", () => db.command({ ping: 1 })).pipe(Effect.asVoid)
+      // A command takes its `maxTimeMS` in the command document, not in the options.
+      ping: attempt("ping", () => db.command({ ping: 1, maxTimeMS: bound })).pipe(Effect.asVoid)
     }
     return store
   })
@@ -396,9 +658,9 @@ const reusedError = (batch: ReadonlyArray<NewEvent>) =>
 export const EventStoreMongoLive: Layer.Layer<EventStore | ReadModelStore, EventStoreError, Database> =
   Layer.effectContext(
     Effect.gen(function* () {
-      const { client, db } = yield* Database
+      const { client, db, operationTimeoutMs } = yield* Database
       yield* logReleased("event-store-mongodb")
-      const store = yield* makeMongoEventStore(client, db)
+      const store = yield* makeMongoEventStore(client, db, { operationTimeoutMs })
       const readModels = yield* makeMongoReadModels(client, db)
       return Context.make(EventStore, store).pipe(Context.add(ReadModelStore, readModels))
     })

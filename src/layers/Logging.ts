@@ -21,6 +21,24 @@ export const LogFormatConfig = literalSetting("LOG_FORMAT", ["json", "pretty"]).
   Config.withDefault(process.stdout.isTTY === true ? ("pretty" as const) : ("json" as const))
 )
 
+/**
+ * One log line per request (ACCESS_LOG). A person running the server at a terminal wants to see its
+ * requests; behind nginx (which logs them) and in benchmarks nobody reads them and they would cost a
+ * line per request. So unset it follows whether stdout is a terminal; `true` or `false` forces it.
+ */
+export const AccessLogConfig = literalSetting("ACCESS_LOG", ["true", "false"]).pipe(
+  Config.withDefault(process.stdout.isTTY === true ? ("true" as const) : ("false" as const)),
+  Config.map((setting) => setting === "true")
+)
+
+/**
+ * Whether the HTTP server writes its access log: what ACCESS_LOG says, provided by `LoggingLive` (so a bad
+ * value stops start-up before anything else, like LOG_FORMAT's). Servers built without it (tests) log none.
+ */
+export const AccessLogEnabled = Context.Reference<boolean>("focusforge/Logging/AccessLogEnabled", {
+  defaultValue: () => false
+})
+
 const toLogLevel = (name: Config.Success<typeof LogLevelConfig>): LogLevel.LogLevel =>
   name === "Warning" ? "Warn" : name
 
@@ -67,19 +85,21 @@ const consoleLogger = (format: Config.Success<typeof LogFormatConfig>) =>
   format === "pretty" ? Logger.consolePretty({ colors: "auto" }) : Logger.withConsoleLog(jsonLineLogger)
 
 /**
- * Logs in the format LOG_FORMAT names (or the terminal implies), at the level LOG_LEVEL names. Provided
+ * Logs in the format LOG_FORMAT names (or the terminal implies), at the level LOG_LEVEL names, and says
+ * whether requests are logged (ACCESS_LOG). Provided
  * around the whole program (not as one layer among others) so that every fiber, request fibers
  * included, inherits it.
  */
 export const LoggingLive = Layer.unwrap(
-  Config.all({ level: LogLevelConfig, format: LogFormatConfig }).pipe(
+  Config.all({ level: LogLevelConfig, format: LogFormatConfig, accessLog: AccessLogConfig }).pipe(
     Effect.mapError(
       (error) => new InvalidConfig({ message: `Invalid configuration: ${describeConfigError(error)}` })
     ),
-    Effect.map(({ level, format }) =>
-      Layer.merge(
+    Effect.map(({ level, format, accessLog }) =>
+      Layer.mergeAll(
         Logger.layer([consoleLogger(format)]),
-        Layer.succeed(References.MinimumLogLevel, toLogLevel(level))
+        Layer.succeed(References.MinimumLogLevel, toLogLevel(level)),
+        Layer.succeed(AccessLogEnabled, accessLog)
       )
     )
   )

@@ -5,7 +5,6 @@ import { Health } from "./Health.ts"
 import { logReleased } from "./Logging.ts"
 import { Metrics } from "./Metrics.ts"
 import { SystemProbe, SystemSample } from "./SystemProbe.ts"
-import { instanceId } from "./Telemetry.ts"
 
 export const EndpointPerformance = Schema.Struct({
   method: Schema.String,
@@ -129,7 +128,7 @@ export class Monitor extends Context.Service<Monitor>()("Monitor", {
       const current = yield* Ref.get(state)
       return {
         generated_at: new Date(now).toISOString(),
-        instance_id: instanceId,
+        instance_id: config.http.instanceId,
         uptime_seconds: Math.round(process.uptime()),
         window_seconds: stats.windowMinutes * 60,
         endpoints: stats.window(now),

@@ -1,10 +1,6 @@
 import { Effect, Layer, Option } from "effect"
-import { randomUUID } from "node:crypto"
 import { AppConfig } from "./AppConfig.ts"
 import { logReleased } from "./Logging.ts"
-
-/** Identifies this process among the instances behind the load balancer, in traces and reports. */
-export const instanceId: string = randomUUID()
 
 /** `OTEL_EXPORTER_OTLP_ENDPOINT` is the collector's base URL; traces go to its `/v1/traces`. */
 export const tracesUrl = (endpoint: string): string => `${endpoint.replace(/\/+$/, "")}/v1/traces`
@@ -15,7 +11,7 @@ export const tracesUrl = (endpoint: string): string => `${endpoint.replace(/\/+$
  * `traceparent` follows its caller's decision so a trace is never cut in half.
  */
 export const TelemetryLive = Layer.unwrap(
-  Effect.map(AppConfig, ({ otel }) =>
+  Effect.map(AppConfig, ({ otel, http }) =>
     Option.match(otel.endpoint, {
       onNone: () => Layer.empty,
       onSome: (endpoint) =>
@@ -23,7 +19,12 @@ export const TelemetryLive = Layer.unwrap(
           Layer.unwrap(
             Effect.promise(() => import("./TelemetryExport.ts")).pipe(
               Effect.map(({ exportingTracer }) =>
-                exportingTracer(endpoint, otel.serviceName, otel.sampleRatio)
+                exportingTracer({
+                  endpoint,
+                  serviceName: otel.serviceName,
+                  sampleRatio: otel.sampleRatio,
+                  instanceId: http.instanceId
+                })
               )
             )
           ),

@@ -5,7 +5,14 @@
  */
 import { OtelTracer, Resource } from "@effect/opentelemetry"
 import * as NodeSdk from "@effect/opentelemetry/NodeSdk"
-import { type Attributes, type Context as OtelContext, type Link, SpanKind } from "@opentelemetry/api"
+import {
+  type Attributes,
+  type Context as OtelContext,
+  type Link,
+  SpanKind,
+  type SpanStatus,
+  SpanStatusCode
+} from "@opentelemetry/api"
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http"
 import {
   BatchSpanProcessor,
@@ -13,11 +20,13 @@ import {
   type Sampler,
   SamplingDecision,
   type SamplingResult,
+  type Span,
+  type SpanProcessor,
   TraceIdRatioBasedSampler
 } from "@opentelemetry/sdk-trace-base"
 import { Effect, Layer, Tracer } from "effect"
 import { appVersion } from "./Health.ts"
-import { instanceId, tracesUrl } from "./Telemetry.ts"
+import { tracesUrl } from "./Telemetry.ts"
 
 /**
  * New HTTP server spans are sampled at the edge (`sampledAtEdge` in src/http/observe.ts), before the span
@@ -54,17 +63,78 @@ class EdgeSampledServerSpans implements Sampler {
 const withoutOtelContext = (tracer: Tracer.Tracer): Tracer.Tracer =>
   Tracer.make({ span: (options) => tracer.span(options) })
 
-/** Effect's tracer, exporting every sampled span to `endpoint` over OTLP/HTTP (JSON). */
-export const exportingTracer = (endpoint: string, serviceName: string, sampleRatio: number) => {
+/** The methods the HTTP semantic conventions name spans after; any other is `HTTP` (no unbounded names). */
+const KNOWN_METHODS: ReadonlySet<string> = new Set([
+  "CONNECT",
+  "DELETE",
+  "GET",
+  "HEAD",
+  "OPTIONS",
+  "PATCH",
+  "POST",
+  "PUT",
+  "TRACE"
+])
+
+/** `METHOD route-template`, `METHOD` when no route matched: the names Jaeger and Tempo group requests by. */
+export const serverSpanName = (method: unknown, route: unknown): string => {
+  const name = typeof method === "string" && KNOWN_METHODS.has(method) ? method : "HTTP"
+  return typeof route === "string" && route !== "" ? `${name} ${route}` : name
+}
+
+/**
+ * Server spans as the stable HTTP semantic conventions want them, finished just before they end. Only
+ * recorded spans reach a span processor, so a request that is not sampled pays nothing for this.
+ *
+ * - The name: the platform opens the span under the method alone, before the router has matched; the
+ *   route template (`http.route`, which the router adds) is known only now.
+ * - The status: `@effect/opentelemetry` ends every span that succeeded with status OK, but for a server
+ *   span a 4xx is the client's mistake, not a failure of ours, and the conventions want it left unset
+ *   (5xx responses end as failures, so they are ERROR). The SDK's `setStatus` ignores anything once OK
+ *   is set, so the field is reset directly; the span is still open here (`onEnding`).
+ */
+export class HttpServerSpanConventions implements SpanProcessor {
+  onStart(): void {}
+  onEnding(span: Span): void {
+    if (span.kind !== SpanKind.SERVER) return
+    span.updateName(serverSpanName(span.attributes["http.request.method"], span.attributes["http.route"]))
+    if (span.status.code === SpanStatusCode.OK) {
+      // The SDK's span keeps `status` as a plain mutable field; `ReadableSpan` only types it read-only.
+      ;(span as { status: SpanStatus }).status = { code: SpanStatusCode.UNSET }
+    }
+  }
+  onEnd(): void {}
+  forceFlush(): Promise<void> {
+    return Promise.resolve()
+  }
+  shutdown(): Promise<void> {
+    return Promise.resolve()
+  }
+}
+
+/**
+ * Effect's tracer, exporting every sampled span to `endpoint` over OTLP/HTTP (JSON), on a resource that
+ * names this instance (`service.instance.id`, the `INSTANCE_ID` that `x-instance-id` also carries).
+ */
+export const exportingTracer = (options: {
+  readonly endpoint: string
+  readonly serviceName: string
+  readonly sampleRatio: number
+  readonly instanceId: string
+}) => {
+  const { endpoint, serviceName, sampleRatio, instanceId } = options
   const ResourceLive = Resource.layer({
     serviceName,
     serviceVersion: appVersion,
     attributes: { "service.instance.id": instanceId }
   })
   const ProviderLive = NodeSdk.layerTracerProvider(
-    new BatchSpanProcessor(new OTLPTraceExporter({ url: tracesUrl(endpoint) }), {
-      scheduledDelayMillis: 1_000
-    }),
+    [
+      new HttpServerSpanConventions(),
+      new BatchSpanProcessor(new OTLPTraceExporter({ url: tracesUrl(endpoint) }), {
+        scheduledDelayMillis: 1_000
+      })
+    ],
     {
       sampler: new ParentBasedSampler({
         root: new EdgeSampledServerSpans(new TraceIdRatioBasedSampler(sampleRatio))

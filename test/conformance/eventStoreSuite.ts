@@ -300,6 +300,26 @@ export const eventStoreSuite = (name: string, store: Layer.Layer<EventStore, unk
       })
     )
 
+    it.effect("racing first snapshots of a stream keep the highest version, whichever lands first", () =>
+      Effect.gen(function* () {
+        const store = yield* EventStore
+        for (let round = 0; round < 20; round++) {
+          const streamId = uniqueStream("snap-race")
+          // Rotated so the highest is sometimes the first writer and sometimes a later one.
+          const versions = [3, 9, 5, 7].map((_, i, all) => all[(i + round) % all.length] ?? 0)
+          yield* Effect.all(
+            versions.map((version) =>
+              store.saveSnapshot({ streamId, version, state: { count: version, history: [] } })
+            ),
+            { concurrency: "unbounded" }
+          )
+          expect(yield* store.loadSnapshot(streamId)).toEqual(
+            Option.some({ streamId, version: 9, state: { count: 9, history: [] } })
+          )
+        }
+      })
+    )
+
     it.effect("snapshot + tail equals full replay (property)", () =>
       Effect.gen(function* () {
         const store = yield* EventStore

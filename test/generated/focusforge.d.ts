@@ -766,6 +766,15 @@ export interface components {
       message: string
       details?: unknown
     }
+    StoreUnavailableEncoded: {
+      /** @enum {string} */
+      _tag: "StoreUnavailable"
+      message: string
+      details: {
+        /** Format: int64 */
+        retry_after_seconds: number
+      }
+    }
     PayloadTooLargeEncoded: {
       /** @enum {string} */
       _tag: "PayloadTooLarge"
@@ -1562,15 +1571,19 @@ export interface operations {
           "application/json": components["schemas"]["InternalErrorEncoded"]
         }
       }
-      /** @description A critical component is unhealthy */
+      /** @description A critical component is unhealthy | The event store did not answer in time; see Retry-After */
       503: {
         headers: {
           "x-request-id": components["headers"]["x-request-id"]
           "x-instance-id": components["headers"]["x-instance-id"]
+          /** @description Seconds to wait before retrying; sent with `Overloaded`, `StoreUnavailable` and the throttles only. */
+          "Retry-After"?: number
           [name: string]: unknown
         }
         content: {
-          "application/json": components["schemas"]["UnhealthyEncoded"]
+          "application/json":
+            | components["schemas"]["UnhealthyEncoded"]
+            | components["schemas"]["StoreUnavailableEncoded"]
         }
       }
     }
@@ -1644,6 +1657,18 @@ export interface operations {
           "application/json": components["schemas"]["InternalErrorEncoded"]
         }
       }
+      /** @description The event store did not answer in time; see Retry-After */
+      503: {
+        headers: {
+          "x-request-id": components["headers"]["x-request-id"]
+          "x-instance-id": components["headers"]["x-instance-id"]
+          "Retry-After": components["headers"]["Retry-After"]
+          [name: string]: unknown
+        }
+        content: {
+          "application/json": components["schemas"]["StoreUnavailableEncoded"]
+        }
+      }
     }
   }
   ready: {
@@ -1715,15 +1740,19 @@ export interface operations {
           "application/json": components["schemas"]["InternalErrorEncoded"]
         }
       }
-      /** @description The service cannot take this request right now */
+      /** @description The service cannot take this request right now | The event store did not answer in time; see Retry-After */
       503: {
         headers: {
           "x-request-id": components["headers"]["x-request-id"]
           "x-instance-id": components["headers"]["x-instance-id"]
+          /** @description Seconds to wait before retrying; sent with `Overloaded`, `StoreUnavailable` and the throttles only. */
+          "Retry-After"?: number
           [name: string]: unknown
         }
         content: {
-          "application/json": components["schemas"]["ServiceUnavailableEncoded"]
+          "application/json":
+            | components["schemas"]["ServiceUnavailableEncoded"]
+            | components["schemas"]["StoreUnavailableEncoded"]
         }
       }
     }
@@ -1805,6 +1834,18 @@ export interface operations {
           "application/json": components["schemas"]["InternalErrorEncoded"]
         }
       }
+      /** @description The event store did not answer in time; see Retry-After */
+      503: {
+        headers: {
+          "x-request-id": components["headers"]["x-request-id"]
+          "x-instance-id": components["headers"]["x-instance-id"]
+          "Retry-After": components["headers"]["Retry-After"]
+          [name: string]: unknown
+        }
+        content: {
+          "application/json": components["schemas"]["StoreUnavailableEncoded"]
+        }
+      }
     }
   }
   performance: {
@@ -1882,6 +1923,18 @@ export interface operations {
         }
         content: {
           "application/json": components["schemas"]["InternalErrorEncoded"]
+        }
+      }
+      /** @description The event store did not answer in time; see Retry-After */
+      503: {
+        headers: {
+          "x-request-id": components["headers"]["x-request-id"]
+          "x-instance-id": components["headers"]["x-instance-id"]
+          "Retry-After": components["headers"]["Retry-After"]
+          [name: string]: unknown
+        }
+        content: {
+          "application/json": components["schemas"]["StoreUnavailableEncoded"]
         }
       }
     }
@@ -1990,7 +2043,7 @@ export interface operations {
           "application/json": components["schemas"]["InternalErrorEncoded"]
         }
       }
-      /** @description Too many commands queued for this resource; see Retry-After */
+      /** @description Too many commands queued for this resource; see Retry-After | The event store did not answer in time; see Retry-After */
       503: {
         headers: {
           "x-request-id": components["headers"]["x-request-id"]
@@ -1999,7 +2052,9 @@ export interface operations {
           [name: string]: unknown
         }
         content: {
-          "application/json": components["schemas"]["OverloadedEncoded"]
+          "application/json":
+            | components["schemas"]["OverloadedEncoded"]
+            | components["schemas"]["StoreUnavailableEncoded"]
         }
       }
     }
@@ -2097,7 +2152,7 @@ export interface operations {
           "application/json": components["schemas"]["InternalErrorEncoded"]
         }
       }
-      /** @description Too many commands queued for this resource; see Retry-After */
+      /** @description Too many commands queued for this resource; see Retry-After | The event store did not answer in time; see Retry-After */
       503: {
         headers: {
           "x-request-id": components["headers"]["x-request-id"]
@@ -2106,7 +2161,9 @@ export interface operations {
           [name: string]: unknown
         }
         content: {
-          "application/json": components["schemas"]["OverloadedEncoded"]
+          "application/json":
+            | components["schemas"]["OverloadedEncoded"]
+            | components["schemas"]["StoreUnavailableEncoded"]
         }
       }
     }
@@ -2188,7 +2245,7 @@ export interface operations {
           "application/json": components["schemas"]["InternalErrorEncoded"]
         }
       }
-      /** @description Too many commands queued for this resource; see Retry-After */
+      /** @description Too many commands queued for this resource; see Retry-After | The event store did not answer in time; see Retry-After */
       503: {
         headers: {
           "x-request-id": components["headers"]["x-request-id"]
@@ -2197,7 +2254,9 @@ export interface operations {
           [name: string]: unknown
         }
         content: {
-          "application/json": components["schemas"]["OverloadedEncoded"]
+          "application/json":
+            | components["schemas"]["OverloadedEncoded"]
+            | components["schemas"]["StoreUnavailableEncoded"]
         }
       }
     }
@@ -2277,7 +2336,7 @@ export interface operations {
           "application/json": components["schemas"]["InternalErrorEncoded"]
         }
       }
-      /** @description Too many commands queued for this resource; see Retry-After */
+      /** @description Too many commands queued for this resource; see Retry-After | The event store did not answer in time; see Retry-After */
       503: {
         headers: {
           "x-request-id": components["headers"]["x-request-id"]
@@ -2286,7 +2345,9 @@ export interface operations {
           [name: string]: unknown
         }
         content: {
-          "application/json": components["schemas"]["OverloadedEncoded"]
+          "application/json":
+            | components["schemas"]["OverloadedEncoded"]
+            | components["schemas"]["StoreUnavailableEncoded"]
         }
       }
     }
@@ -2372,7 +2433,7 @@ export interface operations {
           "application/json": components["schemas"]["InternalErrorEncoded"]
         }
       }
-      /** @description Too many commands queued for this resource; see Retry-After */
+      /** @description Too many commands queued for this resource; see Retry-After | The event store did not answer in time; see Retry-After */
       503: {
         headers: {
           "x-request-id": components["headers"]["x-request-id"]
@@ -2381,7 +2442,9 @@ export interface operations {
           [name: string]: unknown
         }
         content: {
-          "application/json": components["schemas"]["OverloadedEncoded"]
+          "application/json":
+            | components["schemas"]["OverloadedEncoded"]
+            | components["schemas"]["StoreUnavailableEncoded"]
         }
       }
     }
@@ -2489,7 +2552,7 @@ export interface operations {
           "application/json": components["schemas"]["InternalErrorEncoded"]
         }
       }
-      /** @description Too many commands queued for this resource; see Retry-After */
+      /** @description Too many commands queued for this resource; see Retry-After | The event store did not answer in time; see Retry-After */
       503: {
         headers: {
           "x-request-id": components["headers"]["x-request-id"]
@@ -2498,7 +2561,9 @@ export interface operations {
           [name: string]: unknown
         }
         content: {
-          "application/json": components["schemas"]["OverloadedEncoded"]
+          "application/json":
+            | components["schemas"]["OverloadedEncoded"]
+            | components["schemas"]["StoreUnavailableEncoded"]
         }
       }
     }
@@ -2580,7 +2645,7 @@ export interface operations {
           "application/json": components["schemas"]["InternalErrorEncoded"]
         }
       }
-      /** @description Too many commands queued for this resource; see Retry-After */
+      /** @description Too many commands queued for this resource; see Retry-After | The event store did not answer in time; see Retry-After */
       503: {
         headers: {
           "x-request-id": components["headers"]["x-request-id"]
@@ -2589,7 +2654,9 @@ export interface operations {
           [name: string]: unknown
         }
         content: {
-          "application/json": components["schemas"]["OverloadedEncoded"]
+          "application/json":
+            | components["schemas"]["OverloadedEncoded"]
+            | components["schemas"]["StoreUnavailableEncoded"]
         }
       }
     }
@@ -2675,7 +2742,7 @@ export interface operations {
           "application/json": components["schemas"]["InternalErrorEncoded"]
         }
       }
-      /** @description Too many commands queued for this resource; see Retry-After */
+      /** @description Too many commands queued for this resource; see Retry-After | The event store did not answer in time; see Retry-After */
       503: {
         headers: {
           "x-request-id": components["headers"]["x-request-id"]
@@ -2684,7 +2751,9 @@ export interface operations {
           [name: string]: unknown
         }
         content: {
-          "application/json": components["schemas"]["OverloadedEncoded"]
+          "application/json":
+            | components["schemas"]["OverloadedEncoded"]
+            | components["schemas"]["StoreUnavailableEncoded"]
         }
       }
     }
@@ -2796,7 +2865,7 @@ export interface operations {
           "application/json": components["schemas"]["InternalErrorEncoded"]
         }
       }
-      /** @description Too many commands queued for this resource; see Retry-After */
+      /** @description Too many commands queued for this resource; see Retry-After | The event store did not answer in time; see Retry-After */
       503: {
         headers: {
           "x-request-id": components["headers"]["x-request-id"]
@@ -2805,7 +2874,9 @@ export interface operations {
           [name: string]: unknown
         }
         content: {
-          "application/json": components["schemas"]["OverloadedEncoded"]
+          "application/json":
+            | components["schemas"]["OverloadedEncoded"]
+            | components["schemas"]["StoreUnavailableEncoded"]
         }
       }
     }
@@ -2889,7 +2960,7 @@ export interface operations {
           "application/json": components["schemas"]["InternalErrorEncoded"]
         }
       }
-      /** @description Too many commands queued for this resource; see Retry-After */
+      /** @description Too many commands queued for this resource; see Retry-After | The event store did not answer in time; see Retry-After */
       503: {
         headers: {
           "x-request-id": components["headers"]["x-request-id"]
@@ -2898,7 +2969,9 @@ export interface operations {
           [name: string]: unknown
         }
         content: {
-          "application/json": components["schemas"]["OverloadedEncoded"]
+          "application/json":
+            | components["schemas"]["OverloadedEncoded"]
+            | components["schemas"]["StoreUnavailableEncoded"]
         }
       }
     }
@@ -2997,7 +3070,7 @@ export interface operations {
           "application/json": components["schemas"]["InternalErrorEncoded"]
         }
       }
-      /** @description Too many commands queued for this resource; see Retry-After */
+      /** @description Too many commands queued for this resource; see Retry-After | The event store did not answer in time; see Retry-After */
       503: {
         headers: {
           "x-request-id": components["headers"]["x-request-id"]
@@ -3006,7 +3079,9 @@ export interface operations {
           [name: string]: unknown
         }
         content: {
-          "application/json": components["schemas"]["OverloadedEncoded"]
+          "application/json":
+            | components["schemas"]["OverloadedEncoded"]
+            | components["schemas"]["StoreUnavailableEncoded"]
         }
       }
     }
@@ -3111,7 +3186,7 @@ export interface operations {
           "application/json": components["schemas"]["InternalErrorEncoded"]
         }
       }
-      /** @description Too many commands queued for this resource; see Retry-After */
+      /** @description Too many commands queued for this resource; see Retry-After | The event store did not answer in time; see Retry-After */
       503: {
         headers: {
           "x-request-id": components["headers"]["x-request-id"]
@@ -3120,7 +3195,9 @@ export interface operations {
           [name: string]: unknown
         }
         content: {
-          "application/json": components["schemas"]["OverloadedEncoded"]
+          "application/json":
+            | components["schemas"]["OverloadedEncoded"]
+            | components["schemas"]["StoreUnavailableEncoded"]
         }
       }
     }
@@ -3205,7 +3282,7 @@ export interface operations {
           "application/json": components["schemas"]["InternalErrorEncoded"]
         }
       }
-      /** @description Too many commands queued for this resource; see Retry-After */
+      /** @description Too many commands queued for this resource; see Retry-After | The event store did not answer in time; see Retry-After */
       503: {
         headers: {
           "x-request-id": components["headers"]["x-request-id"]
@@ -3214,7 +3291,9 @@ export interface operations {
           [name: string]: unknown
         }
         content: {
-          "application/json": components["schemas"]["OverloadedEncoded"]
+          "application/json":
+            | components["schemas"]["OverloadedEncoded"]
+            | components["schemas"]["StoreUnavailableEncoded"]
         }
       }
     }
@@ -3300,7 +3379,7 @@ export interface operations {
           "application/json": components["schemas"]["InternalErrorEncoded"]
         }
       }
-      /** @description Too many commands queued for this resource; see Retry-After */
+      /** @description Too many commands queued for this resource; see Retry-After | The event store did not answer in time; see Retry-After */
       503: {
         headers: {
           "x-request-id": components["headers"]["x-request-id"]
@@ -3309,7 +3388,9 @@ export interface operations {
           [name: string]: unknown
         }
         content: {
-          "application/json": components["schemas"]["OverloadedEncoded"]
+          "application/json":
+            | components["schemas"]["OverloadedEncoded"]
+            | components["schemas"]["StoreUnavailableEncoded"]
         }
       }
     }
@@ -3393,7 +3474,7 @@ export interface operations {
           "application/json": components["schemas"]["InternalErrorEncoded"]
         }
       }
-      /** @description Too many commands queued for this resource; see Retry-After */
+      /** @description Too many commands queued for this resource; see Retry-After | The event store did not answer in time; see Retry-After */
       503: {
         headers: {
           "x-request-id": components["headers"]["x-request-id"]
@@ -3402,7 +3483,9 @@ export interface operations {
           [name: string]: unknown
         }
         content: {
-          "application/json": components["schemas"]["OverloadedEncoded"]
+          "application/json":
+            | components["schemas"]["OverloadedEncoded"]
+            | components["schemas"]["StoreUnavailableEncoded"]
         }
       }
     }
@@ -3486,7 +3569,7 @@ export interface operations {
           "application/json": components["schemas"]["InternalErrorEncoded"]
         }
       }
-      /** @description Too many commands queued for this resource; see Retry-After */
+      /** @description Too many commands queued for this resource; see Retry-After | The event store did not answer in time; see Retry-After */
       503: {
         headers: {
           "x-request-id": components["headers"]["x-request-id"]
@@ -3495,7 +3578,9 @@ export interface operations {
           [name: string]: unknown
         }
         content: {
-          "application/json": components["schemas"]["OverloadedEncoded"]
+          "application/json":
+            | components["schemas"]["OverloadedEncoded"]
+            | components["schemas"]["StoreUnavailableEncoded"]
         }
       }
     }
@@ -3577,7 +3662,7 @@ export interface operations {
           "application/json": components["schemas"]["InternalErrorEncoded"]
         }
       }
-      /** @description Too many commands queued for this resource; see Retry-After */
+      /** @description Too many commands queued for this resource; see Retry-After | The event store did not answer in time; see Retry-After */
       503: {
         headers: {
           "x-request-id": components["headers"]["x-request-id"]
@@ -3586,7 +3671,9 @@ export interface operations {
           [name: string]: unknown
         }
         content: {
-          "application/json": components["schemas"]["OverloadedEncoded"]
+          "application/json":
+            | components["schemas"]["OverloadedEncoded"]
+            | components["schemas"]["StoreUnavailableEncoded"]
         }
       }
     }
@@ -3668,7 +3755,7 @@ export interface operations {
           "application/json": components["schemas"]["InternalErrorEncoded"]
         }
       }
-      /** @description Too many commands queued for this resource; see Retry-After */
+      /** @description Too many commands queued for this resource; see Retry-After | The event store did not answer in time; see Retry-After */
       503: {
         headers: {
           "x-request-id": components["headers"]["x-request-id"]
@@ -3677,7 +3764,9 @@ export interface operations {
           [name: string]: unknown
         }
         content: {
-          "application/json": components["schemas"]["OverloadedEncoded"]
+          "application/json":
+            | components["schemas"]["OverloadedEncoded"]
+            | components["schemas"]["StoreUnavailableEncoded"]
         }
       }
     }
@@ -3787,7 +3876,7 @@ export interface operations {
           "application/json": components["schemas"]["InternalErrorEncoded"]
         }
       }
-      /** @description Too many commands queued for this resource; see Retry-After */
+      /** @description Too many commands queued for this resource; see Retry-After | The event store did not answer in time; see Retry-After */
       503: {
         headers: {
           "x-request-id": components["headers"]["x-request-id"]
@@ -3796,7 +3885,9 @@ export interface operations {
           [name: string]: unknown
         }
         content: {
-          "application/json": components["schemas"]["OverloadedEncoded"]
+          "application/json":
+            | components["schemas"]["OverloadedEncoded"]
+            | components["schemas"]["StoreUnavailableEncoded"]
         }
       }
     }
@@ -3878,7 +3969,7 @@ export interface operations {
           "application/json": components["schemas"]["InternalErrorEncoded"]
         }
       }
-      /** @description Too many commands queued for this resource; see Retry-After */
+      /** @description Too many commands queued for this resource; see Retry-After | The event store did not answer in time; see Retry-After */
       503: {
         headers: {
           "x-request-id": components["headers"]["x-request-id"]
@@ -3887,7 +3978,9 @@ export interface operations {
           [name: string]: unknown
         }
         content: {
-          "application/json": components["schemas"]["OverloadedEncoded"]
+          "application/json":
+            | components["schemas"]["OverloadedEncoded"]
+            | components["schemas"]["StoreUnavailableEncoded"]
         }
       }
     }
@@ -3995,7 +4088,7 @@ export interface operations {
           "application/json": components["schemas"]["InternalErrorEncoded"]
         }
       }
-      /** @description Too many commands queued for this resource; see Retry-After */
+      /** @description Too many commands queued for this resource; see Retry-After | The event store did not answer in time; see Retry-After */
       503: {
         headers: {
           "x-request-id": components["headers"]["x-request-id"]
@@ -4004,7 +4097,9 @@ export interface operations {
           [name: string]: unknown
         }
         content: {
-          "application/json": components["schemas"]["OverloadedEncoded"]
+          "application/json":
+            | components["schemas"]["OverloadedEncoded"]
+            | components["schemas"]["StoreUnavailableEncoded"]
         }
       }
     }
@@ -4089,7 +4184,7 @@ export interface operations {
           "application/json": components["schemas"]["InternalErrorEncoded"]
         }
       }
-      /** @description Too many commands queued for this resource; see Retry-After */
+      /** @description Too many commands queued for this resource; see Retry-After | The event store did not answer in time; see Retry-After */
       503: {
         headers: {
           "x-request-id": components["headers"]["x-request-id"]
@@ -4098,7 +4193,9 @@ export interface operations {
           [name: string]: unknown
         }
         content: {
-          "application/json": components["schemas"]["OverloadedEncoded"]
+          "application/json":
+            | components["schemas"]["OverloadedEncoded"]
+            | components["schemas"]["StoreUnavailableEncoded"]
         }
       }
     }
@@ -4255,7 +4352,7 @@ export interface operations {
           "application/json": components["schemas"]["InternalErrorEncoded"]
         }
       }
-      /** @description Too many commands queued for this resource; see Retry-After */
+      /** @description Too many commands queued for this resource; see Retry-After | The event store did not answer in time; see Retry-After */
       503: {
         headers: {
           "x-request-id": components["headers"]["x-request-id"]
@@ -4264,7 +4361,9 @@ export interface operations {
           [name: string]: unknown
         }
         content: {
-          "application/json": components["schemas"]["OverloadedEncoded"]
+          "application/json":
+            | components["schemas"]["OverloadedEncoded"]
+            | components["schemas"]["StoreUnavailableEncoded"]
         }
       }
     }
@@ -4411,7 +4510,7 @@ export interface operations {
           "application/json": components["schemas"]["InternalErrorEncoded"]
         }
       }
-      /** @description Too many commands queued for this resource; see Retry-After */
+      /** @description Too many commands queued for this resource; see Retry-After | The event store did not answer in time; see Retry-After */
       503: {
         headers: {
           "x-request-id": components["headers"]["x-request-id"]
@@ -4420,7 +4519,9 @@ export interface operations {
           [name: string]: unknown
         }
         content: {
-          "application/json": components["schemas"]["OverloadedEncoded"]
+          "application/json":
+            | components["schemas"]["OverloadedEncoded"]
+            | components["schemas"]["StoreUnavailableEncoded"]
         }
       }
     }
@@ -4531,7 +4632,7 @@ export interface operations {
           "application/json": components["schemas"]["InternalErrorEncoded"]
         }
       }
-      /** @description Too many commands queued for this resource; see Retry-After */
+      /** @description Too many commands queued for this resource; see Retry-After | The event store did not answer in time; see Retry-After */
       503: {
         headers: {
           "x-request-id": components["headers"]["x-request-id"]
@@ -4540,7 +4641,9 @@ export interface operations {
           [name: string]: unknown
         }
         content: {
-          "application/json": components["schemas"]["OverloadedEncoded"]
+          "application/json":
+            | components["schemas"]["OverloadedEncoded"]
+            | components["schemas"]["StoreUnavailableEncoded"]
         }
       }
     }
@@ -4660,7 +4763,7 @@ export interface operations {
           "application/json": components["schemas"]["InternalErrorEncoded"]
         }
       }
-      /** @description Too many commands queued for this resource; see Retry-After */
+      /** @description Too many commands queued for this resource; see Retry-After | The event store did not answer in time; see Retry-After */
       503: {
         headers: {
           "x-request-id": components["headers"]["x-request-id"]
@@ -4669,7 +4772,9 @@ export interface operations {
           [name: string]: unknown
         }
         content: {
-          "application/json": components["schemas"]["OverloadedEncoded"]
+          "application/json":
+            | components["schemas"]["OverloadedEncoded"]
+            | components["schemas"]["StoreUnavailableEncoded"]
         }
       }
     }
@@ -4803,7 +4908,7 @@ export interface operations {
           "application/json": components["schemas"]["ChainRunFailedEncoded"]
         }
       }
-      /** @description Too many commands queued for this resource; see Retry-After */
+      /** @description Too many commands queued for this resource; see Retry-After | The event store did not answer in time; see Retry-After */
       503: {
         headers: {
           "x-request-id": components["headers"]["x-request-id"]
@@ -4812,7 +4917,9 @@ export interface operations {
           [name: string]: unknown
         }
         content: {
-          "application/json": components["schemas"]["OverloadedEncoded"]
+          "application/json":
+            | components["schemas"]["OverloadedEncoded"]
+            | components["schemas"]["StoreUnavailableEncoded"]
         }
       }
     }
@@ -4940,7 +5047,7 @@ export interface operations {
           "application/json": components["schemas"]["ChainRunFailedEncoded"]
         }
       }
-      /** @description Too many commands queued for this resource; see Retry-After */
+      /** @description Too many commands queued for this resource; see Retry-After | The event store did not answer in time; see Retry-After */
       503: {
         headers: {
           "x-request-id": components["headers"]["x-request-id"]
@@ -4949,7 +5056,9 @@ export interface operations {
           [name: string]: unknown
         }
         content: {
-          "application/json": components["schemas"]["OverloadedEncoded"]
+          "application/json":
+            | components["schemas"]["OverloadedEncoded"]
+            | components["schemas"]["StoreUnavailableEncoded"]
         }
       }
     }
@@ -5085,7 +5194,7 @@ export interface operations {
           "application/json": components["schemas"]["ChainRunFailedEncoded"]
         }
       }
-      /** @description Too many commands queued for this resource; see Retry-After */
+      /** @description Too many commands queued for this resource; see Retry-After | The event store did not answer in time; see Retry-After */
       503: {
         headers: {
           "x-request-id": components["headers"]["x-request-id"]
@@ -5094,7 +5203,9 @@ export interface operations {
           [name: string]: unknown
         }
         content: {
-          "application/json": components["schemas"]["OverloadedEncoded"]
+          "application/json":
+            | components["schemas"]["OverloadedEncoded"]
+            | components["schemas"]["StoreUnavailableEncoded"]
         }
       }
     }
@@ -5220,7 +5331,7 @@ export interface operations {
           "application/json": components["schemas"]["ChainRunFailedEncoded"]
         }
       }
-      /** @description Too many commands queued for this resource; see Retry-After */
+      /** @description Too many commands queued for this resource; see Retry-After | The event store did not answer in time; see Retry-After */
       503: {
         headers: {
           "x-request-id": components["headers"]["x-request-id"]
@@ -5229,7 +5340,9 @@ export interface operations {
           [name: string]: unknown
         }
         content: {
-          "application/json": components["schemas"]["OverloadedEncoded"]
+          "application/json":
+            | components["schemas"]["OverloadedEncoded"]
+            | components["schemas"]["StoreUnavailableEncoded"]
         }
       }
     }
@@ -5313,7 +5426,7 @@ export interface operations {
           "application/json": components["schemas"]["InternalErrorEncoded"]
         }
       }
-      /** @description Too many commands queued for this resource; see Retry-After */
+      /** @description Too many commands queued for this resource; see Retry-After | The event store did not answer in time; see Retry-After */
       503: {
         headers: {
           "x-request-id": components["headers"]["x-request-id"]
@@ -5322,7 +5435,9 @@ export interface operations {
           [name: string]: unknown
         }
         content: {
-          "application/json": components["schemas"]["OverloadedEncoded"]
+          "application/json":
+            | components["schemas"]["OverloadedEncoded"]
+            | components["schemas"]["StoreUnavailableEncoded"]
         }
       }
     }
@@ -5404,7 +5519,7 @@ export interface operations {
           "application/json": components["schemas"]["InternalErrorEncoded"]
         }
       }
-      /** @description Too many commands queued for this resource; see Retry-After */
+      /** @description Too many commands queued for this resource; see Retry-After | The event store did not answer in time; see Retry-After */
       503: {
         headers: {
           "x-request-id": components["headers"]["x-request-id"]
@@ -5413,7 +5528,9 @@ export interface operations {
           [name: string]: unknown
         }
         content: {
-          "application/json": components["schemas"]["OverloadedEncoded"]
+          "application/json":
+            | components["schemas"]["OverloadedEncoded"]
+            | components["schemas"]["StoreUnavailableEncoded"]
         }
       }
     }
@@ -5495,7 +5612,7 @@ export interface operations {
           "application/json": components["schemas"]["InternalErrorEncoded"]
         }
       }
-      /** @description Too many commands queued for this resource; see Retry-After */
+      /** @description Too many commands queued for this resource; see Retry-After | The event store did not answer in time; see Retry-After */
       503: {
         headers: {
           "x-request-id": components["headers"]["x-request-id"]
@@ -5504,7 +5621,9 @@ export interface operations {
           [name: string]: unknown
         }
         content: {
-          "application/json": components["schemas"]["OverloadedEncoded"]
+          "application/json":
+            | components["schemas"]["OverloadedEncoded"]
+            | components["schemas"]["StoreUnavailableEncoded"]
         }
       }
     }
@@ -5586,7 +5705,7 @@ export interface operations {
           "application/json": components["schemas"]["InternalErrorEncoded"]
         }
       }
-      /** @description Too many commands queued for this resource; see Retry-After */
+      /** @description Too many commands queued for this resource; see Retry-After | The event store did not answer in time; see Retry-After */
       503: {
         headers: {
           "x-request-id": components["headers"]["x-request-id"]
@@ -5595,7 +5714,9 @@ export interface operations {
           [name: string]: unknown
         }
         content: {
-          "application/json": components["schemas"]["OverloadedEncoded"]
+          "application/json":
+            | components["schemas"]["OverloadedEncoded"]
+            | components["schemas"]["StoreUnavailableEncoded"]
         }
       }
     }
@@ -5666,6 +5787,18 @@ export interface operations {
           "application/json": components["schemas"]["InternalErrorEncoded"]
         }
       }
+      /** @description The event store did not answer in time; see Retry-After */
+      503: {
+        headers: {
+          "x-request-id": components["headers"]["x-request-id"]
+          "x-instance-id": components["headers"]["x-instance-id"]
+          "Retry-After": components["headers"]["Retry-After"]
+          [name: string]: unknown
+        }
+        content: {
+          "application/json": components["schemas"]["StoreUnavailableEncoded"]
+        }
+      }
     }
   }
   "orchestratorStatus.statusV1": {
@@ -5732,6 +5865,18 @@ export interface operations {
         }
         content: {
           "application/json": components["schemas"]["InternalErrorEncoded"]
+        }
+      }
+      /** @description The event store did not answer in time; see Retry-After */
+      503: {
+        headers: {
+          "x-request-id": components["headers"]["x-request-id"]
+          "x-instance-id": components["headers"]["x-instance-id"]
+          "Retry-After": components["headers"]["Retry-After"]
+          [name: string]: unknown
+        }
+        content: {
+          "application/json": components["schemas"]["StoreUnavailableEncoded"]
         }
       }
     }

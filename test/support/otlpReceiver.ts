@@ -10,6 +10,8 @@ export interface ReceivedSpan {
   readonly kind: number
   readonly attributes: Record<string, unknown>
   readonly resource: Record<string, unknown>
+  /** OTLP's status code: 0 unset, 1 OK, 2 error (an absent status is unset). */
+  readonly statusCode: number
 }
 
 interface AnyValue {
@@ -33,6 +35,7 @@ interface ExportRequest {
         readonly name: string
         readonly kind: number
         readonly attributes?: ReadonlyArray<KeyValue>
+        readonly status?: { readonly code?: number }
       }>
     }>
   }>
@@ -79,7 +82,8 @@ export const startOtlpReceiver = async (): Promise<OtlpReceiver> => {
               name: span.name,
               kind: span.kind,
               attributes: toRecord(span.attributes),
-              resource
+              resource,
+              statusCode: span.status?.code ?? 0
             })
           }
         }

@@ -1,5 +1,5 @@
 import { Config, Context, Effect, Layer, Option, Ref } from "effect"
-import { AppConfig, literalSetting } from "../../layers/AppConfig.ts"
+import { AppConfig, literalSetting, readSetting } from "../../layers/AppConfig.ts"
 
 export interface WorkerStatus {
   /** `embedded`: this process runs the background jobs itself; `external`: a worker process does. */
@@ -35,9 +35,8 @@ export const makeWorkerStateLayer = (mode: WorkerStatus["mode"]) =>
  */
 export const backgroundJobsInServer = Effect.gen(function* () {
   const config = yield* AppConfig
-  const setting = yield* Config.option(literalSetting("BACKGROUND_JOBS", ["embedded", "worker"])).pipe(
-    Effect.orDie
-  )
+  // A bad value stops start-up with the one-line message every setting has, not a defect's trace.
+  const setting = yield* readSetting(Config.option(literalSetting("BACKGROUND_JOBS", ["embedded", "worker"])))
   return Option.match(setting, {
     onNone: () => config.mode === "embedded",
     onSome: (value) => value === "embedded"
