@@ -95,7 +95,10 @@ describe("bench/support/readmodelStore.ts", () => {
       Effect.gen(function* () {
         const index = yield* TaskReadModel
         const planner = yield* makePlanner
-        return [(yield* index.page(UserId.make(KNOWN), { limit: 1000, offset: 0 })).items, yield* planner.actions(KNOWN)] as const
+        return [
+          (yield* index.page(UserId.make(KNOWN), { limit: 1000, offset: 0 })).items,
+          yield* planner.actions(KNOWN)
+        ] as const
       })
     )
     expect(tasks.length).toBe(generated.knownUser.tasks)
@@ -115,7 +118,9 @@ describe("bench/support/readmodelStore.ts", () => {
     } finally {
       db.close()
     }
-    const checkpoint = await run(Effect.flatMap(EventStore, (store) => store.loadSnapshot(LEGACY_CHECKPOINT_STREAM)))
+    const checkpoint = await run(
+      Effect.flatMap(EventStore, (store) => store.loadSnapshot(LEGACY_CHECKPOINT_STREAM))
+    )
     expect(Option.getOrThrow(checkpoint).state).toEqual({ position: generated.head })
   })
 })

@@ -321,7 +321,11 @@ export const generateStore = (options: GenerateOptions): Promise<GeneratedStore>
         }
         // A server that ran over this history would have moved the block-credit checkpoint to the head
         // (it runs every 2 s): a restart resumes there, it does not pay every block again.
-        yield* store.saveSnapshot({ streamId: LEGACY_CHECKPOINT_STREAM, version: head, state: { position: head } })
+        yield* store.saveSnapshot({
+          streamId: LEGACY_CHECKPOINT_STREAM,
+          version: head,
+          state: { position: head }
+        })
         return {
           events: written,
           users,

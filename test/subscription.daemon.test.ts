@@ -1,0 +1,78 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Deferred, Effect, Layer } from "effect"
+import { randomUUID } from "node:crypto"
+import { makeSubscription } from "../src/eventsourcing/Subscription.ts"
+import { runInBackground } from "../src/eventsourcing/SubscriptionDaemon.ts"
+import { AppConfigTest } from "../src/layers/AppConfig.ts"
+import { EventStore } from "../src/layers/EventStore.ts"
+import { EventStoreSqliteMemory } from "../src/layers/EventStoreSqlite.ts"
+import { Health } from "../src/layers/Health.ts"
+import { Metrics } from "../src/layers/Metrics.ts"
+
+const TestLayer = Layer.mergeAll(EventStoreSqliteMemory, Metrics.layer, Health.layer).pipe(
+  Layer.provideMerge(AppConfigTest())
+)
+
+const appendOne = Effect.flatMap(EventStore, (store) =>
+  store.append(`thing-${randomUUID()}`, "noStream", [
+    { eventId: randomUUID(), type: "Thing", data: {}, metadata: { timestamp: new Date().toISOString() } }
+  ])
+)
+
+const componentOf = (name: string) =>
+  Effect.map(
+    Effect.flatMap(Health, (health) => health.report),
+    (report) => report.components[name]
+  )
+
+describe("a subscription in the background", () => {
+  it.layer(TestLayer)("on an in-memory store", (it) => {
+    it.effect(
+      "keeps the instance unready until its first catch-up reached the head, then reports its lag",
+      () =>
+        Effect.gen(function* () {
+          yield* Effect.forEach([1, 2, 3], () => appendOne)
+          const gate = yield* Deferred.make<void>()
+          let pages = 0
+          const subscription = yield* makeSubscription({
+            name: `gated-${randomUUID().slice(0, 8)}`,
+            version: 1,
+            tables: [],
+            handle: () =>
+              Effect.andThen(Deferred.await(gate), () => {
+                pages++
+                return Effect.succeed([])
+              })
+          })
+          yield* Effect.scoped(
+            Effect.gen(function* () {
+              yield* runInBackground(subscription, { interval: "20 millis" })
+              const during = yield* componentOf(`subscription:${subscription.name}`)
+              expect(during).toMatchObject({
+                status: "unhealthy",
+                critical: true,
+                details: { lag_events: 3 }
+              })
+              expect((yield* Effect.flatMap(Health, (h) => h.report)).status).toBe("unhealthy")
+              yield* Deferred.succeed(gate, undefined)
+              for (let i = 0; i < 200; i++) {
+                if ((yield* componentOf(`subscription:${subscription.name}`))?.status === "healthy") break
+                yield* Effect.yieldNow
+              }
+              const after = yield* componentOf(`subscription:${subscription.name}`)
+              expect(after).toMatchObject({ status: "healthy", details: { lag_events: 0 } })
+              expect(pages).toBe(1)
+              const metrics = yield* Metrics
+              const text = yield* Effect.promise(() => metrics.registry.metrics())
+              expect(text).toContain(
+                `focusforge_subscription_lag_events{subscription="${subscription.name}"} 0`
+              )
+              expect(text).toContain(
+                `focusforge_subscription_events_total{subscription="${subscription.name}"} 3`
+              )
+            })
+          )
+        })
+    )
+  })
+})
