@@ -20,6 +20,8 @@ export interface SubscriptionSpec<E, R> {
   readonly version: number
   /** The read-model tables it alone writes: emptied when it rebuilds. */
   readonly tables: ReadonlyArray<ReadModelTable>
+  /** The stream-id prefixes whose events it folds (every stream when omitted). */
+  readonly streams?: ReadonlyArray<string>
   /**
    * Folds one page of the log, in position order, into the row writes to commit with the checkpoint.
    * It may read its own tables (what it reads is at the checkpoint the commit then requires).
@@ -87,25 +89,40 @@ export const makeSubscription = <E, R>(spec: SubscriptionSpec<E, R>) =>
       return Option.match(stored, { onNone: () => 0, onSome: (c) => c.position })
     })
 
-    /** Folds and commits the next page; its outcome, or `undefined` when there was nothing to fold. */
+    /**
+     * Folds and commits the next page: how many events it folded, or `undefined` when the checkpoint
+     * was at the head already. The head is read before the page: every event up to it is committed, so
+     * a page that is not full covers the log up to there, and the checkpoint moves past the events of
+     * other streams too (a subscription of rare events does not rescan the log's tail on each call).
+     */
     const step: Effect.Effect<number | undefined, EventStoreError | E> = Effect.gen(function* () {
       for (let race = 0; ; race++) {
         const from = yield* checkpoint
         known = Math.max(known, from)
+        const head = yield* store.head
         const page = yield* Stream.runCollect(
-          store.readAll({ fromPosition: from + 1 }).pipe(Stream.take(READ_PAGE_SIZE))
+          store
+            .readAll({
+              fromPosition: from + 1,
+              ...(spec.streams === undefined ? {} : { streamPrefixes: spec.streams })
+            })
+            .pipe(Stream.take(READ_PAGE_SIZE))
         )
         const last = page[page.length - 1]
-        if (last === undefined) return undefined
-        const writes = yield* handle(page)
-        const committed = yield* readModels.commit(spec.name, spec.version, from, last.position, writes).pipe(
+        const to =
+          page.length === READ_PAGE_SIZE && last !== undefined
+            ? last.position
+            : Math.max(head, last?.position ?? from)
+        if (to <= from) return undefined
+        const writes = page.length === 0 ? [] : yield* handle(page)
+        const committed = yield* readModels.commit(spec.name, spec.version, from, to, writes).pipe(
           Effect.as(true),
           Effect.catchTag("CheckpointMoved", (moved: CheckpointMoved) =>
             race < MAX_RACES ? Effect.succeed(false) : Effect.die(moved)
           )
         )
         if (committed) {
-          known = Math.max(known, last.position)
+          known = Math.max(known, to)
           return page.length
         }
       }

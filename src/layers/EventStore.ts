@@ -89,6 +89,11 @@ export interface ReadOptions {
 export interface ReadAllOptions {
   /** First global position to return (inclusive); 1 when omitted. A checkpoint `p` resumes at `p + 1`. */
   readonly fromPosition?: number
+  /**
+   * Only events of streams whose id starts with one of these (all streams when omitted): what a
+   * subscription folds, filtered by the database, so the rest of the log is never decoded.
+   */
+  readonly streamPrefixes?: ReadonlyArray<string>
 }
 
 export interface EventStoreShape {

@@ -620,7 +620,15 @@ export const makeMongoEventStore = (client: MongoClient, db: Db, options: MongoS
           Math.max(1, options?.fromPosition ?? 1),
           (fromPosition) =>
             committedEvents
-              .find({ position: { $gte: fromPosition } }, limit)
+              .find(
+                options?.streamPrefixes === undefined
+                  ? { position: { $gte: fromPosition } }
+                  : {
+                      position: { $gte: fromPosition },
+                      streamId: { $regex: prefixPattern(options.streamPrefixes) }
+                    },
+                limit
+              )
               .sort({ position: 1 })
               .limit(READ_PAGE_SIZE)
               .toArray(),
@@ -647,6 +655,12 @@ export const makeMongoEventStore = (client: MongoClient, db: Db, options: MongoS
   })
 
 class ReusedEventId extends Error {}
+
+/** An anchored pattern matching stream ids that start with one of `prefixes` (none matches nothing). */
+export const prefixPattern = (prefixes: ReadonlyArray<string>): RegExp =>
+  prefixes.length === 0
+    ? /(?!)/
+    : new RegExp(`^(?:${prefixes.map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("|")})`)
 
 const reusedError = (batch: ReadonlyArray<NewEvent>) =>
   new EventStoreError({

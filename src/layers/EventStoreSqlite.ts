@@ -18,7 +18,7 @@ import {
 } from "./EventStore.ts"
 import { logReleased } from "./Logging.ts"
 import { makeSqliteReadModels, READ_MODEL_SCHEMA } from "./ReadModelStoreSqlite.ts"
-import { query } from "./sqliteQuery.ts"
+import { type Query, query } from "./sqliteQuery.ts"
 
 /*
  * Why `node:sqlite` (`DatabaseSync`) directly rather than an `@effect/sql` client:
@@ -249,6 +249,28 @@ export const makeSqliteEventStore = (options: SqliteEventStoreOptions) =>
       db,
       `SELECT ${COLUMNS} FROM events WHERE position >= ? ORDER BY position LIMIT ${READ_PAGE_SIZE}`
     )
+    /**
+     * `readAll` of some streams: prepared once per list of prefixes. The prefixes are written into the
+     * SQL as quoted literals (`substr` compares bytes exactly, unlike `LIKE`), since they come from code.
+     */
+    const selectAllByPrefixes = new Map<string, Query<[number], EventRow>>()
+    const selectAllOf = (prefixes: ReadonlyArray<string>): Query<[number], EventRow> => {
+      const key = JSON.stringify(prefixes)
+      let select = selectAllByPrefixes.get(key)
+      if (select === undefined) {
+        const literal = (text: string) => `'${text.replaceAll("'", "''")}'`
+        const matches =
+          prefixes.length === 0
+            ? "0"
+            : prefixes.map((p) => `substr(stream_id, 1, ${p.length}) = ${literal(p)}`).join(" OR ")
+        select = query<[number], EventRow>(
+          db,
+          `SELECT ${COLUMNS} FROM events WHERE position >= ? AND (${matches}) ORDER BY position LIMIT ${READ_PAGE_SIZE}`
+        )
+        selectAllByPrefixes.set(key, select)
+      }
+      return select
+    }
     const insertEvent = query<[string, number, string, string, string, string]>(
       db,
       "INSERT INTO events (stream_id, version, event_id, type, data, metadata) VALUES (?, ?, ?, ?, ?, ?)"
@@ -483,13 +505,16 @@ export const makeSqliteEventStore = (options: SqliteEventStoreOptions) =>
           try: () => selectStream.all(streamId, Math.max(1, fromVersion)).map(toStored),
           catch: (cause) => new EventStoreError({ operation: "read", message: describe(cause) })
         }),
-      readAll: (readOptions) =>
-        paged(
+      readAll: (readOptions) => {
+        const prefixes = readOptions?.streamPrefixes
+        const select = prefixes === undefined ? selectAll : selectAllOf(prefixes)
+        return paged(
           "readAll",
           Math.max(1, readOptions?.fromPosition ?? 1),
-          (fromPosition) => selectAll.all(fromPosition),
+          (fromPosition) => select.all(fromPosition),
           (last) => last.position + 1
-        ),
+        )
+      },
       saveSnapshot: (snapshot) =>
         Effect.try({
           try: () => {

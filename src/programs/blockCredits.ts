@@ -1,6 +1,6 @@
 import { Context, Duration, Effect, Layer, Option, Schema } from "effect"
 import { TaskEvent } from "../domain/task.ts"
-import { creditFor } from "../domain/wallet.ts"
+import { creditFor, WalletDecider } from "../domain/wallet.ts"
 import { ReadModelStore } from "../eventsourcing/ReadModelStore.ts"
 import { makeSubscription } from "../eventsourcing/Subscription.ts"
 import { runInBackground } from "../eventsourcing/SubscriptionDaemon.ts"
@@ -87,7 +87,14 @@ export class BlockCredits extends Context.Service<BlockCredits>()("BlockCredits"
       }
     }
 
-    const subscription = yield* makeSubscription({ name: SUBSCRIPTION, version: VERSION, tables: [], handle })
+    const subscription = yield* makeSubscription({
+      name: SUBSCRIPTION,
+      version: VERSION,
+      tables: [],
+      // Completions, and the wallets' payments that make a second credit unnecessary.
+      streams: [TASK_STREAM_PREFIX, `${WalletDecider.type}-`],
+      handle
+    })
 
     /** Folds the log up to its head now (the background loop runs the subscription itself). */
     const runOnce: Effect.Effect<CreditRun> = Effect.suspend(() => {

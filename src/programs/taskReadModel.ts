@@ -132,6 +132,7 @@ export class TaskReadModel extends Context.Service<TaskReadModel>()("TaskReadMod
       name: "tasks",
       version: 1,
       tables: ["tasks"],
+      streams: [TASK_STREAM_PREFIX],
       handle: foldPage(readModels)
     })
 

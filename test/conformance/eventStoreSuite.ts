@@ -261,6 +261,32 @@ export const eventStoreSuite = (name: string, store: Layer.Layer<EventStore, unk
       })
     )
 
+    it.effect("readAll of some stream prefixes answers exactly their events, in order, across pages", () =>
+      Effect.gen(function* () {
+        const store = yield* EventStore
+        const tag = randomUUID().slice(0, 8)
+        const checkpoint = yield* store.head
+        // A prefix with regex and SQL metacharacters, one that is the start of another, and noise.
+        const wanted = [`pfx.${tag}'(a)-`, `pfx.${tag}-b-`]
+        const streams = [...wanted.map((p) => `${p}1`), `pfx.${tag}-bb-1`, `pfxX${tag}-b-1`, `other-${tag}`]
+        for (let round = 0; round < 3; round++) {
+          for (const streamId of streams) yield* store.append(streamId, "any", batchOf(round === 1 ? 700 : 2))
+        }
+        const selected = yield* Stream.runCollect(
+          store.readAll({ fromPosition: checkpoint + 1, streamPrefixes: wanted })
+        )
+        const all = yield* Stream.runCollect(store.readAll({ fromPosition: checkpoint + 1 }))
+        const expected = all.filter((e) => wanted.some((p) => e.streamId.startsWith(p)))
+        expect(selected.map((e) => e.eventId)).toEqual(expected.map((e) => e.eventId))
+        expect(new Set(selected.map((e) => e.streamId))).toEqual(new Set(wanted.map((p) => `${p}1`)))
+        expect(selected.length).toBe(2 * (2 + 700 + 2))
+        expect(
+          yield* Stream.runCollect(store.readAll({ fromPosition: checkpoint + 1, streamPrefixes: [] }))
+        ).toEqual([])
+        expect(yield* store.head).toBe(all[all.length - 1]?.position)
+      })
+    )
+
     it.effect("readPage answers one page of the tail in version order, empty past the end", () =>
       Effect.gen(function* () {
         const store = yield* EventStore

@@ -189,6 +189,7 @@ export const makePlanner = Effect.gen(function* () {
     name: "planner",
     version: 1,
     tables: ["actions"],
+    streams: [STREAM_PREFIX],
     handle: foldPage(readModels)
   })
   const catchUp = Effect.mapError(subscription.catchUp, behindAsOverloaded)
