@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Layer } from "effect"
+import { TestClock } from "effect/testing"
 import { randomUUID } from "node:crypto"
 import { makeSubscription } from "../src/eventsourcing/Subscription.ts"
 import { runInBackground } from "../src/eventsourcing/SubscriptionDaemon.ts"
@@ -73,6 +74,37 @@ describe("a subscription in the background", () => {
             })
           )
         })
+    )
+
+    it.effect("a run that fails is retried with a pause that doubles each time (1 s, 2 s, 4 s, 8 s …)", () =>
+      Effect.gen(function* () {
+        yield* appendOne
+        let runs = 0
+        const subscription = yield* makeSubscription({
+          name: `failing-${randomUUID().slice(0, 8)}`,
+          version: 1,
+          tables: [],
+          handle: () =>
+            Effect.suspend(() => {
+              runs++
+              return Effect.fail(new Error("the read model's table is locked"))
+            })
+        })
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            yield* runInBackground(subscription, { interval: "1 second" })
+            yield* Effect.yieldNow
+            expect(runs).toBe(1)
+            // Failures in a row: pauses of 2 s, 4 s and 8 s, so runs at 0, 2, 6 and 14 s.
+            yield* TestClock.adjust("13 seconds")
+            expect(runs).toBe(3)
+            yield* TestClock.adjust("1 second")
+            expect(runs).toBe(4)
+            const component = yield* componentOf(`subscription:${subscription.name}`)
+            expect(component?.status).toBe("unhealthy")
+          })
+        )
+      })
     )
   })
 })

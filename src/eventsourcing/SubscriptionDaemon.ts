@@ -1,11 +1,14 @@
-import { type Duration, Effect } from "effect"
+import { Duration, Effect } from "effect"
 import { Health } from "../layers/Health.ts"
 import { Metrics } from "../layers/Metrics.ts"
 import type { Subscription } from "./Subscription.ts"
 
+/** The longest pause between two runs after repeated failures. */
+const MAX_BACKOFF = Duration.seconds(30)
+
 /**
  * Runs a subscription in the background for as long as the caller's scope lives: a run to the log's
- * head, then a pause of `interval`, forever; a failed run is logged and retried after the pause.
+ * head, then a pause of `interval`, forever; a failed run is logged and retried after a pause that doubles with each failure in a row.
  *
  * Until its first run has reached the head, the subscription's health check is unhealthy and critical,
  * so `/health/ready` keeps a new instance out of the load balancer while a read model is first built
@@ -21,6 +24,7 @@ export const runInBackground = <E>(
     metrics.subscriptions.known(subscription.name)
     let caughtUp = false
     let lastError: string | undefined
+    let failures = 0
 
     yield* health.register(
       `subscription:${subscription.name}`,
@@ -41,23 +45,32 @@ export const runInBackground = <E>(
         Effect.sync(() => {
           caughtUp = true
           lastError = undefined
+          failures = 0
           metrics.subscriptions.folded(subscription.name, run.folded)
         })
       ),
       Effect.andThen(subscription.lag),
       Effect.tap((lag) => Effect.sync(() => metrics.subscriptions.setLag(subscription.name, lag))),
       Effect.catch((error) => {
+        failures++
         lastError = error instanceof Error ? error.message : String(error)
         return Effect.logWarning("subscription run failed; retrying").pipe(
           Effect.annotateLogs({ subscription: subscription.name, error: lastError })
         )
       }),
       Effect.catchDefect((defect) => {
+        failures++
         lastError = String(defect)
         return Effect.logError("subscription run died; retrying").pipe(
           Effect.annotateLogs({ subscription: subscription.name, error: lastError })
         )
       })
     )
-    yield* Effect.forkScoped(Effect.forever(Effect.andThen(once, Effect.sleep(options.interval))))
+    // After failures the pause doubles, up to `MAX_BACKOFF`: a store that is down is not hammered.
+    const pause = Effect.suspend(() =>
+      Effect.sleep(
+        Duration.min(Duration.times(Duration.fromInputUnsafe(options.interval), 2 ** Math.min(failures, 10)), MAX_BACKOFF)
+      )
+    )
+    yield* Effect.forkScoped(Effect.forever(Effect.andThen(once, pause)))
   })
