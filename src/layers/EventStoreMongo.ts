@@ -1,14 +1,11 @@
-import { Context, Duration, Effect, Layer, Option, Stream } from "effect"
+import { Context, Effect, Layer, Option, Stream } from "effect"
 import {
   type ClientSession,
   type Collection,
   type Db,
   type IndexDescription,
   type MongoClient,
-  MongoError,
-  MongoServerError,
-  type TransactionOptions,
-  WriteConcern
+  MongoServerError
 } from "mongodb"
 import { ReadModelStore } from "../eventsourcing/ReadModelStore.ts"
 import { Database } from "./Database.ts"
@@ -27,7 +24,27 @@ import {
   VersionConflict
 } from "./EventStore.ts"
 import { logReleased } from "./Logging.ts"
+import {
+  appendTransactionOptions,
+  callWithin,
+  codeOf,
+  isTimeout,
+  type MongoStoreOptions,
+  runTransaction,
+  toStoreError
+} from "./mongoBounds.ts"
 import { makeMongoReadModels } from "./ReadModelStoreMongo.ts"
+
+// The bounds live in mongoBounds.ts (shared with the read models); callers and tests keep this path.
+export {
+  appendTransactionOptions,
+  callWithin,
+  DeadlineExceeded,
+  isTimeout,
+  type MongoStoreOptions,
+  runTransaction,
+  toStoreError
+} from "./mongoBounds.ts"
 
 /*
  * Collections (all in MONGODB_DB):
@@ -51,7 +68,8 @@ import { makeMongoReadModels } from "./ReadModelStoreMongo.ts"
  * the conformance run (test/conformance/mongo.test.ts) has always been skipped; only the server-free
  * parts (test/eventstoreMongo.test.ts) have run. Run it with MONGODB_URI before trusting this file.
  *
- * Bounds: every call is bounded by MONGODB_OPERATION_TIMEOUT_MS (default 5 s): `maxTimeMS` on reads and
+ * Bounds (src/layers/mongoBounds.ts, shared with the read models): every call is bounded by
+ * MONGODB_OPERATION_TIMEOUT_MS (default 5 s): `maxTimeMS` on reads and
  * commands, `wtimeoutMS` on the majority write concern, `maxCommitTimeMS` on commits, a client-side
  * deadline on the caller's wait (`callWithin`), and our own transaction loop (`runTransaction`) in
  * place of `withTransaction`'s 120 s retry budget. Running out of time is an `EventStoreError` with
@@ -148,9 +166,6 @@ export const fromDocument = (doc: EventDocument): StoredEvent => ({
 /** Which unique index a duplicate-key error (E11000) hit. */
 export type DuplicateKey = "stream-head" | "stream-version" | "event-id" | "snapshot" | "other"
 
-const codeOf = (error: unknown): unknown =>
-  typeof error === "object" && error !== null && "code" in error ? error.code : undefined
-
 const keyPatternOf = (error: unknown): ReadonlyArray<string> | undefined => {
   if (typeof error !== "object" || error === null || !("keyPattern" in error)) return undefined
   const pattern = error.keyPattern
@@ -195,9 +210,6 @@ class StreamHeadMismatch extends Error {}
 /** Thrown inside the transaction callback when an event id of the batch is already stored. */
 class DuplicateEventId extends Error {}
 
-/** The caller's wait on a driver call ran past the bound (the server-side limits did not answer first). */
-export class DeadlineExceeded extends Error {}
-
 /**
  * How a failed append transaction surfaces: a lost race on the stream is a `VersionConflict`, a
  * duplicate event id may be a concurrent retry of the same batch (the caller checks), a timeout is a
@@ -210,141 +222,6 @@ export const classifyAppendFailure = (
   if (error instanceof DuplicateEventId) return "duplicate-event-id"
   if (isTimeout(error)) return "timeout"
   return { message: error instanceof Error ? error.message : String(error) }
-}
-
-/**
- * Server answers that mean "out of time", not "refused": MaxTimeMSExpired (50, `maxTimeMS` and
- * `maxCommitTimeMS`), WriteConcernTimeout (64, `wtimeoutMS`: the majority did not acknowledge in
- * time), ExceededTimeLimit (262); and the driver's own: no usable server within
- * `serverSelectionTimeoutMS` (no primary during an election), a socket timeout.
- */
-const TIMEOUT_CODES: ReadonlySet<unknown> = new Set([50, 64, 262])
-const TIMEOUT_ERRORS: ReadonlySet<string> = new Set([
-  "MongoServerSelectionError",
-  "MongoNetworkTimeoutError",
-  "MongoOperationTimeoutError",
-  "MongoWaitQueueTimeoutError"
-])
-
-export const isTimeout = (error: unknown): boolean =>
-  error instanceof DeadlineExceeded ||
-  TIMEOUT_CODES.has(codeOf(error)) ||
-  (error instanceof Error && TIMEOUT_ERRORS.has(error.name)) ||
-  // A write concern timeout on a command that otherwise succeeded (`commitTransaction`).
-  (typeof error === "object" &&
-    error !== null &&
-    "writeConcernError" in error &&
-    TIMEOUT_CODES.has(codeOf(error.writeConcernError)))
-
-/**
- * One driver call, the caller's wait bounded by `timeoutMs`. The installed driver (7.x) documents
- * `timeoutMS` as having no effect (node_modules/mongodb/src/mongo_client.ts: "`timeoutMS` has no effect
- * and will be removed in a future release"; `withTransaction` ignores it too), so the bound is ours:
- * the server stops its own work at `maxTimeMS`/`maxCommitTimeMS`/`wtimeoutMS`, and this deadline
- * covers what the server cannot (a partition, a hung socket, a pool with no free connection). The
- * interrupted promise is not cancelled: the signal stops our transaction loop from starting another
- * attempt, and the server-side limits end the call in flight. The driver's experimental `signal` option
- * is not passed: aborting mid-read closes the socket, which under an outage would empty the pool.
- */
-export const callWithin = <A>(
-  timeoutMs: number,
-  run: (signal: AbortSignal) => Promise<A>
-): Effect.Effect<A, unknown> =>
-  Effect.tryPromise({ try: (signal) => run(signal), catch: (error) => error }).pipe(
-    Effect.timeoutOrElse({
-      duration: Duration.millis(timeoutMs),
-      orElse: () => Effect.fail(new DeadlineExceeded(`no answer within ${timeoutMs} ms`))
-    })
-  )
-
-/** A driver failure as the port's typed error; a timeout is marked retryable (HTTP 503). */
-export const toStoreError =
-  (operation: string, timeoutMs: number) =>
-  (error: unknown): EventStoreError =>
-    isTimeout(error)
-      ? new EventStoreError({
-          operation,
-          reason: "timeout",
-          message: `MongoDB did not answer within ${timeoutMs} ms (MONGODB_OPERATION_TIMEOUT_MS): ${describe(error)}`
-        })
-      : new EventStoreError({ operation, message: describe(error) })
-
-const hasLabel = (error: unknown, label: string): boolean =>
-  error instanceof MongoError && error.hasErrorLabel(label)
-
-/**
- * `session.withTransaction` without its 120 s retry budget: the same retry rules (a transient
- * transaction error re-runs the body, an unknown commit result re-sends the commit) but no attempt
- * starts once `signal` is aborted (the caller's deadline passed) or `deadlineAt` is reached. The
- * driver's loop cannot be told a shorter budget (its `timeoutMS` is a no-op), and under contention on
- * the counter document it would keep retrying long after the caller gave up.
- */
-export const runTransaction = async <A>(
-  session: ClientSession,
-  options: {
-    readonly signal: AbortSignal
-    readonly deadlineAt: number
-    readonly transaction: TransactionOptions
-  },
-  body: () => Promise<A>
-): Promise<A> => {
-  const expired = () => options.signal.aborted || Date.now() >= options.deadlineAt
-  for (let attempt = 0; ; attempt++) {
-    if (attempt > 0) {
-      // The driver's backoff: 5 ms growing by 1.5 up to 500 ms, jittered, so retries spread out.
-      const backoff = Math.random() * Math.min(5 * 1.5 ** attempt, 500)
-      if (Date.now() + backoff >= options.deadlineAt || options.signal.aborted)
-        throw outOfTime(attempt, undefined)
-      await new Promise((resolve) => setTimeout(resolve, backoff))
-    }
-    session.startTransaction(options.transaction)
-    let result: A
-    try {
-      result = await body()
-    } catch (error) {
-      if (session.inTransaction()) await session.abortTransaction().catch(() => undefined)
-      if (!hasLabel(error, "TransientTransactionError")) throw error
-      // Retryable, but out of time: a timeout (503), not the conflict that happened to come last.
-      if (expired()) throw outOfTime(attempt, error)
-      continue
-    }
-    for (;;) {
-      try {
-        await session.commitTransaction()
-        return result
-      } catch (error) {
-        const unknownResult = hasLabel(error, "UnknownTransactionCommitResult") && codeOf(error) !== 50 // 50: maxCommitTimeMS
-        const transient = hasLabel(error, "TransientTransactionError")
-        if (!unknownResult && !transient) throw error
-        if (expired()) throw outOfTime(attempt, error)
-        if (unknownResult) continue
-        break
-      }
-    }
-  }
-}
-
-const outOfTime = (attempt: number, last: unknown) =>
-  new DeadlineExceeded(
-    `transaction still retrying at its deadline after ${attempt + 1} attempt(s)${last === undefined ? "" : `: ${describe(last)}`}`,
-    { cause: last }
-  )
-
-const describe = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause))
-
-/**
- * Snapshot reads (the stream head and the counter as of one point), majority commit acknowledged
- * within the bound (`wtimeoutMS`), the commit itself bounded by `maxCommitTimeMS`.
- */
-export const appendTransactionOptions = (timeoutMs: number): TransactionOptions => ({
-  readConcern: { level: "snapshot" },
-  writeConcern: new WriteConcern("majority", timeoutMs),
-  maxCommitTimeMS: timeoutMs
-})
-
-export interface MongoStoreOptions {
-  /** `MONGODB_OPERATION_TIMEOUT_MS`: the bound on each store call, server side and client side. */
-  readonly operationTimeoutMs: number
 }
 
 export const makeMongoEventStore = (client: MongoClient, db: Db, options: MongoStoreOptions) =>
@@ -675,7 +552,7 @@ export const EventStoreMongoLive: Layer.Layer<EventStore | ReadModelStore, Event
       const { client, db, operationTimeoutMs } = yield* Database
       yield* logReleased("event-store-mongodb")
       const store = yield* makeMongoEventStore(client, db, { operationTimeoutMs })
-      const readModels = yield* makeMongoReadModels(client, db)
+      const readModels = yield* makeMongoReadModels(client, db, { operationTimeoutMs })
       return Context.make(EventStore, store).pipe(Context.add(ReadModelStore, readModels))
     })
   )

@@ -17,7 +17,15 @@ import {
   type RowWrite,
   type TaskRow
 } from "../eventsourcing/ReadModelStore.ts"
-import { EventStoreError } from "./EventStore.ts"
+import type { EventStoreError } from "./EventStore.ts"
+import {
+  appendTransactionOptions,
+  callWithin,
+  codeOf,
+  type MongoStoreOptions,
+  runTransaction,
+  toStoreError
+} from "./mongoBounds.ts"
 
 /*
  * Collections (beside the event store's, in MONGODB_DB):
@@ -36,6 +44,12 @@ import { EventStoreError } from "./EventStore.ts"
  * committing the same page conflict on the checkpoint document; the driver retries the later one,
  * whose filter then matches nothing, so it aborts with nothing written. Reads use majority read
  * concern: a listing never shows a row that a fail-over could roll back.
+ *
+ * Bounds: as the event store's (src/layers/mongoBounds.ts), every call is bounded by
+ * MONGODB_OPERATION_TIMEOUT_MS: `maxTimeMS` on reads and commands outside a transaction, `wtimeoutMS`
+ * and `maxCommitTimeMS` on commits, a client-side deadline on the caller's wait, and `runTransaction`
+ * in place of `withTransaction` (whose 120 s retry budget would hold a subscription's fold long after
+ * the caller gave up). Running out of time is an `EventStoreError` with `reason: "timeout"`.
  */
 
 export const READ_MODEL_COLLECTIONS = {
@@ -77,11 +91,6 @@ const TABLE_COLLECTIONS: Record<ReadModelTable, string> = {
   tasks: READ_MODEL_COLLECTIONS.tasks,
   actions: READ_MODEL_COLLECTIONS.actions
 }
-
-const describe = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause))
-
-const codeOf = (error: unknown): unknown =>
-  typeof error === "object" && error !== null && "code" in error ? error.code : undefined
 
 /** SQLite refuses a row whose state has no JSON text (`undefined`, a function): so does this store. */
 const encodeState = (state: unknown): string => {
@@ -137,226 +146,257 @@ class CheckpointMismatch extends Error {}
  */
 export const bounded = (n: number) => Math.max(0, n)
 
-export const makeMongoReadModels = (client: MongoClient, db: Db) =>
-  Effect.gen(function* () {
-    const majority = { readConcern: { level: "majority" } } as const
-    const checkpoints: Collection<CheckpointDocument> = db.collection(READ_MODEL_COLLECTIONS.checkpoints)
-    const tasks: Collection<TaskDocument> = db.collection(READ_MODEL_COLLECTIONS.tasks)
-    const actions: Collection<ActionDocument> = db.collection(READ_MODEL_COLLECTIONS.actions)
-    const committedCheckpoints: Collection<CheckpointDocument> = db.collection(
-      READ_MODEL_COLLECTIONS.checkpoints,
-      majority
-    )
-    const committedTasks: Collection<TaskDocument> = db.collection(READ_MODEL_COLLECTIONS.tasks, majority)
-    const committedActions: Collection<ActionDocument> = db.collection(
-      READ_MODEL_COLLECTIONS.actions,
-      majority
+/**
+ * The store over collections `initMongoReadModels` has prepared; no I/O until an operation runs.
+ * `makeMongoReadModels` is both.
+ */
+export const mongoReadModelStore = (
+  client: MongoClient,
+  db: Db,
+  options: MongoStoreOptions
+): ReadModelStoreShape => {
+  const bound = options.operationTimeoutMs
+  // Inside a transaction operations carry no `maxTimeMS`: the commit is bounded by
+  // `maxCommitTimeMS` and `wtimeoutMS`, the attempt by the client deadline and `runTransaction`.
+  const timeLimit = { maxTimeMS: bound } as const
+  const majority = { readConcern: { level: "majority" } } as const
+  const checkpoints: Collection<CheckpointDocument> = db.collection(READ_MODEL_COLLECTIONS.checkpoints)
+  const tasks: Collection<TaskDocument> = db.collection(READ_MODEL_COLLECTIONS.tasks)
+  const actions: Collection<ActionDocument> = db.collection(READ_MODEL_COLLECTIONS.actions)
+  const committedCheckpoints: Collection<CheckpointDocument> = db.collection(
+    READ_MODEL_COLLECTIONS.checkpoints,
+    majority
+  )
+  const committedTasks: Collection<TaskDocument> = db.collection(READ_MODEL_COLLECTIONS.tasks, majority)
+  const committedActions: Collection<ActionDocument> = db.collection(READ_MODEL_COLLECTIONS.actions, majority)
+
+  const attempt = <A>(operation: string, run: () => Promise<A>): Effect.Effect<A, EventStoreError> =>
+    callWithin(bound, run).pipe(Effect.mapError(toStoreError(operation, bound)))
+
+  const inTransaction = <A>(signal: AbortSignal, body: (session: ClientSession) => Promise<A>) =>
+    client.withSession((session) =>
+      runTransaction(
+        session,
+        { signal, deadlineAt: Date.now() + bound, transaction: appendTransactionOptions(bound) },
+        () => body(session)
+      )
     )
 
-    const attempt = <A>(operation: string, run: () => Promise<A>): Effect.Effect<A, EventStoreError> =>
-      Effect.tryPromise({
-        try: run,
-        catch: (cause) => new EventStoreError({ operation, message: describe(cause) })
-      })
-
-    // Idempotent at start-up. The collections exist before any transaction writes them, so a commit
-    // never creates one inside a transaction (refused before MongoDB 4.4 and in cross-shard ones).
-    yield* attempt("init", async () => {
-      await tasks.createIndexes([...TASK_INDEXES])
-      await actions.createIndexes([...ACTION_INDEXES])
-      const existing = await db
-        .listCollections({ name: READ_MODEL_COLLECTIONS.checkpoints }, { nameOnly: true })
-        .toArray()
-      if (existing.length === 0) {
-        await db.createCollection(READ_MODEL_COLLECTIONS.checkpoints).catch((error: unknown) => {
-          if (codeOf(error) !== 48) throw error // 48: NamespaceExists, another process won the race
-        })
+  const commitOnce = (
+    signal: AbortSignal,
+    subscription: string,
+    version: number,
+    from: number,
+    to: number,
+    writes: ReadonlyArray<RowWrite>
+  ) =>
+    inTransaction(signal, async (session) => {
+      const moved = await checkpoints.updateOne(
+        { _id: subscription, version, position: from },
+        { $set: { position: to } },
+        { session }
+      )
+      if (moved.matchedCount !== 1) {
+        if (from !== 0) throw new CheckpointMismatch()
+        // None stored counts as position 0 of any version; one stored (of another version, or
+        // inserted by a concurrent first commit) makes this insert fail on `_id`.
+        await checkpoints
+          .insertOne({ _id: subscription, version, position: to }, { session })
+          .catch((error) => {
+            throw codeOf(error) === 11000 ? new CheckpointMismatch() : error
+          })
       }
+      // Applied in order, like SQLite's upserts: two writes of one row in a page leave the last.
+      const taskWrites: Array<AnyBulkWriteOperation<TaskDocument>> = []
+      const actionWrites: Array<AnyBulkWriteOperation<ActionDocument>> = []
+      for (const change of writes) {
+        if (change.table === "tasks") {
+          const doc = taskDocument(change.row)
+          taskWrites.push({ replaceOne: { filter: { _id: doc._id }, replacement: doc, upsert: true } })
+        } else {
+          const doc = actionDocument(change.row)
+          actionWrites.push({ replaceOne: { filter: { _id: doc._id }, replacement: doc, upsert: true } })
+        }
+      }
+      if (taskWrites.length > 0) await tasks.bulkWrite(taskWrites, { session, ordered: true })
+      if (actionWrites.length > 0) await actions.bulkWrite(actionWrites, { session, ordered: true })
     })
 
-    const inTransaction = <A>(body: (session: ClientSession) => Promise<A>) =>
-      client.withSession((session) =>
-        session.withTransaction(() => body(session), {
-          readConcern: { level: "snapshot" },
-          writeConcern: { w: "majority" }
-        })
+  const counted = <K extends string>(docs: ReadonlyArray<{ readonly _id: K; readonly n: number }>) => {
+    const counts: Partial<Record<K, number>> = {}
+    for (const doc of docs) counts[doc._id] = doc.n
+    return counts
+  }
+
+  const countByStatus = <D extends { readonly status: string }, K extends string>(
+    collection: Collection<D>,
+    match: Filter<D>
+  ) =>
+    collection
+      .aggregate<{ readonly _id: K; readonly n: number }>(
+        [{ $match: match }, { $group: { _id: "$status", n: { $sum: 1 } } }],
+        timeLimit
       )
+      .toArray()
+      .then(counted)
 
-    const commitOnce = (
-      subscription: string,
-      version: number,
-      from: number,
-      to: number,
-      writes: ReadonlyArray<RowWrite>
-    ) =>
-      inTransaction(async (session) => {
-        const moved = await checkpoints.updateOne(
-          { _id: subscription, version, position: from },
-          { $set: { position: to } },
-          { session }
+  const store: ReadModelStoreShape = {
+    checkpoint: (subscription) =>
+      attempt("checkpoint", () => committedCheckpoints.findOne({ _id: subscription }, timeLimit)).pipe(
+        Effect.map((doc) =>
+          Option.map(
+            Option.fromNullishOr(doc),
+            (d): Checkpoint => ({ position: d.position, version: d.version })
+          )
         )
-        if (moved.matchedCount !== 1) {
-          if (from !== 0) throw new CheckpointMismatch()
-          // None stored counts as position 0 of any version; one stored (of another version, or
-          // inserted by a concurrent first commit) makes this insert fail on `_id`.
-          await checkpoints
-            .insertOne({ _id: subscription, version, position: to }, { session })
-            .catch((error) => {
-              throw codeOf(error) === 11000 ? new CheckpointMismatch() : error
-            })
-        }
-        // Applied in order, like SQLite's upserts: two writes of one row in a page leave the last.
-        const taskWrites: Array<AnyBulkWriteOperation<TaskDocument>> = []
-        const actionWrites: Array<AnyBulkWriteOperation<ActionDocument>> = []
-        for (const change of writes) {
-          if (change.table === "tasks") {
-            const doc = taskDocument(change.row)
-            taskWrites.push({ replaceOne: { filter: { _id: doc._id }, replacement: doc, upsert: true } })
-          } else {
-            const doc = actionDocument(change.row)
-            actionWrites.push({ replaceOne: { filter: { _id: doc._id }, replacement: doc, upsert: true } })
+      ),
+    commit: (subscription, version, from, to, writes) =>
+      callWithin(bound, (signal) => commitOnce(signal, subscription, version, from, to, writes)).pipe(
+        Effect.mapError((cause) =>
+          cause instanceof CheckpointMismatch
+            ? new CheckpointMoved({ subscription, expected: from })
+            : toStoreError("commit", bound)(cause)
+        )
+      ),
+    reset: (subscription, version, tables) =>
+      callWithin(bound, (signal) =>
+        inTransaction(signal, async (session) => {
+          for (const table of new Set(tables)) {
+            await db.collection(TABLE_COLLECTIONS[table]).deleteMany({}, { session })
           }
-        }
-        if (taskWrites.length > 0) await tasks.bulkWrite(taskWrites, { session, ordered: true })
-        if (actionWrites.length > 0) await actions.bulkWrite(actionWrites, { session, ordered: true })
-      })
-
-    const counted = <K extends string>(docs: ReadonlyArray<{ readonly _id: K; readonly n: number }>) => {
-      const counts: Partial<Record<K, number>> = {}
-      for (const doc of docs) counts[doc._id] = doc.n
-      return counts
-    }
-
-    const countByStatus = <D extends { readonly status: string }, K extends string>(
-      collection: Collection<D>,
-      match: Filter<D>
-    ) =>
-      collection
-        .aggregate<{ readonly _id: K; readonly n: number }>([
-          { $match: match },
-          { $group: { _id: "$status", n: { $sum: 1 } } }
-        ])
-        .toArray()
-        .then(counted)
-
-    const store: ReadModelStoreShape = {
-      checkpoint: (subscription) =>
-        attempt("checkpoint", () => committedCheckpoints.findOne({ _id: subscription })).pipe(
-          Effect.map((doc) =>
-            Option.map(
-              Option.fromNullishOr(doc),
-              (d): Checkpoint => ({ position: d.position, version: d.version })
-            )
+          await checkpoints.updateOne(
+            { _id: subscription },
+            { $set: { version, position: 0 } },
+            { upsert: true, session }
           )
+        })
+      ).pipe(Effect.mapError(toStoreError("reset", bound))),
+    tasks: {
+      byIds: (ids) =>
+        attempt("readModel", async () =>
+          ids.length === 0
+            ? []
+            : (await committedTasks.find({ _id: { $in: [...ids] } }, timeLimit).toArray()).map(taskOf)
         ),
-      commit: (subscription, version, from, to, writes) =>
-        Effect.tryPromise({
-          try: () => commitOnce(subscription, version, from, to, writes),
-          catch: (cause) =>
-            cause instanceof CheckpointMismatch
-              ? new CheckpointMoved({ subscription, expected: from })
-              : new EventStoreError({ operation: "commit", message: describe(cause) })
+      page: (userId, { statuses, limit, offset }) =>
+        attempt("readModel", async () => {
+          const filter: Filter<TaskDocument> = { user_id: userId, status: { $in: [...statuses] } }
+          const [docs, total] = await Promise.all([
+            bounded(limit) === 0
+              ? []
+              : committedTasks
+                  .find(filter, timeLimit)
+                  .sort({ created_at: -1, _id: -1 })
+                  .skip(bounded(offset))
+                  .limit(bounded(limit))
+                  .toArray(),
+            committedTasks.countDocuments(filter, timeLimit)
+          ])
+          return { rows: docs.map(taskOf), total }
         }),
-      reset: (subscription, version, tables) =>
-        attempt("reset", () =>
-          inTransaction(async (session) => {
-            for (const table of new Set(tables)) {
-              await db.collection(TABLE_COLLECTIONS[table]).deleteMany({}, { session })
-            }
-            await checkpoints.updateOne(
-              { _id: subscription },
-              { $set: { version, position: 0 } },
-              { upsert: true, session }
-            )
-          })
+      recentlyUpdated: (userId, statuses, limit) =>
+        attempt("readModel", async () =>
+          bounded(limit) === 0
+            ? []
+            : (
+                await committedTasks
+                  .find({ user_id: userId, status: { $in: [...statuses] } }, timeLimit)
+                  .sort({ updated_at: -1, _id: -1 })
+                  .limit(bounded(limit))
+                  .toArray()
+              ).map(taskOf)
         ),
-      tasks: {
-        byIds: (ids) =>
-          attempt("readModel", async () =>
-            ids.length === 0
-              ? []
-              : (await committedTasks.find({ _id: { $in: [...ids] } }).toArray()).map(taskOf)
-          ),
-        page: (userId, { statuses, limit, offset }) =>
-          attempt("readModel", async () => {
-            const filter: Filter<TaskDocument> = { user_id: userId, status: { $in: [...statuses] } }
-            const [docs, total] = await Promise.all([
-              bounded(limit) === 0
-                ? []
-                : committedTasks
-                    .find(filter)
-                    .sort({ created_at: -1, _id: -1 })
-                    .skip(bounded(offset))
-                    .limit(bounded(limit))
-                    .toArray(),
-              committedTasks.countDocuments(filter)
-            ])
-            return { rows: docs.map(taskOf), total }
-          }),
-        recentlyUpdated: (userId, statuses, limit) =>
-          attempt("readModel", async () =>
-            bounded(limit) === 0
-              ? []
-              : (
-                  await committedTasks
-                    .find({ user_id: userId, status: { $in: [...statuses] } })
-                    .sort({ updated_at: -1, _id: -1 })
-                    .limit(bounded(limit))
-                    .toArray()
-                ).map(taskOf)
-          ),
-        counts: (userId) =>
-          attempt("readModel", () =>
-            countByStatus<TaskDocument, TaskRow["status"]>(committedTasks, { user_id: userId })
-          ),
-        touchedSince: (userId, since) =>
-          attempt("readModel", async () =>
-            (await committedTasks.find({ user_id: userId, touched_at: { $gte: since } }).toArray()).map(
-              taskOf
-            )
-          ),
-        updatedSince: (userId, statuses, since) =>
-          attempt("readModel", async () =>
-            (
-              await committedTasks
-                .find({ user_id: userId, updated_at: { $gte: since }, status: { $in: [...statuses] } })
-                .toArray()
-            ).map(taskOf)
-          )
-      },
-      actions: {
-        byIds: (ids) =>
-          attempt("readModel", async () =>
-            ids.length === 0
-              ? []
-              : (await committedActions.find({ _id: { $in: [...ids] } }).toArray()).map(actionOf)
-          ),
-        ofUser: (userId, limit) =>
-          attempt("readModel", async () =>
-            bounded(limit) === 0
-              ? []
-              : (
-                  await committedActions
-                    .find({ user_id: userId })
-                    .sort({ created_at: -1, _id: 1 })
-                    .limit(bounded(limit))
-                    .toArray()
-                ).map(actionOf)
-          ),
-        open: ({ userId, limit }) =>
-          attempt("readModel", async () => {
-            if (bounded(limit) === 0) return []
-            const open: Filter<ActionDocument> = { status: { $in: ["pending", "in_progress"] } }
-            const filter: Filter<ActionDocument> = userId === undefined ? open : { ...open, user_id: userId }
-            // `due_at` null (no schedule) sorts first, as SQLite sorts NULL first ascending.
-            return (
-              await committedActions.find(filter).sort({ due_at: 1, _id: 1 }).limit(bounded(limit)).toArray()
-            ).map(actionOf)
-          }),
-        counts: attempt("readModel", () =>
-          countByStatus<ActionDocument, ActionRow["status"]>(committedActions, {})
+      counts: (userId) =>
+        attempt("readModel", () =>
+          countByStatus<TaskDocument, TaskRow["status"]>(committedTasks, { user_id: userId })
+        ),
+      touchedSince: (userId, since) =>
+        attempt("readModel", async () =>
+          (
+            await committedTasks.find({ user_id: userId, touched_at: { $gte: since } }, timeLimit).toArray()
+          ).map(taskOf)
+        ),
+      updatedSince: (userId, statuses, since) =>
+        attempt("readModel", async () =>
+          (
+            await committedTasks
+              .find(
+                { user_id: userId, updated_at: { $gte: since }, status: { $in: [...statuses] } },
+                timeLimit
+              )
+              .toArray()
+          ).map(taskOf)
         )
-      }
+    },
+    actions: {
+      byIds: (ids) =>
+        attempt("readModel", async () =>
+          ids.length === 0
+            ? []
+            : (await committedActions.find({ _id: { $in: [...ids] } }, timeLimit).toArray()).map(actionOf)
+        ),
+      ofUser: (userId, limit) =>
+        attempt("readModel", async () =>
+          bounded(limit) === 0
+            ? []
+            : (
+                await committedActions
+                  .find({ user_id: userId }, timeLimit)
+                  .sort({ created_at: -1, _id: 1 })
+                  .limit(bounded(limit))
+                  .toArray()
+              ).map(actionOf)
+        ),
+      open: ({ userId, limit }) =>
+        attempt("readModel", async () => {
+          if (bounded(limit) === 0) return []
+          const open: Filter<ActionDocument> = { status: { $in: ["pending", "in_progress"] } }
+          const filter: Filter<ActionDocument> = userId === undefined ? open : { ...open, user_id: userId }
+          // `due_at` null (no schedule) sorts first, as SQLite sorts NULL first ascending.
+          return (
+            await committedActions
+              .find(filter, timeLimit)
+              .sort({ due_at: 1, _id: 1 })
+              .limit(bounded(limit))
+              .toArray()
+          ).map(actionOf)
+        }),
+      counts: attempt("readModel", () =>
+        countByStatus<ActionDocument, ActionRow["status"]>(committedActions, {})
+      )
     }
-    return store
-  })
+  }
+  return store
+}
+
+/**
+ * Idempotent at start-up, one bounded call. The collections exist before any transaction writes them,
+ * so a commit never creates one inside a transaction (refused before MongoDB 4.4 and in cross-shard
+ * ones).
+ */
+export const initMongoReadModels = (
+  db: Db,
+  options: MongoStoreOptions
+): Effect.Effect<void, EventStoreError> => {
+  const bound = options.operationTimeoutMs
+  const timeLimit = { maxTimeMS: bound } as const
+  return callWithin(bound, async () => {
+    await db.collection(READ_MODEL_COLLECTIONS.tasks).createIndexes([...TASK_INDEXES], timeLimit)
+    await db.collection(READ_MODEL_COLLECTIONS.actions).createIndexes([...ACTION_INDEXES], timeLimit)
+    const existing = await db
+      .listCollections({ name: READ_MODEL_COLLECTIONS.checkpoints }, { nameOnly: true, ...timeLimit })
+      .toArray()
+    if (existing.length === 0) {
+      await db.createCollection(READ_MODEL_COLLECTIONS.checkpoints, timeLimit).catch((error: unknown) => {
+        if (codeOf(error) !== 48) throw error // 48: NamespaceExists, another process won the race
+      })
+    }
+  }).pipe(Effect.mapError(toStoreError("init", bound)))
+}
+
+export const makeMongoReadModels = (
+  client: MongoClient,
+  db: Db,
+  options: MongoStoreOptions
+): Effect.Effect<ReadModelStoreShape, EventStoreError> =>
+  initMongoReadModels(db, options).pipe(Effect.as(mongoReadModelStore(client, db, options)))
