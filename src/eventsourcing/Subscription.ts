@@ -160,7 +160,13 @@ export const makeSubscription = <E, R>(spec: SubscriptionSpec<E, R>) =>
       )
     )
 
-    const run: Effect.Effect<SubscriptionRun, EventStoreError | E> = Effect.flatMap(store.head, runTo)
+    // The background loop trusts the stored checkpoint, not this process's memory of it: a rebuild
+    // by another process (`projections:rebuild`) moved it back, and the loop folds again from there.
+    const run: Effect.Effect<SubscriptionRun, EventStoreError | E> = Effect.gen(function* () {
+      const head = yield* store.head
+      known = yield* checkpoint
+      return yield* runTo(head)
+    })
 
     const lag = Effect.map(store.head, (head) => Math.max(0, head - known))
 

@@ -214,6 +214,36 @@ export const subscriptionSuite = (name: string, target: SubscriptionTarget) =>
       })
     )
 
+    it.live("a rebuild started by another process is refolded by this one's next background run", () =>
+      Effect.gen(function* () {
+        const open = target.reopenable()
+        const user = UserId.make(randomUUID())
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            const [server, tool] = yield* Effect.all([
+              Layer.build(TaskReadModel.layer.pipe(Layer.provideMerge(open()))),
+              Layer.build(TaskReadModel.layer.pipe(Layer.provideMerge(open())))
+            ])
+            const onServer = <A, E>(
+              effect: Effect.Effect<A, E, TaskReadModel | EventStore | ReadModelStore>
+            ) => Effect.provideContext(effect, server)
+            yield* onServer(completedTask(user, "Kept"))
+            const model = yield* onServer(TaskReadModel)
+            expect((yield* model.page(user, everything)).total).toBe(1)
+            // The rebuild command, interrupted after dropping the rows: only the server can finish it.
+            yield* Effect.provideContext(
+              Effect.flatMap(TaskReadModel, (m) => m.subscription.rebuild),
+              tool
+            )
+            const rerun = yield* model.subscription.run
+            expect(rerun.folded).toBeGreaterThan(0)
+            const page = yield* model.page(user, everything)
+            expect(page.items.map((t) => [t.title, t.tokens_earned])).toEqual([["Kept", TOKENS]])
+          })
+        )
+      })
+    )
+
     it.live("a fold of another version empties the table and rebuilds it", () =>
       Effect.gen(function* () {
         const open = target.reopenable()
