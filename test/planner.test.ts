@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Ref, Result } from "effect"
+import { Effect, Layer, Ref, Result, Tracer } from "effect"
 import { TestClock } from "effect/testing"
 import { ActionDecider, CLAIM_LEASE_MS, decideAction } from "../src/domain/planner.ts"
 import { EventStoreSqliteMemory } from "../src/layers/EventStoreSqlite.ts"
@@ -39,6 +39,28 @@ describe("planner", () => {
         expect(report).toMatchObject({ claimed: 4, completed: 4, failed: 0 })
         const states = yield* planner.actions("u-order")
         expect(states.every((a) => a.status === "completed")).toBe(true)
+      })
+    )
+
+    it.effect("an idle tick exports no span; a tick that runs an action makes one Planner.tick span", () =>
+      Effect.gen(function* () {
+        const names: Array<string> = []
+        const tracer = Tracer.make({
+          span: (options) => {
+            names.push(options.name)
+            return new Tracer.NativeSpan(options)
+          }
+        })
+        const planner = yield* makePlanner
+        yield* planner.handle("noop", () => Effect.void)
+        yield* planner.tick("idle-worker", { userId: "u-span" }).pipe(Effect.withTracer(tracer))
+        expect(names).not.toContain("Planner.tick")
+        yield* planner.plan("u-span", [{ type: "noop" }])
+        const report = yield* planner
+          .tick("busy-worker", { userId: "u-span" })
+          .pipe(Effect.withTracer(tracer))
+        expect(report.completed).toBe(1)
+        expect(names.filter((n) => n === "Planner.tick")).toEqual(["Planner.tick"])
       })
     )
 
