@@ -2,7 +2,12 @@ import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Redacted, Result } from "effect"
 import { randomBytes, scryptSync } from "node:crypto"
 import { type Claims, type JwtSettings, keyId, makeJwtCodec } from "../src/layers/auth/Jwt.ts"
-import { DECOY_HASH, makePasswordHasher, type PasswordHasherOptions } from "../src/layers/auth/Passwords.ts"
+import {
+  DECOY_HASH,
+  makePasswordHasher,
+  type PasswordHasherOptions,
+  verifyArgon2With
+} from "../src/layers/auth/Passwords.ts"
 
 const secret = Redacted.make("a-test-secret-of-at-least-thirty-two-chars")
 const claims: Claims = { sub: "user-1", jti: "token-1", iat: 1_000, exp: 2_000 }
@@ -20,6 +25,19 @@ const hasherWith = (options: Partial<PasswordHasherOptions> = {}) =>
   makePasswordHasher({ concurrency: 1, maxQueue: 64, retryAfterSeconds: 1, ...options })
 
 describe("passwords", () => {
+  it.effect("an argon2 library that cannot be loaded is a defect, never a wrong password", () =>
+    Effect.gen(function* () {
+      const missing = () => Promise.reject(new Error("Cannot find module '@node-rs/argon2'"))
+      const exit = yield* Effect.exit(verifyArgon2With(missing, Redacted.make("correct horse"), DECOY_HASH))
+      expect(exit._tag).toBe("Failure")
+      // A malformed stored hash, with the library there, is just no match.
+      const present = () => import("@node-rs/argon2")
+      expect(yield* verifyArgon2With(present, Redacted.make("correct horse"), "$argon2id$garbage")).toBe(
+        false
+      )
+    })
+  )
+
   it.effect("hash with argon2id at OWASP's parameters; verify the right password, reject a wrong one", () =>
     Effect.gen(function* () {
       const hasher = yield* hasherWith()

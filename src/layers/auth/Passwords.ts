@@ -119,16 +119,33 @@ const isCurrentArgon2 = (stored: string): boolean =>
     `$argon2id$v=19$m=${ARGON2_PARAMS.memoryCost},t=${ARGON2_PARAMS.timeCost},p=${ARGON2_PARAMS.parallelism}$`
   )
 
+/**
+ * Verifies an argon2 hash with the library `load` gives. A library that cannot be loaded (a deployment
+ * without the native addon) is a defect, a 500 in the logs: swallowed, it would answer every login
+ * "wrong password" and look like an attack on every account.
+ */
+export const verifyArgon2With = (
+  load: () => Promise<Pick<typeof import("@node-rs/argon2"), "verify">>,
+  password: Redacted.Redacted<string>,
+  stored: string
+): Effect.Effect<boolean> =>
+  Effect.flatMap(Effect.promise(load), (lib) =>
+    Effect.promise(() =>
+      lib
+        .verify(stored, normalisePassword(Redacted.value(password)))
+        // A malformed stored hash matches nothing.
+        .catch(() => false)
+    )
+  )
+
 const verifyAny = (password: Redacted.Redacted<string>, stored: string): Effect.Effect<Verdict> => {
   if (stored.startsWith("scrypt$"))
     return Effect.map(verifyScrypt(Redacted.value(password), stored), (ok) => ({ ok, needsRehash: ok }))
   if (!stored.startsWith("$argon2")) return Effect.succeed({ ok: false, needsRehash: false })
-  return Effect.promise(() =>
-    loadArgon2()
-      .then((lib) => lib.verify(stored, normalisePassword(Redacted.value(password))))
-      // A malformed stored hash matches nothing.
-      .catch(() => false)
-  ).pipe(Effect.map((ok) => ({ ok, needsRehash: ok && !isCurrentArgon2(stored) })))
+  return Effect.map(verifyArgon2With(loadArgon2, password, stored), (ok) => ({
+    ok,
+    needsRehash: ok && !isCurrentArgon2(stored)
+  }))
 }
 
 const hashArgon2 = (password: Redacted.Redacted<string>): Effect.Effect<string> =>
