@@ -69,7 +69,10 @@ export const runInBackground = <E>(
     // After failures the pause doubles, up to `MAX_BACKOFF`: a store that is down is not hammered.
     const pause = Effect.suspend(() =>
       Effect.sleep(
-        Duration.min(Duration.times(Duration.fromInputUnsafe(options.interval), 2 ** Math.min(failures, 10)), MAX_BACKOFF)
+        Duration.min(
+          Duration.times(Duration.fromInputUnsafe(options.interval), 2 ** Math.min(failures, 10)),
+          MAX_BACKOFF
+        )
       )
     )
     yield* Effect.forkScoped(Effect.forever(Effect.andThen(once, pause)))
