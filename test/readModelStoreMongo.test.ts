@@ -63,6 +63,7 @@ const planned: ActionRow = {
   user_id: "u-1",
   status: "pending",
   due_at: null,
+  seq: 7,
   created_at: 5,
   state: { kind: "reminder" }
 }
@@ -86,7 +87,7 @@ describe("ReadModelStoreMongo (pure parts)", () => {
     expect(() => actionDocument({ ...planned, state: () => 1 })).toThrow(TypeError)
   })
 
-  it("indexes the queries' filters, ending in _id where the sort breaks ties by id", () => {
+  it("indexes the queries' filters, ending in the field that breaks the sort's ties", () => {
     expect(READ_MODEL_COLLECTIONS).toEqual({
       checkpoints: "subscription_checkpoints",
       tasks: "rm_tasks",
@@ -99,7 +100,7 @@ describe("ReadModelStoreMongo (pure parts)", () => {
       { user_id: 1, touched_at: 1 }
     ])
     expect(ACTION_INDEXES.map((i) => i.key)).toEqual([
-      { user_id: 1, created_at: -1, _id: 1 },
+      { user_id: 1, created_at: -1, seq: 1 },
       { status: 1, due_at: 1, _id: 1 }
     ])
   })

@@ -44,6 +44,11 @@ export interface ActionRow {
    */
   readonly due_at: number | null
   readonly created_at: number
+  /**
+   * The global position of the event that planned it: the plan order, which breaks ties of
+   * `created_at` (actions planned together share it).
+   */
+  readonly seq: number
   /** The action (`PlannedAction`), encoded. */
   readonly state: unknown
 }
@@ -132,7 +137,7 @@ export interface ReadModelStoreShape {
   readonly actions: {
     /** The stored rows of these ids, each once, in no order; unknown ids are left out. */
     readonly byIds: (ids: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<ActionRow>, EventStoreError>
-    /** The user's actions, newest first (`created_at` descending, then `action_id` ascending). */
+    /** The user's actions, newest first (`created_at` descending, then `seq` ascending: plan order). */
     readonly ofUser: (
       userId: string,
       limit: number

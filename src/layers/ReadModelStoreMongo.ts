@@ -31,7 +31,7 @@ import {
  * Collections (beside the event store's, in MONGODB_DB):
  * - `subscription_checkpoints` {_id: subscription name, version, position}: one per subscription.
  * - `rm_tasks`   {_id: task_id, user_id, status, created_at, updated_at, touched_at, state}
- * - `rm_actions` {_id: action_id, user_id, status, due_at, created_at, state}
+ * - `rm_actions` {_id: action_id, user_id, status, due_at, created_at, seq, state}
  *
  * `state` is kept as the JSON text SQLite keeps, not as a sub-document: BSON would not give back every
  * JSON value as it was (keys with `$` or `.`, nesting past 100 levels, -0), and nothing queries inside
@@ -66,8 +66,8 @@ export const TASK_INDEXES: ReadonlyArray<IndexDescription> = [
 ]
 
 export const ACTION_INDEXES: ReadonlyArray<IndexDescription> = [
-  // `ofUser` sorts created_at descending, ties by id ascending: the index has that shape.
-  { name: "rm_actions_user_created", key: { user_id: 1, created_at: -1, _id: 1 } },
+  // `ofUser` sorts created_at descending, ties by plan order (`seq`) ascending: the index has that shape.
+  { name: "rm_actions_user_created_seq", key: { user_id: 1, created_at: -1, seq: 1 } },
   { name: "rm_actions_status_due", key: { status: 1, due_at: 1, _id: 1 } }
 ]
 
@@ -115,6 +115,7 @@ export const actionDocument = (row: ActionRow): ActionDocument => ({
   status: row.status,
   due_at: row.due_at,
   created_at: row.created_at,
+  seq: row.seq,
   state: encodeState(row.state)
 })
 
@@ -134,6 +135,7 @@ export const actionOf = (doc: ActionDocument): ActionRow => ({
   status: doc.status,
   due_at: doc.due_at,
   created_at: doc.created_at,
+  seq: doc.seq,
   state: JSON.parse(doc.state)
 })
 
@@ -342,7 +344,7 @@ export const mongoReadModelStore = (
             : (
                 await committedActions
                   .find({ user_id: userId }, timeLimit)
-                  .sort({ created_at: -1, _id: 1 })
+                  .sort({ created_at: -1, seq: 1 })
                   .limit(bounded(limit))
                   .toArray()
               ).map(actionOf)

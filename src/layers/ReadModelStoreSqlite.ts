@@ -42,6 +42,7 @@ CREATE TABLE IF NOT EXISTS rm_actions (
   status TEXT NOT NULL,
   due_at INTEGER,
   created_at INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
   state TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS rm_actions_user_created ON rm_actions (user_id, created_at);
@@ -57,7 +58,7 @@ interface StoredActionRow extends Omit<ActionRow, "state"> {
 
 const TABLE_NAMES: Record<ReadModelTable, string> = { tasks: "rm_tasks", actions: "rm_actions" }
 const TASK_COLUMNS = "task_id, user_id, status, created_at, updated_at, touched_at, state"
-const ACTION_COLUMNS = "action_id, user_id, status, due_at, created_at, state"
+const ACTION_COLUMNS = "action_id, user_id, status, due_at, created_at, seq, state"
 
 const describe = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause))
 
@@ -98,11 +99,11 @@ export const makeSqliteReadModels = (
        created_at = excluded.created_at, updated_at = excluded.updated_at,
        touched_at = excluded.touched_at, state = excluded.state`
   )
-  const upsertAction = query<[string, string, string, number | null, number, string]>(
+  const upsertAction = query<[string, string, string, number | null, number, number, string]>(
     db,
-    `INSERT INTO rm_actions (${ACTION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)
+    `INSERT INTO rm_actions (${ACTION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (action_id) DO UPDATE SET user_id = excluded.user_id, status = excluded.status,
-       due_at = excluded.due_at, created_at = excluded.created_at, state = excluded.state`
+       due_at = excluded.due_at, created_at = excluded.created_at, seq = excluded.seq, state = excluded.state`
   )
   const countTasks = query<[string], { readonly status: TaskRow["status"]; readonly n: number }>(
     db,
@@ -114,7 +115,7 @@ export const makeSqliteReadModels = (
   )
   const actionsOfUser = query<[string, number], StoredActionRow>(
     db,
-    `SELECT ${ACTION_COLUMNS} FROM rm_actions WHERE user_id = ? ORDER BY created_at DESC, action_id LIMIT ?`
+    `SELECT ${ACTION_COLUMNS} FROM rm_actions WHERE user_id = ? ORDER BY created_at DESC, seq LIMIT ?`
   )
   const countActions = query<[], { readonly status: ActionRow["status"]; readonly n: number }>(
     db,
@@ -159,7 +160,15 @@ export const makeSqliteReadModels = (
       }
       case "actions": {
         const r = change.row
-        upsertAction.run(r.action_id, r.user_id, r.status, r.due_at, r.created_at, JSON.stringify(r.state))
+        upsertAction.run(
+          r.action_id,
+          r.user_id,
+          r.status,
+          r.due_at,
+          r.created_at,
+          r.seq,
+          JSON.stringify(r.state)
+        )
         return
       }
     }

@@ -36,6 +36,7 @@ const action = (row: Partial<ActionRow> & Pick<ActionRow, "action_id" | "user_id
   status: "pending",
   due_at: 5_000,
   created_at: 1_000,
+  seq: 0,
   state: { kind: `action ${row.action_id}` },
   ...row
 })
@@ -464,25 +465,39 @@ export const readModelSuite = (name: string, target: ReadModelTarget) =>
     )
 
     test(
-      "actions.ofUser: the user's actions, newest first (ties: id ascending), limited",
+      "actions.ofUser: the user's actions, newest first (ties: plan order, `seq` ascending), limited",
       Effect.gen(function* () {
         const rm = yield* ReadModelStore
         const [user, other] = [uniqueUser("actions"), uniqueUser("actions-other")]
         yield* seed([
           actionWrite(action({ action_id: "o-a", user_id: user, created_at: 100 })),
           actionWrite(
-            action({ action_id: "o-c", user_id: user, created_at: 200, status: "completed", due_at: null })
+            action({
+              action_id: "o-c",
+              user_id: user,
+              created_at: 200,
+              seq: 1,
+              status: "completed",
+              due_at: null
+            })
           ),
           actionWrite(
-            action({ action_id: "o-b", user_id: user, created_at: 200, status: "failed", due_at: null })
+            action({
+              action_id: "o-b",
+              user_id: user,
+              created_at: 200,
+              seq: 2,
+              status: "failed",
+              due_at: null
+            })
           ),
           actionWrite(
             action({ action_id: "o-d", user_id: user, created_at: 300, status: "cancelled", due_at: null })
           ),
           actionWrite(action({ action_id: "o-e", user_id: other, created_at: 250 }))
         ])
-        expect(actionIds(yield* rm.actions.ofUser(user, 10))).toEqual(["o-d", "o-b", "o-c", "o-a"])
-        expect(actionIds(yield* rm.actions.ofUser(user, 2))).toEqual(["o-d", "o-b"])
+        expect(actionIds(yield* rm.actions.ofUser(user, 10))).toEqual(["o-d", "o-c", "o-b", "o-a"])
+        expect(actionIds(yield* rm.actions.ofUser(user, 2))).toEqual(["o-d", "o-c"])
         expect(yield* rm.actions.ofUser(user, 0)).toEqual([])
         expect(yield* rm.actions.ofUser(user, -1)).toEqual([])
         expect(yield* rm.actions.ofUser(uniqueUser("nobody"), 10)).toEqual([])

@@ -135,12 +135,13 @@ const dueAt = (action: PlannedAction): number | null =>
       ? (action.claimed_at ?? 0) + CLAIM_LEASE_MS
       : null
 
-const rowOf = (action: PlannedAction): ActionRow => ({
+const rowOf = (action: PlannedAction, seq: number): ActionRow => ({
   action_id: action.action_id,
   user_id: action.user_id,
   status: action.status,
   due_at: dueAt(action),
   created_at: action.created_at,
+  seq,
   // PlannedAction is JSON already: numbers, strings and the caller's JSON payload and result.
   state: action
 })
@@ -150,23 +151,27 @@ const decodeAction = Schema.decodeUnknownSync(PlannedAction)
 /** Folds a page of the log into the rows of the actions it touches. */
 const foldPage = (readModels: ReadModelStore["Service"]) => (page: ReadonlyArray<StoredEvent>) =>
   Effect.gen(function* () {
-    const events: Array<readonly [string, ActionEvent]> = []
+    const events: Array<readonly [string, ActionEvent, number]> = []
     for (const stored of page) {
       if (stored.streamId.startsWith(STREAM_PREFIX))
-        events.push([stored.streamId.slice(STREAM_PREFIX.length), decodeEvent(stored.data)])
+        events.push([stored.streamId.slice(STREAM_PREFIX.length), decodeEvent(stored.data), stored.position])
     }
     if (events.length === 0) return []
     const ids = [...new Set(events.map(([id]) => id))]
     const actions = new Map<string, PlannedAction>()
-    for (const row of yield* readModels.actions.byIds(ids))
+    const seqs = new Map<string, number>()
+    for (const row of yield* readModels.actions.byIds(ids)) {
       actions.set(row.action_id, decodeAction(row.state))
-    for (const [id, event] of events) {
+      seqs.set(row.action_id, row.seq)
+    }
+    for (const [id, event, position] of events) {
       const next = ActionDecider.evolve({ action: actions.get(id) ?? null }, event).action
       if (next !== null) actions.set(id, next)
+      if (!seqs.has(id)) seqs.set(id, position)
     }
     return ids.flatMap((id): Array<RowWrite> => {
       const action = actions.get(id)
-      return action === undefined ? [] : [{ table: "actions", row: rowOf(action) }]
+      return action === undefined ? [] : [{ table: "actions", row: rowOf(action, seqs.get(id) ?? 0) }]
     })
   })
 
@@ -187,7 +192,8 @@ export const makePlanner = Effect.gen(function* () {
   // The planner's queue: every action's row in `rm_actions`, kept by this subscription over the log.
   const subscription = yield* makeSubscription({
     name: "planner",
-    version: 1,
+    // 2: rows carry `seq` (plan order breaks ties of `created_at`).
+    version: 2,
     tables: ["actions"],
     streams: [STREAM_PREFIX],
     handle: foldPage(readModels)
