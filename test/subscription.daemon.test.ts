@@ -107,4 +107,41 @@ describe("a subscription in the background", () => {
       })
     )
   })
+
+  it.layer(TestLayer)("on a long log", (it) => {
+    it.effect("gives the event loop a turn between pages, so a first catch-up never holds the server", () =>
+      Effect.gen(function* () {
+        const store = yield* EventStore
+        yield* store.append(
+          `thing-${randomUUID()}`,
+          "noStream",
+          Array.from({ length: 2500 }, () => ({
+            eventId: randomUUID(),
+            type: "Thing",
+            data: {},
+            metadata: { timestamp: new Date().toISOString() }
+          }))
+        )
+        let ioRan = false
+        const seenByPage: Array<boolean> = []
+        const subscription = yield* makeSubscription({
+          name: `long-${randomUUID().slice(0, 8)}`,
+          version: 1,
+          tables: [],
+          handle: () =>
+            Effect.sync(() => {
+              seenByPage.push(ioRan)
+              return []
+            })
+        })
+        // What a request arriving during the catch-up is: a callback of the next turn.
+        setImmediate(() => {
+          ioRan = true
+        })
+        const run = yield* subscription.run
+        expect(run.folded).toBe(2500)
+        expect(seenByPage).toEqual([false, true, true])
+      })
+    )
+  })
 })

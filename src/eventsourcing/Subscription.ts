@@ -61,6 +61,11 @@ export interface Subscription<E = never> {
 /** How long a query waits for its read model to reach the head before answering `ReadModelBehind`. */
 export const CATCH_UP_BOUND = Duration.seconds(1)
 
+/** Resumes on a later turn of the event loop, after the I/O callbacks waiting now. */
+const nextTurn = Effect.callback<void>((resume) => {
+  setImmediate(() => resume(Effect.void))
+})
+
 /** A lost commit race is retried at once (the winner's checkpoint is re-read); this many times per page. */
 const MAX_RACES = 20
 
@@ -137,6 +142,10 @@ export const makeSubscription = <E, R>(spec: SubscriptionSpec<E, R>) =>
             const n = yield* step
             if (n === undefined) break
             folded += n
+            // A page's fold and commit are synchronous on SQLite: without a turn of the event loop
+            // between pages, a first catch-up of a long log would hold every request (and the liveness
+            // probe) until it ended.
+            if (known < target) yield* nextTurn
           }
           return { position: known, folded }
         })
