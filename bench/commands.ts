@@ -127,9 +127,14 @@ const srcCategory = (url: string): string | undefined => {
   const file = url.slice(DIST.length).replace(/\.js$/, "")
   if (file === "layers/EventStoreSqlite") return "SQLite store (EventStoreSqlite + node:sqlite, incl. native)"
   if (file === "layers/auth/Jwt") return "JWT verify (HMAC-SHA256, base64url, JSON)"
-  if (file === "programs/blockCredits" || file === "programs/projections")
-    return "process manager and projections (src/programs/blockCredits, projections)"
-  if (file.startsWith("programs/actors/")) return "actor runtime (src/programs/actors)"
+  if (
+    file === "programs/blockCredits" ||
+    file === "programs/taskReadModel" ||
+    file.startsWith("eventsourcing/Subscription")
+  )
+    return "subscriptions and read models (src/eventsourcing/Subscription*, programs/blockCredits, taskReadModel)"
+  if (file.startsWith("eventsourcing/"))
+    return "event-sourcing core (src/eventsourcing: actor runtime, store port)"
   if (file.startsWith("domain/")) return "domain deciders (src/domain)"
   if (file.startsWith("http/")) return "our HTTP layer (src/http)"
   return "other src/ code"

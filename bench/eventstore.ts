@@ -11,10 +11,10 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { cpus, loadavg, tmpdir } from "node:os"
 import { join } from "node:path"
 import { performance } from "node:perf_hooks"
-import { EventStore, type NewEvent } from "../src/layers/EventStore.ts"
+import { EventStore, type NewEvent } from "../src/eventsourcing/EventStore.ts"
 import { layerSqlite } from "../src/layers/EventStoreSqlite.ts"
 import { DatabaseSync } from "node:sqlite"
-import { makeEntityRuntime } from "../src/programs/actors/EntityRuntime.ts"
+import { makeEntityRuntime } from "../src/eventsourcing/EntityRuntime.ts"
 import { counterDecider } from "../test/support/counter.ts"
 
 const APPENDS = 10_000

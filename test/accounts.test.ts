@@ -5,10 +5,10 @@ import { ClaimEmail, Email } from "../src/domain/account.ts"
 import { UserId } from "../src/domain/ids.ts"
 import { AppConfigTest, defaultLoginThrottleSettings } from "../src/layers/AppConfig.ts"
 import { LoginThrottle } from "../src/layers/auth/LoginThrottle.ts"
-import { EventStore } from "../src/layers/EventStore.ts"
+import { EventStore } from "../src/eventsourcing/EventStore.ts"
 import { EventStoreSqliteMemory } from "../src/layers/EventStoreSqlite.ts"
 import { Accounts } from "../src/programs/accounts.ts"
-import { ActorSystem } from "../src/programs/actors/ActorSystem.ts"
+import { ActorSystem } from "../src/eventsourcing/ActorSystem.ts"
 import { Aggregates, emailEntityId } from "../src/programs/Aggregates.ts"
 
 const TestLayer = Accounts.layerNoDeps.pipe(

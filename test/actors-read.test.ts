@@ -1,9 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, References, Tracer } from "effect"
 import { randomUUID } from "node:crypto"
-import { EventStore } from "../src/layers/EventStore.ts"
+import { EventStore } from "../src/eventsourcing/EventStore.ts"
 import { EventStoreSqliteMemory } from "../src/layers/EventStoreSqlite.ts"
-import { makeEntityRuntime } from "../src/programs/actors/EntityRuntime.ts"
+import { makeEntityRuntime } from "../src/eventsourcing/EntityRuntime.ts"
 import { counterDecider } from "./support/counter.ts"
 
 const external = (by: number) => ({

@@ -6,7 +6,7 @@ import { tokensForBlock } from "../src/domain/rules.ts"
 import { CompleteBlock, CreateTask, StartBlock } from "../src/domain/task.ts"
 import { creditFor } from "../src/domain/wallet.ts"
 import { EventStoreSqliteMemory } from "../src/layers/EventStoreSqlite.ts"
-import { ActorSystem } from "../src/programs/actors/ActorSystem.ts"
+import { ActorSystem } from "../src/eventsourcing/ActorSystem.ts"
 import { Aggregates } from "../src/programs/Aggregates.ts"
 import { BlockCredits } from "../src/programs/blockCredits.ts"
 

@@ -10,7 +10,7 @@ import {
   OperationTimeoutConfig,
   PoolSettingsConfig
 } from "../src/layers/Database.ts"
-import { isStoreTimeout } from "../src/layers/EventStore.ts"
+import { isStoreTimeout } from "../src/eventsourcing/EventStore.ts"
 import {
   appendTransactionOptions,
   COLLECTIONS,

@@ -3,7 +3,7 @@ import { Effect } from "effect"
 import { randomUUID } from "node:crypto"
 import { existsSync, statSync } from "node:fs"
 import { join } from "node:path"
-import { EventStore } from "../src/layers/EventStore.ts"
+import { EventStore } from "../src/eventsourcing/EventStore.ts"
 import { layerSqlite } from "../src/layers/EventStoreSqlite.ts"
 import { tempDataDir } from "./support/server.ts"
 

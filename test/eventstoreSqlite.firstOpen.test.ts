@@ -3,7 +3,7 @@ import { Effect, Stream } from "effect"
 import { closeSync, openSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { DatabaseSync } from "node:sqlite"
-import { EventStore } from "../src/layers/EventStore.ts"
+import { EventStore } from "../src/eventsourcing/EventStore.ts"
 import { layerSqlite } from "../src/layers/EventStoreSqlite.ts"
 import { type ChildRun, runScript, tempDataDir, waitForOutput } from "./support/server.ts"
 

@@ -4,7 +4,7 @@ import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup } from "effect/h
 import { afterAll, describe, expect, it } from "vitest"
 import { Overloaded } from "../src/http/errors.ts"
 import { answerOverloaded } from "../src/http/handlers/common.ts"
-import { Overloaded as ActorOverloaded } from "../src/programs/actors/EntityRuntime.ts"
+import { Overloaded as ActorOverloaded } from "../src/eventsourcing/EntityRuntime.ts"
 
 /** One endpoint whose program finds its entity's mailbox full, mapped the way every handler maps it. */
 class Group extends HttpApiGroup.make("g").add(

@@ -4,7 +4,7 @@ import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup } from "effect/h
 import { afterAll, describe, expect, it } from "vitest"
 import { ErrorEnvelope } from "../src/http/api/Envelope.ts"
 import { ErrorEnvelopeLive } from "../src/http/middleware.ts"
-import { EventStoreError } from "../src/layers/EventStore.ts"
+import { EventStoreError } from "../src/eventsourcing/EventStore.ts"
 import { storeFailuresAsDefects } from "../src/programs/Aggregates.ts"
 
 /**

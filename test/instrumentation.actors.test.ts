@@ -8,7 +8,7 @@ import { EventStoreSqliteMemory } from "../src/layers/EventStoreSqlite.ts"
 import { Health } from "../src/layers/Health.ts"
 import { Metrics } from "../src/layers/Metrics.ts"
 import { RedisLive } from "../src/layers/Redis.ts"
-import { ActorSystem } from "../src/programs/actors/ActorSystem.ts"
+import { ActorSystem } from "../src/eventsourcing/ActorSystem.ts"
 import { Instrumentation, InstrumentationLive } from "../src/programs/Instrumentation.ts"
 import { counterDecider } from "./support/counter.ts"
 

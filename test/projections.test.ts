@@ -3,7 +3,7 @@ import { Effect, Layer, Schema } from "effect"
 import { randomUUID } from "node:crypto"
 import { BlockId, TaskId, UserId } from "../src/domain/ids.ts"
 import { TaskCreated, TaskDeleted, TaskEvent } from "../src/domain/task.ts"
-import { EventStore } from "../src/layers/EventStore.ts"
+import { EventStore } from "../src/eventsourcing/EventStore.ts"
 import { EventStoreSqliteMemory } from "../src/layers/EventStoreSqlite.ts"
 import { TaskReadModel } from "../src/programs/taskReadModel.ts"
 

@@ -4,7 +4,7 @@ import { TestClock } from "effect/testing"
 import { MongoClient } from "mongodb"
 import type { ActionRow, TaskRow } from "../src/eventsourcing/ReadModelStore.ts"
 import { IN_PROGRESS_TOUCH } from "../src/eventsourcing/ReadModelStore.ts"
-import { EventStoreError } from "../src/layers/EventStore.ts"
+import { EventStoreError } from "../src/eventsourcing/EventStore.ts"
 import {
   ACTION_INDEXES,
   actionDocument,

@@ -14,9 +14,9 @@ import {
   type TaskQuotaState,
   TooManyOpenTasks
 } from "../src/domain/taskQuota.ts"
-import { EventStore, type EventStoreError } from "../src/layers/EventStore.ts"
+import { EventStore, type EventStoreError } from "../src/eventsourcing/EventStore.ts"
 import { EventStoreSqliteMemory, layerSqlite } from "../src/layers/EventStoreSqlite.ts"
-import { ActorSystem } from "../src/programs/actors/ActorSystem.ts"
+import { ActorSystem } from "../src/eventsourcing/ActorSystem.ts"
 import { Aggregates } from "../src/programs/Aggregates.ts"
 import type { ReadModelStore } from "../src/eventsourcing/ReadModelStore.ts"
 import { TaskReadModel } from "../src/programs/taskReadModel.ts"

@@ -29,7 +29,7 @@ import {
   TaskDecider
 } from "../../src/domain/task.ts"
 import { creditFor, WalletDecider } from "../../src/domain/wallet.ts"
-import type { NewEvent } from "../../src/layers/EventStore.ts"
+import type { NewEvent } from "../../src/eventsourcing/EventStore.ts"
 import { makeSqliteEventStore } from "../../src/layers/EventStoreSqlite.ts"
 import { LEGACY_CHECKPOINT_STREAM } from "../../src/programs/blockCredits.ts"
 

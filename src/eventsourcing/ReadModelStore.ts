@@ -1,5 +1,5 @@
 import { Context, type Effect, type Option, Schema } from "effect"
-import type { EventStoreError } from "../layers/EventStore.ts"
+import type { EventStoreError } from "./EventStore.ts"
 
 /*
  * The read models' storage, kept by the event store's own database (tables beside `events` in SQLite,

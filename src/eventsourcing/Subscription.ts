@@ -1,5 +1,5 @@
 import { Duration, Effect, Option, Schema, Semaphore, Stream } from "effect"
-import { EventStore, type EventStoreError, READ_PAGE_SIZE, type StoredEvent } from "../layers/EventStore.ts"
+import { EventStore, type EventStoreError, READ_PAGE_SIZE, type StoredEvent } from "./EventStore.ts"
 import { type CheckpointMoved, ReadModelStore, type ReadModelTable, type RowWrite } from "./ReadModelStore.ts"
 
 /**

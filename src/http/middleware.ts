@@ -12,7 +12,7 @@ import {
   StoreUnavailable,
   ValidationError
 } from "./errors.ts"
-import { isStoreTimeout } from "../layers/EventStore.ts"
+import { isStoreTimeout } from "../eventsourcing/EventStore.ts"
 import { MAX_JSON_DEPTH, nestsDeeperThan } from "./jsonDepth.ts"
 import { noteErrorTag } from "./observation.ts"
 

@@ -1,5 +1,5 @@
 import { Cause, Effect, Exit, Layer, Option } from "effect"
-import { EventStore } from "./EventStore.ts"
+import { EventStore } from "../eventsourcing/EventStore.ts"
 import { Metrics, timed } from "./Metrics.ts"
 import { withSpan } from "./spans.ts"
 

@@ -22,7 +22,7 @@ import {
   type Snapshot,
   type StoredEvent,
   VersionConflict
-} from "./EventStore.ts"
+} from "../eventsourcing/EventStore.ts"
 import { logReleased } from "./Logging.ts"
 import {
   appendTransactionOptions,

@@ -15,7 +15,7 @@ import {
   requiredVersion,
   type StoredEvent,
   VersionConflict
-} from "./EventStore.ts"
+} from "../eventsourcing/EventStore.ts"
 import { logReleased } from "./Logging.ts"
 import { makeSqliteReadModels, READ_MODEL_SCHEMA } from "./ReadModelStoreSqlite.ts"
 import { type Query, query } from "./sqliteQuery.ts"

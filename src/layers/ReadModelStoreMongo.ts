@@ -17,7 +17,7 @@ import {
   type RowWrite,
   type TaskRow
 } from "../eventsourcing/ReadModelStore.ts"
-import type { EventStoreError } from "./EventStore.ts"
+import type { EventStoreError } from "../eventsourcing/EventStore.ts"
 import {
   appendTransactionOptions,
   callWithin,

@@ -9,7 +9,7 @@ import {
   type RowWrite,
   type TaskRow
 } from "../eventsourcing/ReadModelStore.ts"
-import { EventStoreError } from "./EventStore.ts"
+import { EventStoreError } from "../eventsourcing/EventStore.ts"
 import { query } from "./sqliteQuery.ts"
 
 /**

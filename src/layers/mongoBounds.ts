@@ -1,6 +1,6 @@
 import { Duration, Effect } from "effect"
 import { type ClientSession, MongoError, type TransactionOptions, WriteConcern } from "mongodb"
-import { EventStoreError } from "./EventStore.ts"
+import { EventStoreError } from "../eventsourcing/EventStore.ts"
 
 /*
  * The bounds every MongoDB store call runs under (the event store, src/layers/EventStoreMongo.ts, and

@@ -4,8 +4,8 @@ import { MoodDecider } from "../domain/mood.ts"
 import { TaskDecider } from "../domain/task.ts"
 import { TaskQuotaDecider } from "../domain/taskQuota.ts"
 import { WalletDecider } from "../domain/wallet.ts"
-import { EventStoreError, VersionConflict } from "../layers/EventStore.ts"
-import { ActorSystem } from "./actors/ActorSystem.ts"
+import { EventStoreError, VersionConflict } from "../eventsourcing/EventStore.ts"
+import { ActorSystem } from "../eventsourcing/ActorSystem.ts"
 
 /**
  * The entity runtimes of the product's aggregates, registered once per process (the actor system

@@ -2,10 +2,10 @@ import { Context, Duration, Effect, Layer, Option, Schedule, Semaphore } from "e
 import { AiOptimizer } from "../layers/AiOptimizer.ts"
 import { Cache } from "../layers/Cache.ts"
 import { Metrics } from "../layers/Metrics.ts"
-import { ActorSystem } from "./actors/ActorSystem.ts"
-import { COMMAND_OUTCOMES } from "./actors/EntityRuntime.ts"
+import { ActorSystem } from "../eventsourcing/ActorSystem.ts"
+import { COMMAND_OUTCOMES } from "../eventsourcing/EntityRuntime.ts"
 import { ChainExecutor } from "./chains/ChainExecutor.ts"
-import { PASSIVATION_REASONS } from "./actors/Residency.ts"
+import { PASSIVATION_REASONS } from "../eventsourcing/Residency.ts"
 
 const SAMPLE_EVERY = Duration.seconds(1)
 

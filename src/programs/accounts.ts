@@ -26,7 +26,7 @@ import {
   PasswordHashingBusy,
   type PasswordHasherOptions
 } from "../layers/auth/Passwords.ts"
-import { Overloaded } from "./actors/EntityRuntime.ts"
+import { Overloaded } from "../eventsourcing/EntityRuntime.ts"
 import { Aggregates, emailEntityId, failsOnlyWith, now, storeFailuresAsDefects } from "./Aggregates.ts"
 import { withSpan } from "../layers/spans.ts"
 

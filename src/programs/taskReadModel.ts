@@ -17,8 +17,8 @@ import {
   type TaskRow
 } from "../eventsourcing/ReadModelStore.ts"
 import { makeSubscription, type ReadModelBehind } from "../eventsourcing/Subscription.ts"
-import { Overloaded } from "./actors/EntityRuntime.ts"
-import type { EventStoreError, StoredEvent } from "../layers/EventStore.ts"
+import { Overloaded } from "../eventsourcing/EntityRuntime.ts"
+import type { EventStoreError, StoredEvent } from "../eventsourcing/EventStore.ts"
 
 /** How often the background loop folds new task events when no listing asked for them. */
 export const TASK_READ_MODEL_INTERVAL = Duration.seconds(1)

@@ -16,7 +16,7 @@ import {
   UpdateTask
 } from "../domain/task.ts"
 import { creditFor } from "../domain/wallet.ts"
-import { Overloaded } from "./actors/EntityRuntime.ts"
+import { Overloaded } from "../eventsourcing/EntityRuntime.ts"
 import { Aggregates, failsOnlyWith, now, storeFailuresAsDefects } from "./Aggregates.ts"
 import { TaskReadModel } from "./taskReadModel.ts"
 import { bonusOf } from "./store.ts"

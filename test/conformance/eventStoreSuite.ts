@@ -8,8 +8,8 @@ import {
   type NewEvent,
   type StoredEvent,
   VersionConflict
-} from "../../src/layers/EventStore.ts"
-import { hydrate } from "../../src/programs/actors/Hydrate.ts"
+} from "../../src/eventsourcing/EventStore.ts"
+import { hydrate } from "../../src/eventsourcing/Hydrate.ts"
 import { type CounterEvent, CounterState, counterDecider } from "../support/counter.ts"
 
 const metadata = { correlationId: "corr-1", causationId: "cause-1", timestamp: "2025-01-01T00:00:00.000Z" }

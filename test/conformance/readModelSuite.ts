@@ -9,7 +9,7 @@ import {
   type RowWrite,
   type TaskRow
 } from "../../src/eventsourcing/ReadModelStore.ts"
-import { EventStore, EventStoreError } from "../../src/layers/EventStore.ts"
+import { EventStore, EventStoreError } from "../../src/eventsourcing/EventStore.ts"
 
 type Store = Layer.Layer<ReadModelStore | EventStore, unknown>
 

@@ -4,7 +4,7 @@ import { randomUUID } from "node:crypto"
 import { BlockId, TaskId, UserId } from "../../src/domain/ids.ts"
 import { BlockCompleted, BlockStarted, TaskCreated, TaskDeleted, TaskEvent } from "../../src/domain/task.ts"
 import { ReadModelStore, type TaskRow } from "../../src/eventsourcing/ReadModelStore.ts"
-import { EventStore, EventStoreError } from "../../src/layers/EventStore.ts"
+import { EventStore, EventStoreError } from "../../src/eventsourcing/EventStore.ts"
 import { TaskReadModel } from "../../src/programs/taskReadModel.ts"
 
 type Store = Layer.Layer<ReadModelStore | EventStore, unknown>

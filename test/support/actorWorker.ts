@@ -6,7 +6,7 @@
 import { Effect, Result } from "effect"
 import { existsSync } from "node:fs"
 import { layerSqlite } from "../../src/layers/EventStoreSqlite.ts"
-import { makeEntityRuntime } from "../../src/programs/actors/EntityRuntime.ts"
+import { makeEntityRuntime } from "../../src/eventsourcing/EntityRuntime.ts"
 import { counterDecider } from "./counter.ts"
 
 const [filename, countArg, goFile] = process.argv.slice(2)

@@ -5,7 +5,7 @@
  */
 import { Effect } from "effect"
 import { randomUUID } from "node:crypto"
-import { EventStore } from "../../src/layers/EventStore.ts"
+import { EventStore } from "../../src/eventsourcing/EventStore.ts"
 import { layerSqlite } from "../../src/layers/EventStoreSqlite.ts"
 
 const [filename, batchArg] = process.argv.slice(2)

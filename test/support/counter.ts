@@ -1,7 +1,7 @@
 import { Data, Effect, Result, Schema, Stream } from "effect"
 import { randomUUID } from "node:crypto"
 import type { Decider } from "../../src/domain/Decider.ts"
-import { EventStore } from "../../src/layers/EventStore.ts"
+import { EventStore } from "../../src/eventsourcing/EventStore.ts"
 
 /** A minimal aggregate for exercising the store and the actor runtime: a counter that never goes below 0. */
 export const CounterEvent = Schema.Union([

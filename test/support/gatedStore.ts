@@ -1,5 +1,5 @@
 import { Deferred, Effect, Layer } from "effect"
-import { EventStore } from "../../src/layers/EventStore.ts"
+import { EventStore } from "../../src/eventsourcing/EventStore.ts"
 
 /**
  * Wraps the EventStore in the context so that every append waits until `open` is called: lets a test

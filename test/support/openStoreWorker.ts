@@ -7,7 +7,7 @@
 import { Effect } from "effect"
 import { randomUUID } from "node:crypto"
 import { existsSync } from "node:fs"
-import { EventStore } from "../../src/layers/EventStore.ts"
+import { EventStore } from "../../src/eventsourcing/EventStore.ts"
 import { layerSqlite } from "../../src/layers/EventStoreSqlite.ts"
 
 const [filename, goFile] = process.argv.slice(2)

@@ -10,7 +10,7 @@ import {
   type Task,
   TaskDecider
 } from "../../src/domain/task.ts"
-import { makeEntityRuntime } from "../../src/programs/actors/EntityRuntime.ts"
+import { makeEntityRuntime } from "../../src/eventsourcing/EntityRuntime.ts"
 import { taskBreakdown } from "../../src/programs/chains/builtins.ts"
 import { ChainExecutor } from "../../src/programs/chains/ChainExecutor.ts"
 import { TaskPort } from "../../src/programs/orchestrator/TaskPort.ts"

@@ -1,6 +1,6 @@
 import { Effect } from "effect"
 import { HttpEffect, HttpServerResponse } from "effect/http"
-import { Overloaded as ActorOverloaded } from "../../programs/actors/EntityRuntime.ts"
+import { Overloaded as ActorOverloaded } from "../../eventsourcing/EntityRuntime.ts"
 import { Overloaded } from "../errors.ts"
 
 /** Adds `Retry-After` to whatever response this request ends with (an error's included). */

@@ -1,7 +1,7 @@
 import { Clock, Context, Effect, Layer, Option, Ref, Result, Schema, Stream } from "effect"
 import { createHash, randomUUID } from "node:crypto"
 import { Cache } from "../../layers/Cache.ts"
-import { EventStore } from "../../layers/EventStore.ts"
+import { EventStore } from "../../eventsourcing/EventStore.ts"
 import { LanguageModel } from "../../layers/LanguageModel.ts"
 import { Metrics } from "../../layers/Metrics.ts"
 import { type Chain, type Step, type StepError, StepFailed, type StepRunner } from "./Chain.ts"

@@ -12,7 +12,7 @@ import {
 } from "../../domain/memory.ts"
 import { Cache } from "../../layers/Cache.ts"
 import { localEmbedding } from "../../layers/ai/HeuristicProvider.ts"
-import { EventStore } from "../../layers/EventStore.ts"
+import { EventStore } from "../../eventsourcing/EventStore.ts"
 import { LanguageModel } from "../../layers/LanguageModel.ts"
 import { withSpan } from "../../layers/spans.ts"
 

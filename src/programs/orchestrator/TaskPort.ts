@@ -10,7 +10,7 @@ import type {
 import type { BlockPay } from "../../domain/rules.ts"
 import type { Block, Task } from "../../domain/task.ts"
 import type { TooManyOpenTasks } from "../../domain/taskQuota.ts"
-import type { Overloaded } from "../actors/EntityRuntime.ts"
+import type { Overloaded } from "../../eventsourcing/EntityRuntime.ts"
 
 export interface NewTaskInput {
   readonly title: string

@@ -25,8 +25,8 @@ import {
   type EventStoreError,
   type StoredEvent,
   type VersionConflict
-} from "../../layers/EventStore.ts"
-import { Overloaded } from "../actors/EntityRuntime.ts"
+} from "../../eventsourcing/EventStore.ts"
+import { Overloaded } from "../../eventsourcing/EntityRuntime.ts"
 import { withSpan } from "../../layers/spans.ts"
 
 export interface ActionSpec {

@@ -17,16 +17,16 @@ import {
   Tracer
 } from "effect"
 import { randomUUID } from "node:crypto"
-import type { Decider } from "../../domain/Decider.ts"
+import type { Decider } from "../domain/Decider.ts"
 import {
   EventStore,
   EventStoreError,
   type NewEvent,
   type StoredEvent,
   VersionConflict
-} from "../../layers/EventStore.ts"
+} from "./EventStore.ts"
 import { catchUp, type Hydrated, hydrate, streamIdOf } from "./Hydrate.ts"
-import { withSpan } from "../../layers/spans.ts"
+import { withSpan } from "../layers/spans.ts"
 import { type PassivationCounts, type PassivationReason, type Resident, Residency } from "./Residency.ts"
 
 /** The entity's mailbox is full: the caller should come back after `retryAfterSeconds` (HTTP 503). */

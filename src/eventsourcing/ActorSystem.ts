@@ -1,7 +1,7 @@
 import { Config, Context, Duration, Effect, Layer, Scope } from "effect"
-import type { Decider } from "../../domain/Decider.ts"
-import { ActorsMaxConfig, integerSetting, readSetting } from "../../layers/AppConfig.ts"
-import { EventStore } from "../../layers/EventStore.ts"
+import type { Decider } from "../domain/Decider.ts"
+import { ActorsMaxConfig, integerSetting, readSetting } from "../layers/AppConfig.ts"
+import { EventStore } from "./EventStore.ts"
 import {
   defaultEntityRuntimeOptions,
   type EntityRuntime,

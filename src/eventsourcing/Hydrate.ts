@@ -1,11 +1,6 @@
 import { Effect, Option, Result, Schema } from "effect"
-import type { Decider } from "../../domain/Decider.ts"
-import {
-  type EventStoreError,
-  type EventStoreShape,
-  READ_PAGE_SIZE,
-  type StoredEvent
-} from "../../layers/EventStore.ts"
+import type { Decider } from "../domain/Decider.ts"
+import { type EventStoreError, type EventStoreShape, READ_PAGE_SIZE, type StoredEvent } from "./EventStore.ts"
 
 export interface Hydrated<State> {
   readonly state: State
