@@ -42,10 +42,6 @@ export const heuristicProofValidation = (input: ProofInput): ProofVerdict => {
   }
 }
 
-/** The share of a block's tokens a verdict is worth: full confidence when valid, half of it otherwise. */
-export const proofScore = (verdict: ProofVerdict): number =>
-  verdict.is_valid ? verdict.confidence : Math.round((verdict.confidence / 2) * 100) / 100
-
 export const proofValidation = Chain.make({
   name: "proof_validation",
   description: "Judges whether a proof of work shows the task was done.",
