@@ -7,7 +7,7 @@
 import { Effect } from "effect"
 import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import { cpus, totalmem } from "node:os"
-import { makeAiOptimizer } from "../src/layers/AiOptimizer.ts"
+import { makeAiOptimizer } from "../src/layers/ai/AiOptimizer.ts"
 import { defaultAiOptimizerConfig } from "../src/layers/ai/AiOptimizerConfig.ts"
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 5_000)

@@ -10,8 +10,8 @@ import { Effect, Option, Redacted, Schema } from "effect"
 import { readFileSync, writeFileSync } from "node:fs"
 import { cpus, loadavg, totalmem } from "node:os"
 import { performance } from "node:perf_hooks"
-import { type CacheService, makeCache } from "../src/layers/Cache.ts"
-import { makeRedisConnection } from "../src/layers/Redis.ts"
+import { type CacheService, makeCache } from "../src/layers/cache/Cache.ts"
+import { makeRedisConnection } from "../src/layers/redis/Redis.ts"
 
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379"
 const prefix = `ff:bench:${Date.now().toString(36)}:`

@@ -125,7 +125,8 @@ const DIST = `file://${ROOT}dist/`
 const srcCategory = (url: string): string | undefined => {
   if (!url.startsWith(DIST)) return undefined
   const file = url.slice(DIST.length).replace(/\.js$/, "")
-  if (file === "layers/EventStoreSqlite") return "SQLite store (EventStoreSqlite + node:sqlite, incl. native)"
+  if (file === "layers/eventstore/EventStoreSqlite")
+    return "SQLite store (EventStoreSqlite + node:sqlite, incl. native)"
   if (file === "layers/auth/Jwt") return "JWT verify (HMAC-SHA256, base64url, JSON)"
   if (
     file === "programs/blockCredits" ||

@@ -1,5 +1,5 @@
 /**
- * What exporting a span costs: the product's exporter (`exportingTracer` of src/layers/TelemetryExport.ts:
+ * What exporting a span costs: the product's exporter (`exportingTracer` of src/layers/observability/TelemetryExport.ts:
  * `@effect/opentelemetry` over the OpenTelemetry JS SDK, `BatchSpanProcessor` + `OTLPTraceExporter`,
  * OTLP/HTTP JSON) against Effect 4's native one (`effect/observability` `OtlpTracer.layer` +
  * `OtlpSerialization.layerJson` over `NodeHttpClient.layerUndici`), and against no tracer layer at all
@@ -25,9 +25,9 @@ import { execFileSync, spawn } from "node:child_process"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 import { fileURLToPath } from "node:url"
-import { appVersion } from "../src/layers/Health.ts"
-import { tracesUrl } from "../src/layers/Telemetry.ts"
-import { exportingTracer } from "../src/layers/TelemetryExport.ts"
+import { appVersion } from "../src/layers/observability/Health.ts"
+import { tracesUrl } from "../src/layers/observability/Telemetry.ts"
+import { exportingTracer } from "../src/layers/observability/TelemetryExport.ts"
 import {
   fmt,
   LOAD_CPU,
@@ -323,7 +323,7 @@ ${fmt(WARMUP_ROOTS)} requests through a layer of its own (exporting to a path th
 exporter's JIT and GC state never colours the other's; ${ROUNDS} rounds, the three in rotating order. The sink is a
 node:http server in the bench process (${pinned ? `pinned to core ${LOAD_CPU}` : "not pinned"}) that answers 200 and counts the spans that
 reached \`/v1/traces\`; a row whose runs did not all deliver every span is marked invalid. The product row is
-\`exportingTracer(endpoint, serviceName, 1)\` of src/layers/TelemetryExport.ts as the server builds it
+\`exportingTracer(endpoint, serviceName, 1)\` of src/layers/observability/TelemetryExport.ts as the server builds it
 (BatchSpanProcessor with a 1 s delay, its default 2,048-span queue and 512-span batches; OTLP/HTTP JSON over
 node:http); the native row is \`OtlpTracer.layer\` with the same resource, a 1 s export interval and its
 default 1,000-span batches, \`OtlpSerialization.layerJson\`, over \`NodeHttpClient.layerUndici\` (the client the

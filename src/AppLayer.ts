@@ -1,18 +1,18 @@
 import { NodeServices } from "@effect/platform-node"
 import { Effect, Layer, Option } from "effect"
-import { AiOptimizerLive } from "./layers/AiOptimizer.ts"
-import { AppConfig, AppConfigLive } from "./layers/AppConfig.ts"
-import { CacheLive } from "./layers/Cache.ts"
-import { EventStoreMetricsLive } from "./layers/EventStoreMetrics.ts"
-import { EventStoreSqliteLive } from "./layers/EventStoreSqlite.ts"
-import { Health } from "./layers/Health.ts"
-import { EmbeddedHealthChecks } from "./layers/HealthChecks.ts"
-import { LanguageModelLive } from "./layers/LanguageModel.ts"
-import { Metrics } from "./layers/Metrics.ts"
-import { Monitor } from "./layers/Monitor.ts"
-import { RedisLive } from "./layers/Redis.ts"
-import { SystemProbeLive } from "./layers/SystemProbe.ts"
-import { TelemetryLive } from "./layers/Telemetry.ts"
+import { AiOptimizerLive } from "./layers/ai/AiOptimizer.ts"
+import { AppConfig, AppConfigLive } from "./layers/config/AppConfig.ts"
+import { CacheLive } from "./layers/cache/Cache.ts"
+import { EventStoreMetricsLive } from "./layers/eventstore/EventStoreMetrics.ts"
+import { EventStoreSqliteLive } from "./layers/eventstore/EventStoreSqlite.ts"
+import { Health } from "./layers/observability/Health.ts"
+import { EmbeddedHealthChecks } from "./layers/observability/HealthChecks.ts"
+import { LanguageModelLive } from "./layers/ai/LanguageModel.ts"
+import { Metrics } from "./layers/observability/Metrics.ts"
+import { Monitor } from "./layers/observability/Monitor.ts"
+import { RedisLive } from "./layers/redis/Redis.ts"
+import { SystemProbeLive } from "./layers/observability/SystemProbe.ts"
+import { TelemetryLive } from "./layers/observability/Telemetry.ts"
 import { ActorSystem } from "./eventsourcing/ActorSystem.ts"
 import { InstrumentationLive } from "./programs/Instrumentation.ts"
 import { ChainsLive } from "./programs/chains/builtins.ts"
@@ -29,8 +29,8 @@ import { ProgramsLive } from "./programs/Programs.ts"
 const MongoEventStoreLive = Layer.unwrap(
   Effect.promise(async () => {
     const [{ EventStoreMongoLive }, { Database }] = await Promise.all([
-      import("./layers/EventStoreMongo.ts"),
-      import("./layers/Database.ts")
+      import("./layers/eventstore/EventStoreMongo.ts"),
+      import("./layers/eventstore/Database.ts")
     ])
     return EventStoreMongoLive.pipe(Layer.provide(Database.layer))
   })

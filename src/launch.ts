@@ -1,6 +1,6 @@
 import { NodeRuntime } from "@effect/platform-node"
 import { Cause, Console, Effect, Exit, Layer, Runtime } from "effect"
-import { LoggingLive } from "./layers/Logging.ts"
+import { LoggingLive } from "./layers/observability/Logging.ts"
 
 const isInvalidConfig = (
   error: unknown

@@ -1,7 +1,7 @@
 import { NodeRuntime } from "@effect/platform-node"
 import { Console, Effect } from "effect"
 import { AppLayer } from "./AppLayer.ts"
-import { LoggingLive } from "./layers/Logging.ts"
+import { LoggingLive } from "./layers/observability/Logging.ts"
 import { BlockCredits } from "./programs/blockCredits.ts"
 import { Planner } from "./programs/planner/Planner.ts"
 import { TaskReadModel } from "./programs/taskReadModel.ts"

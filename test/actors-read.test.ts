@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, References, Tracer } from "effect"
 import { randomUUID } from "node:crypto"
 import { EventStore } from "../src/eventsourcing/EventStore.ts"
-import { EventStoreSqliteMemory } from "../src/layers/EventStoreSqlite.ts"
+import { EventStoreSqliteMemory } from "../src/layers/eventstore/EventStoreSqlite.ts"
 import { makeEntityRuntime } from "../src/eventsourcing/EntityRuntime.ts"
 import { counterDecider } from "./support/counter.ts"
 

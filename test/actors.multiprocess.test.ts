@@ -3,7 +3,7 @@ import { Effect, Stream } from "effect"
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { EventStore } from "../src/eventsourcing/EventStore.ts"
-import { layerSqlite } from "../src/layers/EventStoreSqlite.ts"
+import { layerSqlite } from "../src/layers/eventstore/EventStoreSqlite.ts"
 import { type ChildRun, runScript, tempDataDir } from "./support/server.ts"
 import { DatabaseSync } from "node:sqlite"
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Fiber, Option, Result } from "effect"
 import { TestClock } from "effect/testing"
-import { makeAiOptimizer } from "../src/layers/AiOptimizer.ts"
+import { makeAiOptimizer } from "../src/layers/ai/AiOptimizer.ts"
 import { defaultAiOptimizerConfig } from "../src/layers/ai/AiOptimizerConfig.ts"
 import { eventually, makeCountingProvider, testConfig } from "./support/aiScript.ts"
 

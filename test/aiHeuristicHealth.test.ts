@@ -1,10 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Result, Schema } from "effect"
-import { AiOptimizer, AiOptimizerLive, aiHealthCheck, makeAiOptimizer } from "../src/layers/AiOptimizer.ts"
-import { AppConfigTest } from "../src/layers/AppConfig.ts"
+import { AiOptimizer, AiOptimizerLive, aiHealthCheck, makeAiOptimizer } from "../src/layers/ai/AiOptimizer.ts"
+import { AppConfigTest } from "../src/layers/config/AppConfig.ts"
 import { EMBEDDING_DIMENSIONS, localEmbedding } from "../src/layers/ai/HeuristicProvider.ts"
-import { Health } from "../src/layers/Health.ts"
-import { LanguageModel, LanguageModelLive } from "../src/layers/LanguageModel.ts"
+import { Health } from "../src/layers/observability/Health.ts"
+import { LanguageModel, LanguageModelLive } from "../src/layers/ai/LanguageModel.ts"
 import { makeCountingProvider, testConfig } from "./support/aiScript.ts"
 
 const cosine = (a: ReadonlyArray<number>, b: ReadonlyArray<number>) =>

@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Clock, Duration, Effect, Fiber, Ref, Result } from "effect"
 import { TestClock } from "effect/testing"
 import fc from "fast-check"
-import { makeAiOptimizer } from "../src/layers/AiOptimizer.ts"
+import { makeAiOptimizer } from "../src/layers/ai/AiOptimizer.ts"
 import { defaultAiOptimizerConfig } from "../src/layers/ai/AiOptimizerConfig.ts"
 import {
   type Bucket,

@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Result } from "effect"
 import { Redis } from "ioredis"
 import { randomUUID } from "node:crypto"
-import { makeAiOptimizer } from "../src/layers/AiOptimizer.ts"
+import { makeAiOptimizer } from "../src/layers/ai/AiOptimizer.ts"
 import { testConfig } from "./support/aiScript.ts"
 
 const REDIS_URL = "redis://127.0.0.1:6379"

@@ -3,7 +3,7 @@ import { randomUUID } from "node:crypto"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { EventStore } from "../src/eventsourcing/EventStore.ts"
-import { layerSqlite } from "../src/layers/EventStoreSqlite.ts"
+import { layerSqlite } from "../src/layers/eventstore/EventStoreSqlite.ts"
 import {
   call,
   countEvents,

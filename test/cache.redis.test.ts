@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option, Redacted, Ref, Schema } from "effect"
-import { type CacheOptions, makeCache } from "../src/layers/Cache.ts"
-import { makeRedisConnection } from "../src/layers/Redis.ts"
+import { type CacheOptions, makeCache } from "../src/layers/cache/Cache.ts"
+import { makeRedisConnection } from "../src/layers/redis/Redis.ts"
 import { SHARED_REDIS_URL, testPrefix } from "./support/redisServer.ts"
 
 const TaskId = Schema.String.pipe(Schema.brand("TaskId"))

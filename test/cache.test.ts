@@ -1,10 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Ref, Schema } from "effect"
 import { TestClock } from "effect/testing"
-import { AppConfigTest } from "../src/layers/AppConfig.ts"
-import { Cache, CacheLive, cached, cachedFunction, makeCache } from "../src/layers/Cache.ts"
-import { Health } from "../src/layers/Health.ts"
-import { RedisLive } from "../src/layers/Redis.ts"
+import { AppConfigTest } from "../src/layers/config/AppConfig.ts"
+import { Cache, CacheLive, cached, cachedFunction, makeCache } from "../src/layers/cache/Cache.ts"
+import { Health } from "../src/layers/observability/Health.ts"
+import { RedisLive } from "../src/layers/redis/Redis.ts"
 import { BreakerOpen, makeBreaker } from "../src/layers/cache/Breaker.ts"
 
 const TaskId = Schema.String.pipe(Schema.brand("TaskId"))

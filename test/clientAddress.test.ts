@@ -6,7 +6,7 @@ import {
   parseTrustedProxies,
   type TrustedProxies,
   TrustedProxiesConfig
-} from "../src/layers/AppConfig.ts"
+} from "../src/layers/config/AppConfig.ts"
 import { resolveClientAddress } from "../src/http/clientAddress.ts"
 
 const trusted = (raw: string): TrustedProxies => {

@@ -3,8 +3,8 @@ import { ConfigProvider, Effect, Redacted, Result } from "effect"
 import { createHash } from "node:crypto"
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { load } from "../src/layers/AppConfig.ts"
-import { createFileOnce } from "../src/layers/createFileOnce.ts"
+import { load } from "../src/layers/config/AppConfig.ts"
+import { createFileOnce } from "../src/layers/config/createFileOnce.ts"
 import { runScript, tempDataDir, waitForOutput } from "./support/server.ts"
 
 const whole = { complete: (content: string) => content.length >= 32 }

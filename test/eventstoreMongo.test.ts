@@ -2,14 +2,14 @@ import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, type Config, Effect, Fiber, Result } from "effect"
 import { TestClock } from "effect/testing"
 import { MongoClient, MongoError, MongoServerError, WriteConcern } from "mongodb"
-import { describeConfigError } from "../src/layers/AppConfig.ts"
+import { describeConfigError } from "../src/layers/config/AppConfig.ts"
 import {
   clientOptions,
   DEFAULT_OPERATION_TIMEOUT_MS,
   defaultPoolSettings,
   OperationTimeoutConfig,
   PoolSettingsConfig
-} from "../src/layers/Database.ts"
+} from "../src/layers/eventstore/Database.ts"
 import { isStoreTimeout } from "../src/eventsourcing/EventStore.ts"
 import {
   appendTransactionOptions,
@@ -24,7 +24,7 @@ import {
   runTransaction,
   toDocument,
   toStoreError
-} from "../src/layers/EventStoreMongo.ts"
+} from "../src/layers/eventstore/EventStoreMongo.ts"
 
 // These run without a server: the pure parts of the MongoDB store, its configuration, its deadlines.
 

@@ -4,7 +4,7 @@ import { randomUUID } from "node:crypto"
 import { existsSync, statSync } from "node:fs"
 import { join } from "node:path"
 import { EventStore } from "../src/eventsourcing/EventStore.ts"
-import { layerSqlite } from "../src/layers/EventStoreSqlite.ts"
+import { layerSqlite } from "../src/layers/eventstore/EventStoreSqlite.ts"
 import { tempDataDir } from "./support/server.ts"
 
 const mode = (file: string) => statSync(file).mode & 0o777

@@ -4,7 +4,7 @@ import { closeSync, openSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { DatabaseSync } from "node:sqlite"
 import { EventStore } from "../src/eventsourcing/EventStore.ts"
-import { layerSqlite } from "../src/layers/EventStoreSqlite.ts"
+import { layerSqlite } from "../src/layers/eventstore/EventStoreSqlite.ts"
 import { type ChildRun, runScript, tempDataDir, waitForOutput } from "./support/server.ts"
 
 const openers = (filename: string, goFile: string, count: number) =>

@@ -4,7 +4,7 @@ import { TestClock } from "effect/testing"
 import { Redis as IORedis } from "ioredis"
 import { randomUUID } from "node:crypto"
 import { InvalidCredentials } from "../src/domain/errors.ts"
-import { defaultLoginThrottleSettings, type LoginThrottleSettings } from "../src/layers/AppConfig.ts"
+import { defaultLoginThrottleSettings, type LoginThrottleSettings } from "../src/layers/config/AppConfig.ts"
 import {
   addressBucket,
   makeLoginThrottle,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
-import { LanguageModelHeuristic } from "../src/layers/LanguageModel.ts"
+import { LanguageModelHeuristic } from "../src/layers/ai/LanguageModel.ts"
 import { defaultMemoryLimits, Memory, MemoryLive } from "../src/programs/memory/Memory.ts"
 import { infraLayer } from "./support/chainEnv.ts"
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { TestClock } from "effect/testing"
-import { LanguageModelHeuristic } from "../src/layers/LanguageModel.ts"
+import { LanguageModelHeuristic } from "../src/layers/ai/LanguageModel.ts"
 import { Memory, MemoryLive } from "../src/programs/memory/Memory.ts"
 import { infraLayer } from "./support/chainEnv.ts"
 

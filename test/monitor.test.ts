@@ -1,12 +1,12 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Clock, Effect, Layer, Logger, References } from "effect"
 import { TestClock } from "effect/testing"
-import { AppConfigTest, makeTestConfig } from "../src/layers/AppConfig.ts"
-import { Health } from "../src/layers/Health.ts"
-import { Metrics } from "../src/layers/Metrics.ts"
-import { Monitor } from "../src/layers/Monitor.ts"
-import { quantileOf, RequestStats } from "../src/layers/RequestStats.ts"
-import { SystemProbe, type SystemSample } from "../src/layers/SystemProbe.ts"
+import { AppConfigTest, makeTestConfig } from "../src/layers/config/AppConfig.ts"
+import { Health } from "../src/layers/observability/Health.ts"
+import { Metrics } from "../src/layers/observability/Metrics.ts"
+import { Monitor } from "../src/layers/observability/Monitor.ts"
+import { quantileOf, RequestStats } from "../src/layers/observability/RequestStats.ts"
+import { SystemProbe, type SystemSample } from "../src/layers/observability/SystemProbe.ts"
 import * as Prom from "prom-client"
 
 const calm: SystemSample = {

@@ -8,7 +8,7 @@ import * as Net from "node:net"
 import { afterEach, describe, expect, it } from "vitest"
 import { peerKey } from "../src/http/NodeAdapter.ts"
 import * as NodeAdapter from "../src/http/NodeAdapter.ts"
-import { type ConnectionLimits, defaultConnectionLimits } from "../src/layers/AppConfig.ts"
+import { type ConnectionLimits, defaultConnectionLimits } from "../src/layers/config/AppConfig.ts"
 
 const servers: Array<Http.Server> = []
 const sockets: Array<Net.Socket> = []

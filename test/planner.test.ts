@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Ref, Result, Tracer } from "effect"
 import { TestClock } from "effect/testing"
 import { ActionDecider, CLAIM_LEASE_MS, decideAction } from "../src/domain/planner.ts"
-import { EventStoreSqliteMemory } from "../src/layers/EventStoreSqlite.ts"
+import { EventStoreSqliteMemory } from "../src/layers/eventstore/EventStoreSqlite.ts"
 import { ActionFailure, makePlanner } from "../src/programs/planner/Planner.ts"
 
 const store = EventStoreSqliteMemory.pipe(Layer.orDie)

@@ -4,7 +4,7 @@ import { randomUUID } from "node:crypto"
 import { BlockId, TaskId, UserId } from "../src/domain/ids.ts"
 import { TaskCreated, TaskDeleted, TaskEvent } from "../src/domain/task.ts"
 import { EventStore } from "../src/eventsourcing/EventStore.ts"
-import { EventStoreSqliteMemory } from "../src/layers/EventStoreSqlite.ts"
+import { EventStoreSqliteMemory } from "../src/layers/eventstore/EventStoreSqlite.ts"
 import { TaskReadModel } from "../src/programs/taskReadModel.ts"
 
 const encode = Schema.encodeSync(TaskEvent)

@@ -16,7 +16,7 @@ import {
   TASK_INDEXES,
   taskDocument,
   taskOf
-} from "../src/layers/ReadModelStoreMongo.ts"
+} from "../src/layers/eventstore/ReadModelStoreMongo.ts"
 
 // These run without a server: the pure parts of the MongoDB read models and their bounds (the
 // behaviour itself is test/conformance/readModelSuite.ts, run against MongoDB when MONGODB_URI is set).

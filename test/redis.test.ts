@@ -1,8 +1,8 @@
 import { describe, expect, it, layer } from "@effect/vitest"
 import { Effect, Layer, Option, Redacted } from "effect"
-import { AppConfigTest } from "../src/layers/AppConfig.ts"
-import { Health } from "../src/layers/Health.ts"
-import { Redis, RedisLive } from "../src/layers/Redis.ts"
+import { AppConfigTest } from "../src/layers/config/AppConfig.ts"
+import { Health } from "../src/layers/observability/Health.ts"
+import { Redis, RedisLive } from "../src/layers/redis/Redis.ts"
 import { SHARED_REDIS_URL, freePort, testPrefix } from "./support/redisServer.ts"
 
 const withUrl = (url: string | undefined) =>

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option, References, Tracer } from "effect"
-import { withSpan } from "../src/layers/spans.ts"
+import { withSpan } from "../src/layers/observability/spans.ts"
 
 const parentName = Effect.map(Effect.serviceOption(Tracer.ParentSpan), (span) =>
   Option.map(span, (s) => (s._tag === "Span" ? s.name : "external"))

@@ -4,11 +4,11 @@ import { TestClock } from "effect/testing"
 import { randomUUID } from "node:crypto"
 import { makeSubscription } from "../src/eventsourcing/Subscription.ts"
 import { runInBackground } from "../src/eventsourcing/SubscriptionDaemon.ts"
-import { AppConfigTest } from "../src/layers/AppConfig.ts"
+import { AppConfigTest } from "../src/layers/config/AppConfig.ts"
 import { EventStore } from "../src/eventsourcing/EventStore.ts"
-import { EventStoreSqliteMemory } from "../src/layers/EventStoreSqlite.ts"
-import { Health } from "../src/layers/Health.ts"
-import { Metrics } from "../src/layers/Metrics.ts"
+import { EventStoreSqliteMemory } from "../src/layers/eventstore/EventStoreSqlite.ts"
+import { Health } from "../src/layers/observability/Health.ts"
+import { Metrics } from "../src/layers/observability/Metrics.ts"
 
 const TestLayer = Layer.mergeAll(EventStoreSqliteMemory, Metrics.layer, Health.layer).pipe(
   Layer.provideMerge(AppConfigTest())

@@ -15,7 +15,7 @@ import {
   TooManyOpenTasks
 } from "../src/domain/taskQuota.ts"
 import { EventStore, type EventStoreError } from "../src/eventsourcing/EventStore.ts"
-import { EventStoreSqliteMemory, layerSqlite } from "../src/layers/EventStoreSqlite.ts"
+import { EventStoreSqliteMemory, layerSqlite } from "../src/layers/eventstore/EventStoreSqlite.ts"
 import { ActorSystem } from "../src/eventsourcing/ActorSystem.ts"
 import { Aggregates } from "../src/programs/Aggregates.ts"
 import type { ReadModelStore } from "../src/eventsourcing/ReadModelStore.ts"

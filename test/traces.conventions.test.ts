@@ -1,6 +1,6 @@
 import { hostname } from "node:os"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { serverSpanName } from "../src/layers/TelemetryExport.ts"
+import { serverSpanName } from "../src/layers/observability/TelemetryExport.ts"
 import { request } from "./support/http.ts"
 import { type OtlpReceiver, startOtlpReceiver } from "./support/otlpReceiver.ts"
 import { type ServerProcess, startServer } from "./support/server.ts"

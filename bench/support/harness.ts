@@ -51,7 +51,7 @@ export const buildServers = () => {
       stdio: "inherit"
     }
   )
-  // src/layers/Health.ts imports ../../package.json (the version): tsc emits it there too; copied to be sure.
+  // src/layers/observability/Health.ts imports ../../package.json (the version): tsc emits it there too; copied to be sure.
   cpSync(join(ROOT, "package.json"), join(ROOT, "dist-bench/package.json"))
 }
 

@@ -1,6 +1,6 @@
 /**
  * Generates the event store bench/readmodels.ts restarts servers on: a SQLite file written through the
- * store's own `append` (src/layers/EventStoreSqlite.ts, group commit and all), with events decided by
+ * store's own `append` (src/layers/eventstore/EventStoreSqlite.ts, group commit and all), with events decided by
  * the domain's deciders and encoded with their schemas, exactly as the entity runtime would write them
  * (stream `${decider.type}-${id}`, type from the encoded `_tag`, metadata `{ timestamp }`). Content per
  * user (about 100 events): tasks with blocks started and completed (some left pending, some deleted),
@@ -30,7 +30,7 @@ import {
 } from "../../src/domain/task.ts"
 import { creditFor, WalletDecider } from "../../src/domain/wallet.ts"
 import type { NewEvent } from "../../src/eventsourcing/EventStore.ts"
-import { makeSqliteEventStore } from "../../src/layers/EventStoreSqlite.ts"
+import { makeSqliteEventStore } from "../../src/layers/eventstore/EventStoreSqlite.ts"
 import { LEGACY_CHECKPOINT_STREAM } from "../../src/programs/blockCredits.ts"
 
 export interface GenerateOptions {

@@ -1,6 +1,6 @@
 import { Config, Context, Duration, Effect, Layer, Scope } from "effect"
 import type { Decider } from "../domain/Decider.ts"
-import { ActorsMaxConfig, integerSetting, readSetting } from "../layers/AppConfig.ts"
+import { ActorsMaxConfig, integerSetting, readSetting } from "../layers/config/AppConfig.ts"
 import { EventStore } from "./EventStore.ts"
 import {
   defaultEntityRuntimeOptions,

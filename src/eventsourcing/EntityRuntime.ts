@@ -26,7 +26,7 @@ import {
   VersionConflict
 } from "./EventStore.ts"
 import { catchUp, type Hydrated, hydrate, streamIdOf } from "./Hydrate.ts"
-import { withSpan } from "../layers/spans.ts"
+import { withSpan } from "../layers/observability/spans.ts"
 import { type PassivationCounts, type PassivationReason, type Resident, Residency } from "./Residency.ts"
 
 /** The entity's mailbox is full: the caller should come back after `retryAfterSeconds` (HTTP 503). */

@@ -1,6 +1,6 @@
 import { Duration, Effect } from "effect"
-import { Health } from "../layers/Health.ts"
-import { Metrics } from "../layers/Metrics.ts"
+import { Health } from "../layers/observability/Health.ts"
+import { Metrics } from "../layers/observability/Metrics.ts"
 import type { Subscription } from "./Subscription.ts"
 
 /** The longest pause between two runs after repeated failures. */

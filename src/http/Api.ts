@@ -1,5 +1,5 @@
 import { HttpApi, OpenApi } from "effect/http-api"
-import { appVersion } from "../layers/Health.ts"
+import { appVersion } from "../layers/observability/Health.ts"
 import { AuthApi } from "./api/AuthApi.ts"
 import { ErrorEnvelope } from "./api/Envelope.ts"
 import { HealthApi } from "./api/HealthApi.ts"

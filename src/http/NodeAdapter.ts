@@ -22,7 +22,7 @@ import { Effect, Layer, type Scope } from "effect"
 import { HttpServer, type HttpServerError } from "effect/http"
 import * as Http from "node:http"
 import * as Net from "node:net"
-import { type ConnectionLimits, defaultConnectionLimits } from "../layers/AppConfig.ts"
+import { type ConnectionLimits, defaultConnectionLimits } from "../layers/config/AppConfig.ts"
 
 // Longer than nginx's upstream keepalive_timeout (60 s) so the proxy, not Node, closes idle sockets.
 export const KEEP_ALIVE_TIMEOUT_MS = 65_000

@@ -1,7 +1,7 @@
 import { Option } from "effect"
 import type { HttpServerRequest } from "effect/http"
 import { IpNetwork, NetAddress } from "effect/net"
-import type { TrustedProxies } from "../layers/AppConfig.ts"
+import type { TrustedProxies } from "../layers/config/AppConfig.ts"
 
 /**
  * The address a request came from, for per-client limits (the login throttle).

@@ -7,7 +7,7 @@ import { Config, Context, Effect, Layer, Option, Redacted } from "effect"
 import { HttpMiddleware, HttpRouter, HttpServerRequest, type HttpServerResponse } from "effect/http"
 import type * as Http from "node:http"
 import { timingSafeEqual } from "node:crypto"
-import { describeConfigError, InvalidConfig } from "../layers/AppConfig.ts"
+import { describeConfigError, InvalidConfig } from "../layers/config/AppConfig.ts"
 
 // ---------------------------------------------------------------------------------------------------
 // Headers

@@ -1,6 +1,6 @@
 import { Effect, type Fiber } from "effect"
-import { currentRequestLog, type RequestLogContext } from "../layers/Logging.ts"
-import { UNMATCHED_ROUTE } from "../layers/RequestStats.ts"
+import { currentRequestLog, type RequestLogContext } from "../layers/observability/Logging.ts"
+import { UNMATCHED_ROUTE } from "../layers/observability/RequestStats.ts"
 
 /**
  * What is known about the request a fiber serves, filled in as it goes: its id (which the logger adds

@@ -9,10 +9,10 @@ import {
   HttpTraceContext
 } from "effect/http"
 import { randomUUID } from "node:crypto"
-import { AppConfig } from "../layers/AppConfig.ts"
-import { AccessLogEnabled, currentRequestLog } from "../layers/Logging.ts"
-import { Metrics } from "../layers/Metrics.ts"
-import { normalizeMethod, type RequestStats } from "../layers/RequestStats.ts"
+import { AppConfig } from "../layers/config/AppConfig.ts"
+import { AccessLogEnabled, currentRequestLog } from "../layers/observability/Logging.ts"
+import { Metrics } from "../layers/observability/Metrics.ts"
+import { normalizeMethod, type RequestStats } from "../layers/observability/RequestStats.ts"
 import { answerOutsideApi, refuseDeclaredOversize } from "./middleware.ts"
 import { Observation, observationOf } from "./observation.ts"
 

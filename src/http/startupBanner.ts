@@ -1,6 +1,6 @@
 import { Effect, Layer } from "effect"
 import { HttpServer } from "effect/http"
-import { AppConfig } from "../layers/AppConfig.ts"
+import { AppConfig } from "../layers/config/AppConfig.ts"
 
 /** Addresses that mean "every interface": not something a browser can open, so the banner names loopback. */
 const ALL_INTERFACES = new Set(["0.0.0.0", "::", "[::]", ""])

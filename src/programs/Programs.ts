@@ -1,6 +1,6 @@
 import { Effect, Layer } from "effect"
 import { runInBackground } from "../eventsourcing/SubscriptionDaemon.ts"
-import { AppConfig } from "../layers/AppConfig.ts"
+import { AppConfig } from "../layers/config/AppConfig.ts"
 import { Accounts } from "./accounts.ts"
 import { Aggregates } from "./Aggregates.ts"
 import { BlockCredits, BlockCreditsDaemon } from "./blockCredits.ts"

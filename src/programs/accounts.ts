@@ -15,7 +15,7 @@ import {
 } from "../domain/account.ts"
 import { EmailTaken, InvalidCredentials } from "../domain/errors.ts"
 import { TokenId, UserId } from "../domain/ids.ts"
-import { AppConfig, describeConfigError, InvalidConfig, integerSetting } from "../layers/AppConfig.ts"
+import { AppConfig, describeConfigError, InvalidConfig, integerSetting } from "../layers/config/AppConfig.ts"
 import { LoginThrottle } from "../layers/auth/LoginThrottle.ts"
 import { type Claims, JwtOptionsConfig, makeJwtCodec } from "../layers/auth/Jwt.ts"
 import { checkPasswordStrength } from "../layers/auth/PasswordStrength.ts"
@@ -28,7 +28,7 @@ import {
 } from "../layers/auth/Passwords.ts"
 import { Overloaded } from "../eventsourcing/EntityRuntime.ts"
 import { Aggregates, emailEntityId, failsOnlyWith, now, storeFailuresAsDefects } from "./Aggregates.ts"
-import { withSpan } from "../layers/spans.ts"
+import { withSpan } from "../layers/observability/spans.ts"
 
 /** Lifetime of an access token; a logout revokes one before it ends. */
 export const JwtTtlConfig = integerSetting("JWT_TTL_SECONDS", {

@@ -5,7 +5,7 @@ import { ReadModelStore } from "../eventsourcing/ReadModelStore.ts"
 import { makeSubscription } from "../eventsourcing/Subscription.ts"
 import { runInBackground } from "../eventsourcing/SubscriptionDaemon.ts"
 import { EventStore, type StoredEvent } from "../eventsourcing/EventStore.ts"
-import { logReleased } from "../layers/Logging.ts"
+import { logReleased } from "../layers/observability/Logging.ts"
 import { Aggregates } from "./Aggregates.ts"
 import { TASK_STREAM_PREFIX } from "./taskReadModel.ts"
 

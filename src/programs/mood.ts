@@ -5,7 +5,7 @@ import { MoodEntryId, type UserId } from "../domain/ids.ts"
 import { entriesBetween, LogMood, moodInsights } from "../domain/mood.ts"
 import { Aggregates, now, storeFailuresAsDefects } from "./Aggregates.ts"
 import { TaskReadModel } from "./taskReadModel.ts"
-import { withSpan } from "../layers/spans.ts"
+import { withSpan } from "../layers/observability/spans.ts"
 
 export interface MoodInput {
   readonly score: number

@@ -10,7 +10,7 @@ import { ledgerEntry, walletProfile } from "../domain/walletViews.ts"
 import { EventStore } from "../eventsourcing/EventStore.ts"
 import { streamIdOf } from "../eventsourcing/Hydrate.ts"
 import { Aggregates, failsOnlyWith, now, storeFailuresAsDefects } from "./Aggregates.ts"
-import { withSpan } from "../layers/spans.ts"
+import { withSpan } from "../layers/observability/spans.ts"
 
 const decodeWalletEvent = Schema.decodeUnknownEffect(WalletEvent)
 

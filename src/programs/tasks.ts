@@ -22,8 +22,8 @@ import { TaskReadModel } from "./taskReadModel.ts"
 import { bonusOf } from "./store.ts"
 import { TaskBreakdown } from "./TaskBreakdown.ts"
 import { makeOpenTaskQuota } from "./taskQuota.ts"
-import { MaxOpenTasksConfig, readSetting } from "../layers/AppConfig.ts"
-import { withSpan } from "../layers/spans.ts"
+import { MaxOpenTasksConfig, readSetting } from "../layers/config/AppConfig.ts"
+import { withSpan } from "../layers/observability/spans.ts"
 
 export interface NewTask {
   readonly title: string

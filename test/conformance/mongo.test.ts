@@ -1,15 +1,15 @@
 import { describe, expect, it, layer } from "@effect/vitest"
 import { Effect, Layer, Option, Redacted } from "effect"
 import { randomUUID } from "node:crypto"
-import { AppConfigTest } from "../../src/layers/AppConfig.ts"
-import { Database } from "../../src/layers/Database.ts"
+import { AppConfigTest } from "../../src/layers/config/AppConfig.ts"
+import { Database } from "../../src/layers/eventstore/Database.ts"
 import {
   appendTransactionOptions,
   COLLECTIONS,
   duplicateKeyOf,
   EventStoreMongoLive
-} from "../../src/layers/EventStoreMongo.ts"
-import { Health } from "../../src/layers/Health.ts"
+} from "../../src/layers/eventstore/EventStoreMongo.ts"
+import { Health } from "../../src/layers/observability/Health.ts"
 import { eventStoreSuite } from "./eventStoreSuite.ts"
 import { readModelSuite } from "./readModelSuite.ts"
 import { subscriptionSuite } from "./subscriptionSuite.ts"

@@ -1,7 +1,7 @@
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { EventStoreSqliteMemory, layerSqlite } from "../../src/layers/EventStoreSqlite.ts"
+import { EventStoreSqliteMemory, layerSqlite } from "../../src/layers/eventstore/EventStoreSqlite.ts"
 import { eventStoreSuite } from "./eventStoreSuite.ts"
 import { readModelSuite } from "./readModelSuite.ts"
 import { subscriptionSuite } from "./subscriptionSuite.ts"

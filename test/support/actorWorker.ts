@@ -5,7 +5,7 @@
  */
 import { Effect, Result } from "effect"
 import { existsSync } from "node:fs"
-import { layerSqlite } from "../../src/layers/EventStoreSqlite.ts"
+import { layerSqlite } from "../../src/layers/eventstore/EventStoreSqlite.ts"
 import { makeEntityRuntime } from "../../src/eventsourcing/EntityRuntime.ts"
 import { counterDecider } from "./counter.ts"
 

@@ -6,7 +6,7 @@
 import { Effect } from "effect"
 import { randomUUID } from "node:crypto"
 import { EventStore } from "../../src/eventsourcing/EventStore.ts"
-import { layerSqlite } from "../../src/layers/EventStoreSqlite.ts"
+import { layerSqlite } from "../../src/layers/eventstore/EventStoreSqlite.ts"
 
 const [filename, batchArg] = process.argv.slice(2)
 if (!filename || !batchArg) throw new Error("usage: appendWorker <db> <batch size>")

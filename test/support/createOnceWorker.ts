@@ -9,7 +9,7 @@
 import { createHash, randomBytes } from "node:crypto"
 import { existsSync, readdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { createFileOnce } from "../../src/layers/createFileOnce.ts"
+import { createFileOnce } from "../../src/layers/config/createFileOnce.ts"
 
 const [target, barrier, countArg, goFile] = process.argv.slice(2)
 if (!target || !barrier || !countArg || !goFile)

@@ -8,7 +8,7 @@ import { Effect } from "effect"
 import { randomUUID } from "node:crypto"
 import { existsSync } from "node:fs"
 import { EventStore } from "../../src/eventsourcing/EventStore.ts"
-import { layerSqlite } from "../../src/layers/EventStoreSqlite.ts"
+import { layerSqlite } from "../../src/layers/eventstore/EventStoreSqlite.ts"
 
 const [filename, goFile] = process.argv.slice(2)
 if (!filename || !goFile) throw new Error("usage: openStoreWorker <db> <go file>")

@@ -1,6 +1,6 @@
 import { Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "effect/http-api"
-import { HealthReport } from "../../layers/Health.ts"
+import { HealthReport } from "../../layers/observability/Health.ts"
 import { ServiceUnavailable } from "../errors.ts"
 
 export class Unhealthy extends Schema.TaggedError<Unhealthy>()(

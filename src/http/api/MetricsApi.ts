@@ -7,7 +7,7 @@ import {
   HttpApiSecurity,
   OpenApi
 } from "effect/http-api"
-import { PerformanceReport } from "../../layers/Monitor.ts"
+import { PerformanceReport } from "../../layers/observability/Monitor.ts"
 import { Unauthorized } from "../errors.ts"
 
 export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

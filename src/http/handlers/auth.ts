@@ -1,6 +1,6 @@
 import { Effect, Redacted } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
-import { describeConfigError, InvalidConfig, TrustedProxiesConfig } from "../../layers/AppConfig.ts"
+import { describeConfigError, InvalidConfig, TrustedProxiesConfig } from "../../layers/config/AppConfig.ts"
 import { Accounts } from "../../programs/accounts.ts"
 import { FocusForgeApi } from "../Api.ts"
 import { CurrentUser } from "../api/Security.ts"

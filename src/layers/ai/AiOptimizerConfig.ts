@@ -1,5 +1,5 @@
 import { Config, Effect, Option } from "effect"
-import { describeConfigError, InvalidConfig, integerSetting, numberSetting } from "../AppConfig.ts"
+import { describeConfigError, InvalidConfig, integerSetting, numberSetting } from "../config/AppConfig.ts"
 import type { BulkheadConfig } from "./Bulkhead.ts"
 import type { CircuitBreakerConfig } from "./CircuitBreaker.ts"
 import { type RateLimitConfig, validateRateLimit } from "./RateLimit.ts"

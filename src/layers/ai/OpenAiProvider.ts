@@ -1,7 +1,7 @@
 import { Clock, Effect, Option, type Redacted, Schema } from "effect"
 import { HttpClient, type HttpClientError, HttpClientRequest, type HttpClientResponse } from "effect/http"
-import type { LanguageModelShape } from "../LanguageModel.ts"
-import { withSpan } from "../spans.ts"
+import type { LanguageModelShape } from "./LanguageModel.ts"
+import { withSpan } from "../observability/spans.ts"
 import { MalformedResponse, ProviderConnectionError, ProviderHttpError, parseRetryAfter } from "./errors.ts"
 
 export interface OpenAiSettings {

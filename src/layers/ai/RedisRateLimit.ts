@@ -1,6 +1,6 @@
 import { Duration, Effect, Redacted, Ref, type Scope } from "effect"
 import type { Redis as IORedis } from "ioredis"
-import { makeRedisConnection } from "../Redis.ts"
+import { makeRedisConnection } from "../redis/Redis.ts"
 import { RateLimited } from "./errors.ts"
 import { makeLocalRateLimit, type RateLimit, type RateLimitConfig, refillMillis } from "./RateLimit.ts"
 

@@ -1,7 +1,7 @@
 import { Config, Effect, Redacted, Result, Schema } from "effect"
 import { createSigner, createVerifier, TokenError } from "fast-jwt"
 import { createHash } from "node:crypto"
-import { invalidSetting } from "../AppConfig.ts"
+import { invalidSetting } from "../config/AppConfig.ts"
 
 /**
  * HS256 access tokens through fast-jwt (synchronous; measured against jose and our former hand-rolled

@@ -9,8 +9,8 @@ import {
   InvalidConfig,
   LoginThrottleConfig,
   type LoginThrottleSettings
-} from "../AppConfig.ts"
-import { Redis } from "../Redis.ts"
+} from "../config/AppConfig.ts"
+import { Redis } from "../redis/Redis.ts"
 
 /**
  * Login and registration throttling that nobody can turn against someone else.

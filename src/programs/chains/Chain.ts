@@ -1,5 +1,5 @@
 import { type Duration, Effect, type Schedule, Schema } from "effect"
-import { LanguageModel } from "../../layers/LanguageModel.ts"
+import { LanguageModel } from "../../layers/ai/LanguageModel.ts"
 
 /**
  * The chain DSL. A `Step` is one typed unit of work (usually one model call) with an input and an

@@ -1,9 +1,9 @@
 import { Clock, Context, Effect, Layer, Option, Ref, Result, Schema, Stream } from "effect"
 import { createHash, randomUUID } from "node:crypto"
-import { Cache } from "../../layers/Cache.ts"
+import { Cache } from "../../layers/cache/Cache.ts"
 import { EventStore } from "../../eventsourcing/EventStore.ts"
-import { LanguageModel } from "../../layers/LanguageModel.ts"
-import { Metrics } from "../../layers/Metrics.ts"
+import { LanguageModel } from "../../layers/ai/LanguageModel.ts"
+import { Metrics } from "../../layers/observability/Metrics.ts"
 import { type Chain, type Step, type StepError, StepFailed, type StepRunner } from "./Chain.ts"
 import {
   ChainRunEvent,
@@ -14,7 +14,7 @@ import {
   type RunSource,
   type StepSource
 } from "./ChainRuns.ts"
-import { withSpan } from "../../layers/spans.ts"
+import { withSpan } from "../../layers/observability/spans.ts"
 
 export class ChainNotFound extends Schema.TaggedError<ChainNotFound>()("ChainNotFound", {
   chain: Schema.String

@@ -10,11 +10,11 @@ import {
   memoryStream,
   topK
 } from "../../domain/memory.ts"
-import { Cache } from "../../layers/Cache.ts"
+import { Cache } from "../../layers/cache/Cache.ts"
 import { localEmbedding } from "../../layers/ai/HeuristicProvider.ts"
 import { EventStore } from "../../eventsourcing/EventStore.ts"
-import { LanguageModel } from "../../layers/LanguageModel.ts"
-import { withSpan } from "../../layers/spans.ts"
+import { LanguageModel } from "../../layers/ai/LanguageModel.ts"
+import { withSpan } from "../../layers/observability/spans.ts"
 
 export interface MemoryLimits {
   readonly shortTermTtl: Duration.Input

@@ -4,7 +4,7 @@ import type { PlannedAction } from "../../domain/planner.ts"
 import { blockNotFound, blockNotStarted, invalidInput, invalidTransition } from "../../domain/errors.ts"
 import { TaskDuration } from "../../domain/rules.ts"
 import { type Block, Description, Title } from "../../domain/task.ts"
-import { AiOptimizer, type AiOptimizerStats } from "../../layers/AiOptimizer.ts"
+import { AiOptimizer, type AiOptimizerStats } from "../../layers/ai/AiOptimizer.ts"
 import { heuristicMotivation, type MotivationInput } from "../chains/builtin/motivation.ts"
 import type { ProofVerdict } from "../chains/builtin/proofValidation.ts"
 import { motivation, proofValidation, taskAnalysis, taskBreakdown } from "../chains/builtins.ts"
@@ -25,7 +25,7 @@ import type {
 } from "./schemas.ts"
 import { TaskPort } from "./TaskPort.ts"
 import { WorkerState, type WorkerStatus } from "./WorkerState.ts"
-import { withSpan } from "../../layers/spans.ts"
+import { withSpan } from "../../layers/observability/spans.ts"
 
 export interface OrchestratorStatus {
   readonly status: "operational" | "degraded"

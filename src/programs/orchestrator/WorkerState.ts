@@ -1,5 +1,5 @@
 import { Config, Context, Effect, Layer, Option, Ref } from "effect"
-import { AppConfig, literalSetting, readSetting } from "../../layers/AppConfig.ts"
+import { AppConfig, literalSetting, readSetting } from "../../layers/config/AppConfig.ts"
 
 export interface WorkerStatus {
   /** `embedded`: this process runs the background jobs itself; `external`: a worker process does. */

@@ -27,7 +27,7 @@ import {
   type VersionConflict
 } from "../../eventsourcing/EventStore.ts"
 import { Overloaded } from "../../eventsourcing/EntityRuntime.ts"
-import { withSpan } from "../../layers/spans.ts"
+import { withSpan } from "../../layers/observability/spans.ts"
 
 export interface ActionSpec {
   /** Chosen by the caller so later specs of one batch can depend on earlier ones. */

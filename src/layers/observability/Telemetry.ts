@@ -1,5 +1,5 @@
 import { Effect, Layer, Option } from "effect"
-import { AppConfig } from "./AppConfig.ts"
+import { AppConfig } from "../config/AppConfig.ts"
 import { logReleased } from "./Logging.ts"
 
 /** `OTEL_EXPORTER_OTLP_ENDPOINT` is the collector's base URL; traces go to its `/v1/traces`. */

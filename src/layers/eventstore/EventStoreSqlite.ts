@@ -2,8 +2,8 @@ import { Config, Context, Effect, Layer, Option, Stream } from "effect"
 import { chmodSync, closeSync, mkdirSync, openSync } from "node:fs"
 import { join } from "node:path"
 import { DatabaseSync } from "node:sqlite"
-import { ReadModelStore } from "../eventsourcing/ReadModelStore.ts"
-import { AppConfig } from "./AppConfig.ts"
+import { ReadModelStore } from "../../eventsourcing/ReadModelStore.ts"
+import { AppConfig } from "../config/AppConfig.ts"
 import {
   type AppendResult,
   EventStore,
@@ -15,8 +15,8 @@ import {
   requiredVersion,
   type StoredEvent,
   VersionConflict
-} from "../eventsourcing/EventStore.ts"
-import { logReleased } from "./Logging.ts"
+} from "../../eventsourcing/EventStore.ts"
+import { logReleased } from "../observability/Logging.ts"
 import { makeSqliteReadModels, READ_MODEL_SCHEMA } from "./ReadModelStoreSqlite.ts"
 import { type Query, query } from "./sqliteQuery.ts"
 

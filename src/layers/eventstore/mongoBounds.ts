@@ -1,10 +1,10 @@
 import { Duration, Effect } from "effect"
 import { type ClientSession, MongoError, type TransactionOptions, WriteConcern } from "mongodb"
-import { EventStoreError } from "../eventsourcing/EventStore.ts"
+import { EventStoreError } from "../../eventsourcing/EventStore.ts"
 
 /*
- * The bounds every MongoDB store call runs under (the event store, src/layers/EventStoreMongo.ts, and
- * the read models, src/layers/ReadModelStoreMongo.ts): one module so that both use the same rules and
+ * The bounds every MongoDB store call runs under (the event store, src/layers/eventstore/EventStoreMongo.ts, and
+ * the read models, src/layers/eventstore/ReadModelStoreMongo.ts): one module so that both use the same rules and
  * neither store imports the other's internals (EventStoreMongo.ts builds the read models, so an import
  * the other way would be a cycle).
  */

@@ -16,8 +16,8 @@ import {
   type ReadModelTable,
   type RowWrite,
   type TaskRow
-} from "../eventsourcing/ReadModelStore.ts"
-import type { EventStoreError } from "../eventsourcing/EventStore.ts"
+} from "../../eventsourcing/ReadModelStore.ts"
+import type { EventStoreError } from "../../eventsourcing/EventStore.ts"
 import {
   appendTransactionOptions,
   callWithin,
@@ -45,7 +45,7 @@ import {
  * whose filter then matches nothing, so it aborts with nothing written. Reads use majority read
  * concern: a listing never shows a row that a fail-over could roll back.
  *
- * Bounds: as the event store's (src/layers/mongoBounds.ts), every call is bounded by
+ * Bounds: as the event store's (src/layers/eventstore/mongoBounds.ts), every call is bounded by
  * MONGODB_OPERATION_TIMEOUT_MS: `maxTimeMS` on reads and commands outside a transaction, `wtimeoutMS`
  * and `maxCommitTimeMS` on commits, a client-side deadline on the caller's wait, and `runTransaction`
  * in place of `withTransaction` (whose 120 s retry budget would hold a subscription's fold long after

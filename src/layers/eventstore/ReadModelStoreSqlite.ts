@@ -8,8 +8,8 @@ import {
   type ReadModelTable,
   type RowWrite,
   type TaskRow
-} from "../eventsourcing/ReadModelStore.ts"
-import { EventStoreError } from "../eventsourcing/EventStore.ts"
+} from "../../eventsourcing/ReadModelStore.ts"
+import { EventStoreError } from "../../eventsourcing/EventStore.ts"
 import { query } from "./sqliteQuery.ts"
 
 /**

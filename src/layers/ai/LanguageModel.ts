@@ -1,10 +1,10 @@
 import { NodeHttpClient } from "@effect/platform-node"
 import { Context, Effect, Layer, type Schema } from "effect"
 import { AiOptimizer, type AiOptimizerShape } from "./AiOptimizer.ts"
-import { AppConfig, type AiProviderName } from "./AppConfig.ts"
-import type { ModelUnavailable, OptimizerRejection, ProviderFailure } from "./ai/errors.ts"
-import { HeuristicProvider } from "./ai/HeuristicProvider.ts"
-import { makeOpenAiProvider } from "./ai/OpenAiProvider.ts"
+import { AppConfig, type AiProviderName } from "../config/AppConfig.ts"
+import type { ModelUnavailable, OptimizerRejection, ProviderFailure } from "./errors.ts"
+import { HeuristicProvider } from "./HeuristicProvider.ts"
+import { makeOpenAiProvider } from "./OpenAiProvider.ts"
 
 export interface GenerateObjectRequest<A, I> {
   readonly system: string

@@ -17,13 +17,13 @@ import {
 } from "effect"
 import type { Redis as IORedis } from "ioredis"
 import { randomUUID } from "node:crypto"
-import { describeConfigError, InvalidConfig, integerSetting } from "./AppConfig.ts"
-import { Health, type HealthCheck } from "./Health.ts"
-import { logReleased } from "./Logging.ts"
-import { Redis, type RedisConnection } from "./Redis.ts"
-import { type BreakerState, makeBreaker } from "./cache/Breaker.ts"
-import { jsonCodec } from "./cache/Codec.ts"
-import { Lru, type LruEntry, entryBytes } from "./cache/Lru.ts"
+import { describeConfigError, InvalidConfig, integerSetting } from "../config/AppConfig.ts"
+import { Health, type HealthCheck } from "../observability/Health.ts"
+import { logReleased } from "../observability/Logging.ts"
+import { Redis, type RedisConnection } from "../redis/Redis.ts"
+import { type BreakerState, makeBreaker } from "./Breaker.ts"
+import { jsonCodec } from "./Codec.ts"
+import { Lru, type LruEntry, entryBytes } from "./Lru.ts"
 
 export interface CacheOptions {
   /** Prepended to every key in both tiers; tests use a random one per run. */

@@ -1,6 +1,6 @@
 import { Context, Effect, type Exit, Layer } from "effect"
 import * as Prom from "prom-client"
-import { AppConfig } from "./AppConfig.ts"
+import { AppConfig } from "../config/AppConfig.ts"
 import { RequestStats } from "./RequestStats.ts"
 
 /**

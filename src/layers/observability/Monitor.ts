@@ -1,6 +1,6 @@
 import { Clock, Context, Duration, Effect, Layer, Ref, Schema } from "effect"
 import { Alert, ALERT_KINDS, conditions, transition } from "./Alerts.ts"
-import { AppConfig } from "./AppConfig.ts"
+import { AppConfig } from "../config/AppConfig.ts"
 import { Health } from "./Health.ts"
 import { logReleased } from "./Logging.ts"
 import { Metrics } from "./Metrics.ts"

@@ -1,5 +1,5 @@
 import { Config, Context, Effect, Formatter, Layer, Logger, type LogLevel, References } from "effect"
-import { describeConfigError, InvalidConfig, literalSetting } from "./AppConfig.ts"
+import { describeConfigError, InvalidConfig, literalSetting } from "../config/AppConfig.ts"
 
 /** LOG_LEVEL keeps the names it always accepted; `Warning` is Effect 4's `Warn`. */
 export const LogLevelConfig = literalSetting("LOG_LEVEL", [

@@ -1,6 +1,6 @@
 import { Effect, FileSystem, Layer } from "effect"
-import { AppConfig } from "./AppConfig.ts"
-import { EventStore } from "../eventsourcing/EventStore.ts"
+import { AppConfig } from "../config/AppConfig.ts"
+import { EventStore } from "../../eventsourcing/EventStore.ts"
 import { Health } from "./Health.ts"
 
 /**

@@ -1,8 +1,8 @@
 import { Context, Duration, Effect, Layer, Option, Redacted, type Scope } from "effect"
 import { Redis as IORedis, type RedisOptions } from "ioredis"
-import { AppConfig } from "./AppConfig.ts"
-import { Health } from "./Health.ts"
-import { logReleased } from "./Logging.ts"
+import { AppConfig } from "../config/AppConfig.ts"
+import { Health } from "../observability/Health.ts"
+import { logReleased } from "../observability/Logging.ts"
 
 /** ioredis' own connection states, reported as-is in health details. */
 export type RedisStatus = IORedis["status"]

@@ -1,5 +1,5 @@
 import { Clock, Context, Duration, Effect, Layer, Option, Ref, Schema } from "effect"
-import packageJson from "../../package.json" with { type: "json" }
+import packageJson from "../../../package.json" with { type: "json" }
 
 export const ComponentStatus = Schema.Literals(["healthy", "degraded", "unhealthy"])
 export type ComponentStatus = typeof ComponentStatus.Type

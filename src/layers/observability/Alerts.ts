@@ -1,5 +1,5 @@
 import { Schema } from "effect"
-import type { AlertThresholds } from "./AppConfig.ts"
+import type { AlertThresholds } from "../config/AppConfig.ts"
 import type { BreakerState } from "./Metrics.ts"
 import type { EndpointStats } from "./RequestStats.ts"
 

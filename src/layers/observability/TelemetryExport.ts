@@ -1,5 +1,5 @@
 /**
- * The OTLP/HTTP trace exporter, loaded only when `OTEL_EXPORTER_OTLP_ENDPOINT` is set (src/layers/Telemetry.ts
+ * The OTLP/HTTP trace exporter, loaded only when `OTEL_EXPORTER_OTLP_ENDPOINT` is set (src/layers/observability/Telemetry.ts
  * imports this module on demand): the OpenTelemetry SDK is a tenth of the server's code, and a server that
  * exports no traces should neither load nor hold it.
  */

@@ -1,7 +1,7 @@
 import { Cause, Effect, Exit, Layer, Option } from "effect"
-import { EventStore } from "../eventsourcing/EventStore.ts"
-import { Metrics, timed } from "./Metrics.ts"
-import { withSpan } from "./spans.ts"
+import { EventStore } from "../../eventsourcing/EventStore.ts"
+import { Metrics, timed } from "../observability/Metrics.ts"
+import { withSpan } from "../observability/spans.ts"
 
 /**
  * The event store with every append timed and counted (latency by outcome, conflicts, events written).

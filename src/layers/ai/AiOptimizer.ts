@@ -1,20 +1,20 @@
 import { Cause, Context, Duration, Effect, Exit, Layer, Option, Redacted, Ref, type Scope } from "effect"
-import { AppConfig } from "./AppConfig.ts"
-import { type AiOptimizerConfig, loadAiOptimizerConfig } from "./ai/AiOptimizerConfig.ts"
-import { makeBulkhead } from "./ai/Bulkhead.ts"
-import { type BreakerSnapshot, makeCircuitBreaker } from "./ai/CircuitBreaker.ts"
+import { AppConfig } from "../config/AppConfig.ts"
+import { type AiOptimizerConfig, loadAiOptimizerConfig } from "./AiOptimizerConfig.ts"
+import { makeBulkhead } from "./Bulkhead.ts"
+import { type BreakerSnapshot, makeCircuitBreaker } from "./CircuitBreaker.ts"
 import {
   DeadlineExceeded,
   isProviderFailure,
   isRetryable,
   type OptimizerRejection,
   ProviderTimeout
-} from "./ai/errors.ts"
-import { makeLocalRateLimit, type RateLimit } from "./ai/RateLimit.ts"
-import { makeRedisRateLimit, type RedisTarget } from "./ai/RedisRateLimit.ts"
-import { retrySchedule } from "./ai/RetryPolicy.ts"
-import { Health } from "./Health.ts"
-import { logReleased } from "./Logging.ts"
+} from "./errors.ts"
+import { makeLocalRateLimit, type RateLimit } from "./RateLimit.ts"
+import { makeRedisRateLimit, type RedisTarget } from "./RedisRateLimit.ts"
+import { retrySchedule } from "./RetryPolicy.ts"
+import { Health } from "../observability/Health.ts"
+import { logReleased } from "../observability/Logging.ts"
 
 export interface AiOptimizerStats {
   /** `execute` calls. */

@@ -2,7 +2,7 @@ import { Context, Effect, Layer, Schema } from "effect"
 import { statfs } from "node:fs/promises"
 import * as Os from "node:os"
 import { monitorEventLoopDelay } from "node:perf_hooks"
-import { AppConfig } from "./AppConfig.ts"
+import { AppConfig } from "../config/AppConfig.ts"
 
 export const SystemSample = Schema.Struct({
   cpu: Schema.Struct({

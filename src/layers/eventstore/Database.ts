@@ -1,8 +1,8 @@
 import { Config, Context, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { type Db, MongoClient, type MongoClientOptions } from "mongodb"
-import { AppConfig, describeConfigError, integerSetting, invalidSetting } from "./AppConfig.ts"
-import { Health } from "./Health.ts"
-import { logReleased } from "./Logging.ts"
+import { AppConfig, describeConfigError, integerSetting, invalidSetting } from "../config/AppConfig.ts"
+import { Health } from "../observability/Health.ts"
+import { logReleased } from "../observability/Logging.ts"
 
 /** The pool of the seed, each setting overridable from the environment. */
 export interface PoolSettings {

@@ -7,7 +7,7 @@ import {
   type MongoClient,
   MongoServerError
 } from "mongodb"
-import { ReadModelStore } from "../eventsourcing/ReadModelStore.ts"
+import { ReadModelStore } from "../../eventsourcing/ReadModelStore.ts"
 import { Database } from "./Database.ts"
 import {
   type AppendResult,
@@ -22,8 +22,8 @@ import {
   type Snapshot,
   type StoredEvent,
   VersionConflict
-} from "../eventsourcing/EventStore.ts"
-import { logReleased } from "./Logging.ts"
+} from "../../eventsourcing/EventStore.ts"
+import { logReleased } from "../observability/Logging.ts"
 import {
   appendTransactionOptions,
   callWithin,
@@ -68,7 +68,7 @@ export {
  * the conformance run (test/conformance/mongo.test.ts) has always been skipped; only the server-free
  * parts (test/eventstoreMongo.test.ts) have run. Run it with MONGODB_URI before trusting this file.
  *
- * Bounds (src/layers/mongoBounds.ts, shared with the read models): every call is bounded by
+ * Bounds (src/layers/eventstore/mongoBounds.ts, shared with the read models): every call is bounded by
  * MONGODB_OPERATION_TIMEOUT_MS (default 5 s): `maxTimeMS` on reads and
  * commands, `wtimeoutMS` on the majority write concern, `maxCommitTimeMS` on commits, a client-side
  * deadline on the caller's wait (`callWithin`), and our own transaction loop (`runTransaction`) in
