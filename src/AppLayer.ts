@@ -14,13 +14,13 @@ import { RedisLive } from "./layers/redis/Redis.ts"
 import { SystemProbeLive } from "./layers/observability/SystemProbe.ts"
 import { TelemetryLive } from "./layers/observability/Telemetry.ts"
 import { ActorSystem } from "./eventsourcing/ActorSystem.ts"
-import { InstrumentationLive } from "./programs/Instrumentation.ts"
-import { ChainsLive } from "./programs/chains/builtins.ts"
+import { InstrumentationLive } from "./programs/instrumentation.ts"
+import { ChainsLive } from "./programs/chains/Builtins.ts"
 import { ChainTaskBreakdown } from "./programs/chains/ChainTaskBreakdown.ts"
 import { MemoryChainPlannerLive } from "./programs/orchestrator/OrchestratorLayer.ts"
 import { TasksTaskPort } from "./programs/orchestrator/TasksTaskPort.ts"
 import { WorkerStateLive } from "./programs/orchestrator/WorkerState.ts"
-import { ProgramsLive } from "./programs/Programs.ts"
+import { ProgramsLive } from "./programs/programs.ts"
 
 /**
  * The MongoDB store and its pool, imported only when MONGODB_URI is set: the driver is ~23 MB of memory

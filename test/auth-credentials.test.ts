@@ -30,7 +30,7 @@ import { EventStore } from "../src/eventsourcing/EventStore.ts"
 import { EventStoreSqliteMemory } from "../src/layers/eventstore/EventStoreSqlite.ts"
 import { Accounts } from "../src/programs/accounts.ts"
 import { ActorSystem } from "../src/eventsourcing/ActorSystem.ts"
-import { Aggregates, emailEntityId } from "../src/programs/Aggregates.ts"
+import { Aggregates, emailEntityId } from "../src/programs/aggregates.ts"
 import { day, decideOk } from "./domain/support.ts"
 
 const decodeEmail = Schema.decodeUnknownResult(EmailFromInput)

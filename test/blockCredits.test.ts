@@ -7,7 +7,7 @@ import { CompleteBlock, CreateTask, StartBlock } from "../src/domain/task.ts"
 import { creditFor } from "../src/domain/wallet.ts"
 import { EventStoreSqliteMemory } from "../src/layers/eventstore/EventStoreSqlite.ts"
 import { ActorSystem } from "../src/eventsourcing/ActorSystem.ts"
-import { Aggregates } from "../src/programs/Aggregates.ts"
+import { Aggregates } from "../src/programs/aggregates.ts"
 import { BlockCredits } from "../src/programs/blockCredits.ts"
 
 const TestLayer = BlockCredits.layer.pipe(

@@ -7,7 +7,7 @@ import { HeuristicProvider } from "../src/layers/ai/HeuristicProvider.ts"
 import { LanguageModelHeuristic, type LanguageModelShape } from "../src/layers/ai/LanguageModel.ts"
 import * as Chain from "../src/programs/chains/Chain.ts"
 import { ChainExecutor } from "../src/programs/chains/ChainExecutor.ts"
-import { ChainsLive, taskAnalysis, taskBreakdown } from "../src/programs/chains/builtins.ts"
+import { ChainsLive, taskAnalysis, taskBreakdown } from "../src/programs/chains/Builtins.ts"
 import { heuristicTaskAnalysis } from "../src/programs/chains/builtin/taskAnalysis.ts"
 import {
   fakeModelLayer,

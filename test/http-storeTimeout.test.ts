@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from "vitest"
 import { ErrorEnvelope } from "../src/http/api/Envelope.ts"
 import { ErrorEnvelopeLive } from "../src/http/middleware.ts"
 import { EventStoreError } from "../src/eventsourcing/EventStore.ts"
-import { storeFailuresAsDefects } from "../src/programs/Aggregates.ts"
+import { storeFailuresAsDefects } from "../src/programs/aggregates.ts"
 
 /**
  * Programs turn store failures into defects (`storeFailuresAsDefects`); the API's error envelope

@@ -9,7 +9,7 @@ import { Health } from "../src/layers/observability/Health.ts"
 import { Metrics } from "../src/layers/observability/Metrics.ts"
 import { RedisLive } from "../src/layers/redis/Redis.ts"
 import { ActorSystem } from "../src/eventsourcing/ActorSystem.ts"
-import { Instrumentation, InstrumentationLive } from "../src/programs/Instrumentation.ts"
+import { Instrumentation, InstrumentationLive } from "../src/programs/instrumentation.ts"
 import { counterDecider } from "./support/counter.ts"
 
 /** The live-actor bound as operators see it: gauges of live actors and the ceiling, passivations by reason. */

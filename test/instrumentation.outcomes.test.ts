@@ -10,7 +10,7 @@ import { Health } from "../src/layers/observability/Health.ts"
 import { Metrics } from "../src/layers/observability/Metrics.ts"
 import { RedisLive } from "../src/layers/redis/Redis.ts"
 import { ActorSystem } from "../src/eventsourcing/ActorSystem.ts"
-import { Instrumentation, InstrumentationLive } from "../src/programs/Instrumentation.ts"
+import { Instrumentation, InstrumentationLive } from "../src/programs/instrumentation.ts"
 import { counterDecider } from "./support/counter.ts"
 
 /** Every append to the stream `counter-contested` loses the race, as if another writer always won. */

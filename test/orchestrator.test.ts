@@ -7,7 +7,7 @@ import type { LanguageModel, LanguageModelShape } from "../src/layers/ai/Languag
 import { payForBlock, tokensForBlock } from "../src/domain/rules.ts"
 import { heuristicProofValidation } from "../src/programs/chains/builtin/proofValidation.ts"
 import { ChainExecutor } from "../src/programs/chains/ChainExecutor.ts"
-import { ChainsLive } from "../src/programs/chains/builtins.ts"
+import { ChainsLive } from "../src/programs/chains/Builtins.ts"
 import { Memory } from "../src/programs/memory/Memory.ts"
 import { Orchestrator, proofBonusScore } from "../src/programs/orchestrator/Orchestrator.ts"
 import { TaskPort } from "../src/programs/orchestrator/TaskPort.ts"

@@ -5,9 +5,9 @@ import { UserId } from "../src/domain/ids.ts"
 import { tokensForBlock } from "../src/domain/rules.ts"
 import { EventStoreSqliteMemory } from "../src/layers/eventstore/EventStoreSqlite.ts"
 import { ActorSystem } from "../src/eventsourcing/ActorSystem.ts"
-import { Aggregates } from "../src/programs/Aggregates.ts"
+import { Aggregates } from "../src/programs/aggregates.ts"
 import { TaskReadModel } from "../src/programs/taskReadModel.ts"
-import { HeuristicTaskBreakdown } from "../src/programs/TaskBreakdown.ts"
+import { HeuristicTaskBreakdown } from "../src/programs/taskBreakdown.ts"
 import { Tasks } from "../src/programs/tasks.ts"
 
 /** The task program on the real actors and an in-memory store; time is the TestClock's. */

@@ -27,7 +27,7 @@ import {
   type PasswordHasherOptions
 } from "../layers/auth/Passwords.ts"
 import { Overloaded } from "../eventsourcing/EntityRuntime.ts"
-import { Aggregates, emailEntityId, failsOnlyWith, now, storeFailuresAsDefects } from "./Aggregates.ts"
+import { Aggregates, emailEntityId, failsOnlyWith, now, storeFailuresAsDefects } from "./aggregates.ts"
 import { withSpan } from "../layers/observability/spans.ts"
 
 /** Lifetime of an access token; a logout revokes one before it ends. */

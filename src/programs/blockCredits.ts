@@ -6,7 +6,7 @@ import { makeSubscription } from "../eventsourcing/Subscription.ts"
 import { runInBackground } from "../eventsourcing/SubscriptionDaemon.ts"
 import { EventStore, type StoredEvent } from "../eventsourcing/EventStore.ts"
 import { logReleased } from "../layers/observability/Logging.ts"
-import { Aggregates } from "./Aggregates.ts"
+import { Aggregates } from "./aggregates.ts"
 import { TASK_STREAM_PREFIX } from "./taskReadModel.ts"
 
 /**

@@ -3,7 +3,7 @@ import { randomUUID } from "node:crypto"
 import { DAY_MS } from "../domain/common.ts"
 import { MoodEntryId, type UserId } from "../domain/ids.ts"
 import { entriesBetween, LogMood, moodInsights } from "../domain/mood.ts"
-import { Aggregates, now, storeFailuresAsDefects } from "./Aggregates.ts"
+import { Aggregates, now, storeFailuresAsDefects } from "./aggregates.ts"
 import { TaskReadModel } from "./taskReadModel.ts"
 import { withSpan } from "../layers/observability/spans.ts"
 

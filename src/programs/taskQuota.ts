@@ -1,7 +1,7 @@
 import { Effect } from "effect"
 import type { TaskId, UserId } from "../domain/ids.ts"
 import { openTasks, ReserveTaskSlot, tooManyOpenTasks } from "../domain/taskQuota.ts"
-import { type Aggregates, now } from "./Aggregates.ts"
+import { type Aggregates, now } from "./aggregates.ts"
 import type { TaskReadModel } from "./taskReadModel.ts"
 
 /**

@@ -11,7 +11,7 @@ import {
   TaskDecider
 } from "../../src/domain/task.ts"
 import { makeEntityRuntime } from "../../src/eventsourcing/EntityRuntime.ts"
-import { taskBreakdown } from "../../src/programs/chains/builtins.ts"
+import { taskBreakdown } from "../../src/programs/chains/Builtins.ts"
 import { ChainExecutor } from "../../src/programs/chains/ChainExecutor.ts"
 import { TaskPort } from "../../src/programs/orchestrator/TaskPort.ts"
 

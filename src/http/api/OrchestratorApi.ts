@@ -10,7 +10,7 @@ import {
 import { BlockId, TaskId } from "../../domain/ids.ts"
 import { MemoryEntry, MemoryKind } from "../../domain/memory.ts"
 import { TooManyOpenTasks } from "../../domain/taskQuota.ts"
-import { motivation, proofValidation, taskAnalysis, taskBreakdown } from "../../programs/chains/builtins.ts"
+import { motivation, proofValidation, taskAnalysis, taskBreakdown } from "../../programs/chains/Builtins.ts"
 import { ChainRunView, ChainStepCompleted, RunSource } from "../../programs/chains/ChainRuns.ts"
 import {
   CompleteEnhancedRequest,
@@ -22,7 +22,7 @@ import {
   FocusSessionRequest,
   FocusSessionResponse,
   PlannedActionView
-} from "../../programs/orchestrator/schemas.ts"
+} from "../../programs/orchestrator/Schemas.ts"
 import { NotFound, Overloaded } from "../errors.ts"
 import { Authentication } from "./Security.ts"
 
@@ -109,7 +109,7 @@ const STATUS_SUMMARY =
   "Status and chains registered; with METRICS_TOKEN set, executor and optimizer stats, planner queue, memory sizes and worker state only for its bearer"
 
 /**
- * The chains `ChainsLive` registers (src/programs/chains/builtins.ts), each documented as its own path of
+ * The chains `ChainsLive` registers (src/programs/chains/Builtins.ts), each documented as its own path of
  * the chain endpoint with its input and output schemas (src/http/openapi.ts). test/openapi.lint.test.ts
  * checks the list against the chains the running server reports.
  */

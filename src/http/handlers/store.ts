@@ -1,6 +1,6 @@
 import { HttpApiBuilder } from "effect/http-api"
 import { Effect } from "effect"
-import { RewardStore } from "../../programs/store.ts"
+import { RewardStore } from "../../programs/rewardStore.ts"
 import { FocusForgeApi } from "../Api.ts"
 import { CurrentUser } from "../api/Security.ts"
 import { answerOverloaded, DEFAULT_PAGE } from "./common.ts"

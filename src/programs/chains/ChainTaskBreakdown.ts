@@ -2,7 +2,7 @@ import { Effect, Layer } from "effect"
 import { randomUUID } from "node:crypto"
 import { BlockId } from "../../domain/ids.ts"
 import { heuristicBlockPlans } from "../../domain/task.ts"
-import { TaskBreakdown } from "../TaskBreakdown.ts"
+import { TaskBreakdown } from "../taskBreakdown.ts"
 import { taskBreakdown } from "./builtin/taskBreakdown.ts"
 import { ChainExecutor } from "./ChainExecutor.ts"
 

@@ -7,7 +7,7 @@ import { type Block, Description, Title } from "../../domain/task.ts"
 import { AiOptimizer, type AiOptimizerStats } from "../../layers/ai/AiOptimizer.ts"
 import { heuristicMotivation, type MotivationInput } from "../chains/builtin/motivation.ts"
 import type { ProofVerdict } from "../chains/builtin/proofValidation.ts"
-import { motivation, proofValidation, taskAnalysis, taskBreakdown } from "../chains/builtins.ts"
+import { motivation, proofValidation, taskAnalysis, taskBreakdown } from "../chains/Builtins.ts"
 import { ChainExecutor, type ChainInfo, type ChainResult, type ChainStats } from "../chains/ChainExecutor.ts"
 import type { RunSource } from "../chains/ChainRuns.ts"
 import { Memory, type MemoryStats } from "../memory/Memory.ts"
@@ -22,7 +22,7 @@ import type {
   FocusSessionRequest,
   FocusSessionResponse,
   PlannedActionView
-} from "./schemas.ts"
+} from "./Schemas.ts"
 import { TaskPort } from "./TaskPort.ts"
 import { WorkerState, type WorkerStatus } from "./WorkerState.ts"
 import { withSpan } from "../../layers/observability/spans.ts"

@@ -1,5 +1,5 @@
 import { Layer } from "effect"
-import { ChainsLive } from "../chains/builtins.ts"
+import { ChainsLive } from "../chains/Builtins.ts"
 import { MemoryLive } from "../memory/Memory.ts"
 import { PlannerLive } from "../planner/Planner.ts"
 import { OrchestratorLive } from "./Orchestrator.ts"

@@ -1,6 +1,6 @@
 import { Effect, Schema } from "effect"
 import * as Chain from "../Chain.ts"
-import { retryMalformedOnce } from "../retry.ts"
+import { retryMalformedOnce } from "../Retry.ts"
 
 const Scale = Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 10 }))
 

@@ -1,6 +1,6 @@
 import { Effect, Schema } from "effect"
 import * as Chain from "../Chain.ts"
-import { retryMalformedOnce } from "../retry.ts"
+import { retryMalformedOnce } from "../Retry.ts"
 import { clamp, overlap, words } from "./text.ts"
 
 export const ProofInput = Schema.Struct({

@@ -2,7 +2,7 @@ import { Effect, Schema } from "effect"
 import { Difficulty } from "../../../domain/common.ts"
 import { TaskDuration } from "../../../domain/rules.ts"
 import * as Chain from "../Chain.ts"
-import { retryMalformedOnce } from "../retry.ts"
+import { retryMalformedOnce } from "../Retry.ts"
 import { complexityOf, words } from "./text.ts"
 
 export const AnalysisInput = Schema.Struct({

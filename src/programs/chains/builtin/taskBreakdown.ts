@@ -1,7 +1,7 @@
 import { Effect, Schema } from "effect"
 import { heuristicBreakdown, TaskDuration } from "../../../domain/rules.ts"
 import * as Chain from "../Chain.ts"
-import { retryMalformedOnce } from "../retry.ts"
+import { retryMalformedOnce } from "../Retry.ts"
 import { complexityOf } from "./text.ts"
 
 export const BreakdownInput = Schema.Struct({

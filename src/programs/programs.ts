@@ -2,11 +2,11 @@ import { Effect, Layer } from "effect"
 import { runInBackground } from "../eventsourcing/SubscriptionDaemon.ts"
 import { AppConfig } from "../layers/config/AppConfig.ts"
 import { Accounts } from "./accounts.ts"
-import { Aggregates } from "./Aggregates.ts"
+import { Aggregates } from "./aggregates.ts"
 import { BlockCredits, BlockCreditsDaemon } from "./blockCredits.ts"
 import { MoodLog } from "./mood.ts"
 import { TASK_READ_MODEL_INTERVAL, TaskReadModel } from "./taskReadModel.ts"
-import { RewardStore } from "./store.ts"
+import { RewardStore } from "./rewardStore.ts"
 import { Tasks } from "./tasks.ts"
 
 /**

@@ -9,7 +9,7 @@ import { PurchaseItem, UseReward, WalletDecider, WalletEvent } from "../domain/w
 import { ledgerEntry, walletProfile } from "../domain/walletViews.ts"
 import { EventStore } from "../eventsourcing/EventStore.ts"
 import { streamIdOf } from "../eventsourcing/Hydrate.ts"
-import { Aggregates, failsOnlyWith, now, storeFailuresAsDefects } from "./Aggregates.ts"
+import { Aggregates, failsOnlyWith, now, storeFailuresAsDefects } from "./aggregates.ts"
 import { withSpan } from "../layers/observability/spans.ts"
 
 const decodeWalletEvent = Schema.decodeUnknownEffect(WalletEvent)
