@@ -26,7 +26,7 @@ import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 import { fileURLToPath } from "node:url"
 import { appVersion } from "../src/layers/observability/Health.ts"
-import { tracesUrl } from "../src/layers/observability/Telemetry.ts"
+import { tracesUrl } from "../src/layers/observability/otlp.ts"
 import { exportingTracer } from "../src/layers/observability/TelemetryExport.ts"
 import {
   fmt,

@@ -1,5 +1,5 @@
 import { Effect } from "effect"
-import type { Embedding, LanguageModelShape } from "./LanguageModel.ts"
+import type { Embedding, LanguageModelShape } from "./LanguageModelShape.ts"
 import { ModelUnavailable } from "./errors.ts"
 
 export const EMBEDDING_DIMENSIONS = 256

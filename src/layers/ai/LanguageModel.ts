@@ -1,32 +1,17 @@
 import { NodeHttpClient } from "@effect/platform-node"
-import { Context, Effect, Layer, type Schema } from "effect"
+import { Context, Effect, Layer } from "effect"
 import { AiOptimizer, type AiOptimizerShape } from "./AiOptimizer.ts"
-import { AppConfig, type AiProviderName } from "../config/AppConfig.ts"
-import type { ModelUnavailable, OptimizerRejection, ProviderFailure } from "./errors.ts"
+import { AppConfig } from "../config/AppConfig.ts"
 import { HeuristicProvider } from "./HeuristicProvider.ts"
+import type { LanguageModelShape } from "./LanguageModelShape.ts"
 import { makeOpenAiProvider } from "./OpenAiProvider.ts"
 
-export interface GenerateObjectRequest<A, I> {
-  readonly system: string
-  readonly prompt: string
-  /** The reply is decoded with this Schema; a reply that does not fit is a `MalformedResponse`. */
-  readonly schema: Schema.Codec<A, I>
-}
-
-export type LanguageModelError = ProviderFailure | ModelUnavailable | OptimizerRejection
-
-export type Embedding = ReadonlyArray<number>
-
-export interface LanguageModelShape {
-  readonly provider: AiProviderName
-  readonly generateObject: <A, I>(
-    request: GenerateObjectRequest<A, I>
-  ) => Effect.Effect<A, LanguageModelError>
-  /** One vector per text, in the order of `texts`. */
-  readonly embed: (
-    texts: ReadonlyArray<string>
-  ) => Effect.Effect<ReadonlyArray<Embedding>, LanguageModelError>
-}
+export type {
+  Embedding,
+  GenerateObjectRequest,
+  LanguageModelError,
+  LanguageModelShape
+} from "./LanguageModelShape.ts"
 
 export class LanguageModel extends Context.Service<LanguageModel, LanguageModelShape>()("LanguageModel") {}
 

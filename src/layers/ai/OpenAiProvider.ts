@@ -1,6 +1,6 @@
 import { Clock, Effect, Option, type Redacted, Schema } from "effect"
 import { HttpClient, type HttpClientError, HttpClientRequest, type HttpClientResponse } from "effect/http"
-import type { LanguageModelShape } from "./LanguageModel.ts"
+import type { LanguageModelShape } from "./LanguageModelShape.ts"
 import { withSpan } from "../observability/spans.ts"
 import { MalformedResponse, ProviderConnectionError, ProviderHttpError, parseRetryAfter } from "./errors.ts"
 

@@ -26,7 +26,7 @@ import {
 } from "@opentelemetry/sdk-trace-base"
 import { Effect, Layer, Tracer } from "effect"
 import { appVersion } from "./Health.ts"
-import { tracesUrl } from "./Telemetry.ts"
+import { tracesUrl } from "./otlp.ts"
 
 /**
  * New HTTP server spans are sampled at the edge (`sampledAtEdge` in src/http/observe.ts), before the span
