@@ -1,26 +1,11 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Schema } from "effect"
+import { Effect, Layer } from "effect"
 import { randomUUID } from "node:crypto"
 import { BlockId, TaskId, UserId } from "../src/domain/ids.ts"
-import { TaskCreated, TaskDeleted, TaskEvent } from "../src/domain/task.ts"
-import { EventStore } from "../src/eventsourcing/EventStore.ts"
+import { TaskCreated, TaskDeleted } from "../src/domain/task.ts"
 import { EventStoreSqliteMemory } from "../src/layers/eventstore/EventStoreSqlite.ts"
+import { appendTaskEvent } from "./support/taskEvents.ts"
 import { TaskReadModel } from "../src/programs/taskReadModel.ts"
-
-const encode = Schema.encodeSync(TaskEvent)
-
-/** Appends straight to the store, as another process sharing it would. */
-const appendElsewhere = (event: TaskEvent, expected: "noStream" | number) =>
-  Effect.flatMap(EventStore, (store) =>
-    store.append(`task-${event.task_id}`, expected, [
-      {
-        eventId: randomUUID(),
-        type: event._tag,
-        data: encode(event),
-        metadata: { timestamp: new Date().toISOString() }
-      }
-    ])
-  )
 
 const created = (user_id: UserId, title: string) =>
   TaskCreated.make({
@@ -49,9 +34,9 @@ describe("task index projection", () => {
             const first = created(alice, "First")
             const second = created(alice, "Second")
             const bobs = created(bob, "Bob's")
-            yield* appendElsewhere(first, "noStream")
-            yield* appendElsewhere(bobs, "noStream")
-            yield* appendElsewhere(second, "noStream")
+            yield* appendTaskEvent(first, "noStream")
+            yield* appendTaskEvent(bobs, "noStream")
+            yield* appendTaskEvent(second, "noStream")
             expect((yield* index.page(alice, { limit: 100, offset: 0 })).items.map((t) => t.title)).toEqual([
               "Second",
               "First"
@@ -59,7 +44,7 @@ describe("task index projection", () => {
             expect((yield* index.page(bob, { limit: 100, offset: 0 })).items.map((t) => t.title)).toEqual([
               "Bob's"
             ])
-            yield* appendElsewhere(
+            yield* appendTaskEvent(
               TaskDeleted.make({ task_id: first.task_id, user_id: alice, at: new Date() }),
               1
             )

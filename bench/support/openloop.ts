@@ -12,6 +12,7 @@
  */
 import * as Http from "node:http"
 import { readFileSync } from "node:fs"
+import { mulberry32 } from "./prng.ts"
 
 export type RequestKind = "profile" | "dashboard" | "tasks" | "mood" | "block" | "login"
 
@@ -77,18 +78,6 @@ const CLASS: Record<RequestKind, string> = {
 }
 
 const REQUEST_TIMEOUT_MS = 10_000
-
-/** Mulberry32: a seeded generator, so a run's mix is the same for every server. */
-const random = (seed: number) => {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 class Recorder {
   private latencies: Array<number> = []
@@ -202,7 +191,7 @@ export const runOpenLoop = async (config: OpenLoopConfig): Promise<OpenLoopRepor
     opened++
   }
 
-  const next = random(config.seed)
+  const next = mulberry32(config.seed)
   const totalWeight = config.mix.reduce((sum, m) => sum + m.weight, 0)
   const pickKind = (): RequestKind => {
     let r = next() * totalWeight

@@ -15,6 +15,7 @@
  */
 import { Effect, Result, Schema } from "effect"
 import { randomUUID } from "node:crypto"
+import { mulberry32 } from "./prng.ts"
 import type { Decider } from "../../src/domain/Decider.ts"
 import { BlockId, MoodEntryId, TaskId, UserId } from "../../src/domain/ids.ts"
 import { LogMood, MoodDecider } from "../../src/domain/mood.ts"
@@ -59,18 +60,6 @@ export interface GeneratedStore {
   /** Global position of the last event written (the block-credit checkpoint is saved there). */
   readonly head: number
   readonly generationMs: number
-}
-
-/** mulberry32: content is reproducible for a seed (ids are random UUIDs, as the programs make them). */
-const prng = (seed: number) => {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 interface Append {
@@ -262,7 +251,7 @@ export const generateStore = (options: GenerateOptions): Promise<GeneratedStore>
       Effect.gen(function* () {
         const started = performance.now()
         const { store } = yield* makeSqliteEventStore({ filename: options.filename })
-        const random = prng(options.seed ?? 18)
+        const random = mulberry32(options.seed ?? 18)
         const now = Date.now()
         const concurrent = options.concurrentUsers ?? 200
         const knownTasks = options.knownTasks ?? 60

@@ -1,10 +1,11 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Schema, Stream } from "effect"
+import { Effect, Layer, Stream } from "effect"
 import { randomUUID } from "node:crypto"
 import { BlockId, TaskId, UserId } from "../../src/domain/ids.ts"
-import { BlockCompleted, BlockStarted, TaskCreated, TaskDeleted, TaskEvent } from "../../src/domain/task.ts"
+import { BlockCompleted, BlockStarted, TaskCreated, TaskDeleted } from "../../src/domain/task.ts"
 import { ReadModelStore, type TaskRow } from "../../src/eventsourcing/ReadModelStore.ts"
 import { EventStore, EventStoreError } from "../../src/eventsourcing/EventStore.ts"
+import { appendTaskEvent } from "../support/taskEvents.ts"
 import { TaskReadModel } from "../../src/programs/taskReadModel.ts"
 
 type Store = Layer.Layer<ReadModelStore | EventStore, unknown>
@@ -14,21 +15,6 @@ export interface SubscriptionTarget {
   readonly reopenable: () => () => Store
 }
 
-const encode = Schema.encodeSync(TaskEvent)
-
-/** Appends a task event as any writer would (the task actor, another instance). */
-const append = (event: TaskEvent, expected: "noStream" | number) =>
-  Effect.flatMap(EventStore, (store) =>
-    store.append(`task-${event.task_id}`, expected, [
-      {
-        eventId: randomUUID(),
-        type: event._tag,
-        data: encode(event),
-        metadata: { timestamp: new Date().toISOString() }
-      }
-    ])
-  )
-
 const TOKENS = 25
 
 /** A task with one block, started and completed (`TOKENS` earned): a fold that must add them once. */
@@ -37,7 +23,7 @@ const completedTask = (user_id: UserId, title: string) =>
     const task_id = TaskId.make(randomUUID())
     const block_id = BlockId.make(randomUUID())
     const at = new Date()
-    yield* append(
+    yield* appendTaskEvent(
       TaskCreated.make({
         task_id,
         user_id,
@@ -50,8 +36,8 @@ const completedTask = (user_id: UserId, title: string) =>
       }),
       "noStream"
     )
-    yield* append(BlockStarted.make({ task_id, user_id, block_id, at }), 1)
-    yield* append(
+    yield* appendTaskEvent(BlockStarted.make({ task_id, user_id, block_id, at }), 1)
+    yield* appendTaskEvent(
       BlockCompleted.make({
         task_id,
         user_id,
@@ -200,7 +186,7 @@ export const subscriptionSuite = (name: string, target: SubscriptionTarget) =>
               Effect.provideContext(effect, context)
             const kept = yield* run(completedTask(user, "Kept"))
             const gone = yield* run(completedTask(user, "Gone"))
-            yield* run(append(TaskDeleted.make({ task_id: gone, user_id: user, at: new Date() }), 3))
+            yield* run(appendTaskEvent(TaskDeleted.make({ task_id: gone, user_id: user, at: new Date() }), 3))
             const model = yield* run(TaskReadModel)
             expect((yield* model.page(user, everything)).items.map((t) => t.id)).toEqual([kept])
             const before = yield* run(rowsOf(user))

@@ -1,0 +1,14 @@
+/**
+ * Mulberry32: a seeded generator of numbers in [0, 1), so a bench's content (a generated store, an
+ * open-loop mix) is the same for every build and server it is run against.
+ */
+export const mulberry32 = (seed: number): (() => number) => {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
