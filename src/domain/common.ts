@@ -86,10 +86,8 @@ export const utcDay = (at: Date): string => {
   return lastDayText
 }
 
-const MS_PER_DAY = 86_400_000
-
 /** Whole days from `from` to `to` (both `YYYY-MM-DD`). */
 export const daysBetween = (from: string, to: string): number =>
-  Math.round((Date.parse(`${to}T00:00:00Z`) - Date.parse(`${from}T00:00:00Z`)) / MS_PER_DAY)
+  Math.round((Date.parse(`${to}T00:00:00Z`) - Date.parse(`${from}T00:00:00Z`)) / DAY_MS)
 
-export const addDays = (at: Date, days: number): Date => new Date(at.getTime() + days * MS_PER_DAY)
+export const addDays = (at: Date, days: number): Date => new Date(at.getTime() + days * DAY_MS)

@@ -58,7 +58,6 @@ export type RowWrite =
   | { readonly table: "actions"; readonly row: ActionRow }
 
 export type ReadModelTable = RowWrite["table"]
-export const READ_MODEL_TABLES: ReadonlyArray<ReadModelTable> = ["tasks", "actions"]
 
 export interface Checkpoint {
   /** Global position of the last event folded in; 0 before the first. */

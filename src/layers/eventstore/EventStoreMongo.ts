@@ -534,7 +534,7 @@ export const makeMongoEventStore = (client: MongoClient, db: Db, options: MongoS
 class ReusedEventId extends Error {}
 
 /** An anchored pattern matching stream ids that start with one of `prefixes` (none matches nothing). */
-export const prefixPattern = (prefixes: ReadonlyArray<string>): RegExp =>
+const prefixPattern = (prefixes: ReadonlyArray<string>): RegExp =>
   prefixes.length === 0
     ? /(?!)/
     : new RegExp(`^(?:${prefixes.map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("|")})`)

@@ -178,7 +178,7 @@ const foldPage = (readModels: ReadModelStore["Service"]) => (page: ReadonlyArray
 /** Open actions a tick considers per round, soonest due first. */
 const OPEN_ACTIONS_PER_ROUND = 500
 /** A user's actions listed at most, newest first. */
-export const ACTIONS_LIST_LIMIT = 500
+const ACTIONS_LIST_LIMIT = 500
 
 const behindAsOverloaded = (behind: ReadModelBehind) =>
   new Overloaded({ entity: `read model ${behind.subscription}`, retryAfterSeconds: behind.retryAfterSeconds })
